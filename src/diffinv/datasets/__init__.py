@@ -1,0 +1,1 @@
+"""Synthetic data generators, file readers and result writers."""

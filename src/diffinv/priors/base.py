@@ -1,0 +1,57 @@
+"""The prior contract: a denoiser ``D(x, sigma) = E[x0 | x0 + sigma * eps = x]``.
+
+Any callable ``prior(x, sigma)`` is a prior, in the variance-exploding (EDM, Karras et al.
+2022) convention: ``x`` has shape ``(batch, *event_shape)`` and ``sigma`` is a tensor of shape
+``(batch,)`` (or a scalar, broadcast over the batch).  Optional attributes ``sigma_min`` and
+``sigma_max`` tell samplers the noise range the denoiser was built for; ``event_shape`` tells
+them the shape of one image.  By Tweedie's formula the score of the noised prior is
+``(D(x, sigma) - x) / sigma**2``.
+
+Other parameterisations (VP/DDPM epsilon prediction, v prediction) are adapted at the edge.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["Denoiser", "sigma_per_item", "score_from_denoiser"]
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """``D(x, sigma) -> E[x0 | x0 + sigma * eps = x]`` with ``x`` (batch, ...) and sigma (batch,)."""
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor: ...
+
+
+def sigma_per_item(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+    """Return ``sigma`` as a real tensor of shape ``(batch,)`` on ``x``'s device and dtype.
+
+    Raises ``ValueError`` if ``sigma`` has the wrong size or negative values.
+    """
+    real_dtype = x.real.dtype if x.is_complex() else x.dtype
+    s = torch.as_tensor(sigma, dtype=real_dtype, device=x.device)
+    if s.ndim == 0:
+        s = s.expand(x.shape[0])
+    s = s.reshape(-1)
+    if s.shape[0] == 1 and x.shape[0] != 1:
+        s = s.expand(x.shape[0])
+    if s.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"sigma: expected a scalar or {x.shape[0]} values (one per batch item), "
+            f"got {s.shape[0]}"
+        )
+    if bool((s < 0).any()):
+        raise ValueError("sigma: expected non-negative noise levels")
+    return s
+
+
+def score_from_denoiser(
+    prior: Denoiser, x: torch.Tensor, sigma: torch.Tensor | float
+) -> torch.Tensor:
+    """Score ``grad log p_sigma(x) = (D(x, sigma) - x) / sigma^2`` by Tweedie's formula."""
+    s = sigma_per_item(sigma, x)
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return (prior(x, s) - x) / s.reshape(shape) ** 2

@@ -1,0 +1,177 @@
+"""``diffinv.sample``: one entry point for every registered posterior sampler."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .operators.problem import InverseProblem
+from .solvers.posterior import Posterior
+from .solvers.registry import COMMON_ARGS, get_solver, solver_options
+from .solvers.schedules import get_schedule
+
+__all__ = ["sample"]
+
+DEFAULT_SIGMA_MIN = 0.002
+DEFAULT_SIGMA_MAX = 80.0
+
+
+def sample(
+    problem: InverseProblem,
+    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    solver: str = "dps",
+    n_samples: int = 8,
+    steps: int = 100,
+    seed: int | None = 0,
+    *,
+    schedule: str = "karras",
+    sigma_min: float | None = None,
+    sigma_max: float | None = None,
+    dtype: torch.dtype = torch.float32,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> Posterior:
+    """Draw posterior samples of ``x`` given the data of ``problem`` under ``prior``.
+
+    Parameters
+    ----------
+    problem : InverseProblem
+        Operator, noise model and data.
+    prior : callable
+        Denoiser ``prior(x, sigma) -> E[x0 | x]`` (VE/EDM convention).  Its optional
+        ``sigma_min``/``sigma_max``/``event_shape`` attributes set defaults.
+    solver : str
+        Registered solver name (see :func:`diffinv.solvers.available_solvers`).
+    n_samples : int
+        Number of independent chains (or particles for SMC).
+    steps : int
+        Number of noise levels (each costs at least one denoiser call per chain).
+    seed : int or None
+        Seed of the ``torch.Generator`` on the data's device; the same seed reproduces a run
+        bit for bit on one device.  ``None`` draws a random seed (recorded in metadata).
+    schedule : str
+        Sigma schedule name (``karras``, ``geometric``, ``linear``).
+    sigma_min, sigma_max : float, optional
+        Noise range; default to the prior's attributes, else 0.002 and 80.
+    dtype : torch.dtype
+        Real dtype of the chains (``torch.float64`` for exactness studies).
+    callback : callable, optional
+        Called after each step with a dict (``step``, ``sigma``, ``x``, ...).
+    progress : bool
+        Show a progress bar.
+    **options
+        Solver-specific options; an unknown name raises ``ValueError`` naming it.
+
+    Returns
+    -------
+    Posterior
+        Samples with ``diagnostics`` holding ``nfe`` (denoiser calls per chain),
+        ``wall_seconds``, ``reduced_chi2`` (of each sample, and ``reduced_chi2_mean`` of
+        the posterior mean) and the solver's own entries.
+    """
+    if not isinstance(problem, InverseProblem):
+        raise ValueError(f"problem: expected an InverseProblem, got {type(problem).__name__}")
+    if not callable(prior):
+        raise ValueError("prior: expected a callable denoiser prior(x, sigma)")
+    fn = get_solver(solver)
+    known = solver_options(solver)
+    for name in options:
+        if name not in known:
+            raise ValueError(
+                f"{name}: unknown option for solver {solver!r}; its options are {sorted(known)}"
+            )
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise ValueError(f"dtype: expected a real floating dtype, got {dtype}")
+    image_shape = problem.image_shape or getattr(prior, "event_shape", None)
+    if image_shape is None:
+        raise ValueError(
+            "problem: image shape unknown; pass image_shape to InverseProblem or use a prior "
+            "with an event_shape attribute"
+        )
+    image_shape = tuple(image_shape)
+    prior_shape = getattr(prior, "event_shape", None)
+    if prior_shape is not None and tuple(prior_shape) != image_shape:
+        raise ValueError(
+            f"prior: its event_shape {tuple(prior_shape)} does not match the problem's image "
+            f"shape {image_shape}"
+        )
+    lo = sigma_min if sigma_min is not None else getattr(prior, "sigma_min", None)
+    hi = sigma_max if sigma_max is not None else getattr(prior, "sigma_max", None)
+    lo = float(lo) if lo else DEFAULT_SIGMA_MIN
+    hi = float(hi) if hi else DEFAULT_SIGMA_MAX
+    sigmas = get_schedule(schedule)(steps, lo, hi)
+
+    device = problem.y.device
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+
+    kwargs = dict(
+        sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
+        generator=generator, callback=callback, progress=progress,
+    )
+    accepted = set(inspect.signature(fn).parameters)
+    missing = (COMMON_ARGS - {"problem", "prior"}) - accepted
+    if missing:  # a solver may ignore some common arguments; pass only what it takes
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    start = time.perf_counter()
+    out = fn(problem, prior, **kwargs, **options)
+    wall = time.perf_counter() - start
+
+    samples = out.samples.detach()
+    if not bool(torch.isfinite(samples).all()):
+        raise FloatingPointError(f"solver {solver!r} returned NaN or Inf samples")
+    diagnostics: dict[str, Any] = {
+        "solver": solver,
+        "nfe": int(out.nfe),
+        "wall_seconds": wall,
+        "steps": steps,
+    }
+    diagnostics.update(_fit_diagnostics(problem, samples, out.weights))
+    diagnostics.update(out.diagnostics)
+    opts = {**known, **options}
+    metadata = {
+        "solver": solver,
+        "options": {k: v for k, v in opts.items() if isinstance(v, (int, float, str, bool))},
+        "seed": int(seed),
+        "schedule": schedule,
+        "sigma_min": lo,
+        "sigma_max": hi,
+        "n_samples": n_samples,
+        "dtype": str(dtype).replace("torch.", ""),
+    }
+    return Posterior(samples, out.weights, diagnostics, metadata)
+
+
+@torch.no_grad()
+def _fit_diagnostics(
+    problem: InverseProblem, samples: torch.Tensor, weights: torch.Tensor | None, chunk: int = 64
+) -> dict[str, Any]:
+    """Reduced chi^2 of each sample and of the (weighted) posterior mean."""
+    red = []
+    for start in range(0, samples.shape[0], chunk):
+        red.append(problem.reduced_chi2(samples[start:start + chunk]).detach().cpu())
+    red = torch.cat(red).to(torch.float64)
+    if weights is not None:
+        w = weights.detach().cpu().to(torch.float64)
+        w = w / w.sum()
+        mean = (w.reshape((-1,) + (1,) * (samples.ndim - 1)).to(samples.dtype) * samples).sum(0)
+    else:
+        mean = samples.mean(0)
+    red_mean = float(problem.reduced_chi2(mean[None])[0])
+    return {
+        "reduced_chi2": red.tolist(),
+        "reduced_chi2_median": float(red.median()),
+        "reduced_chi2_mean": red_mean if math.isfinite(red_mean) else str(red_mean),
+        "n_data": int(problem.noise.n_data(problem.y)),
+    }

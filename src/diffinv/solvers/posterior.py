@@ -1,0 +1,243 @@
+"""Posterior: samples (optionally weighted) with summaries, uncertainty and diagnostics."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Posterior", "load_posterior", "weighted_quantile", "atomic_write"]
+
+_FORMAT = "diffinv.posterior/1"
+
+
+def weighted_quantile(samples: torch.Tensor, weights: torch.Tensor | None, q: float) -> torch.Tensor:
+    """Pixelwise quantile ``q`` of samples ``(n, ...)`` with optional weights ``(n,)``.
+
+    Unweighted quantiles interpolate linearly (as :func:`torch.quantile`); weighted ones use
+    the inverse of the weighted empirical CDF with midpoint positions
+    ``(cumsum(w) - w/2)``, which reduces to the same interpolation for equal weights.
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q: expected a probability in [0, 1], got {q!r}")
+    if weights is None:
+        return torch.quantile(samples.to(torch.float64), q, dim=0).to(samples.dtype)
+    n = samples.shape[0]
+    flat = samples.reshape(n, -1).to(torch.float64)
+    vals, idx = torch.sort(flat, dim=0)
+    w = weights.to(torch.float64)[idx]
+    cum = torch.cumsum(w, dim=0)
+    pos = (cum - 0.5 * w) / cum[-1:]
+    # per-pixel linear interpolation of q in (pos, vals)
+    k = torch.searchsorted(pos.T.contiguous(), torch.full((flat.shape[1], 1), q, dtype=torch.float64))
+    k = k[:, 0].clamp(1, n - 1)
+    cols = torch.arange(flat.shape[1])
+    p0, p1 = pos[k - 1, cols], pos[k, cols]
+    v0, v1 = vals[k - 1, cols], vals[k, cols]
+    t = ((q - p0) / (p1 - p0).clamp(min=1e-300)).clamp(0.0, 1.0)
+    out = v0 + t * (v1 - v0)
+    return out.reshape(samples.shape[1:]).to(samples.dtype)
+
+
+def atomic_write(path: str | os.PathLike, write: Any, suffix: str = "") -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically.
+
+    An interrupted write leaves no file under the final name (the temporary file is removed).
+    """
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class Posterior:
+    """Posterior samples with pixelwise summaries and run diagnostics.
+
+    Parameters
+    ----------
+    samples : torch.Tensor
+        ``(n, *image_shape)`` draws (moved to CPU and detached).
+    weights : torch.Tensor, optional
+        ``(n,)`` non-negative importance weights (e.g. SMC particles); normalised here.
+    diagnostics : dict, optional
+        Run facts: ``nfe`` (denoiser evaluations), ``wall_seconds``, ``reduced_chi2`` and
+        solver-specific entries.  Values must be JSON-serialisable (numbers, strings, lists).
+    metadata : dict, optional
+        Free-form description (solver name, options, units, field of view).
+    """
+
+    def __init__(
+        self,
+        samples: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        diagnostics: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        if not isinstance(samples, torch.Tensor) or samples.ndim < 1 or samples.shape[0] < 1:
+            raise ValueError("samples: expected a tensor of shape (n, *image_shape) with n >= 1")
+        self.samples = samples.detach().cpu()
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float64).detach().cpu().reshape(-1)
+            if weights.shape[0] != samples.shape[0]:
+                raise ValueError(
+                    f"weights: expected {samples.shape[0]} weights (one per sample), "
+                    f"got {weights.shape[0]}"
+                )
+            if bool((weights < 0).any()) or not bool(torch.isfinite(weights).all()):
+                raise ValueError("weights: expected finite non-negative values")
+            if float(weights.sum()) <= 0:
+                raise ValueError("weights: expected a positive sum")
+            weights = weights / weights.sum()
+        self.weights = weights
+        self.diagnostics = dict(diagnostics or {})
+        self.metadata = dict(metadata or {})
+
+    # -- summaries ---------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        """Number of samples."""
+        return self.samples.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one sample."""
+        return tuple(self.samples.shape[1:])
+
+    def _w(self) -> torch.Tensor:
+        n = self.n_samples
+        w = self.weights if self.weights is not None else torch.full((n,), 1.0 / n, dtype=torch.float64)
+        return w.reshape((n,) + (1,) * (self.samples.ndim - 1))
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Posterior mean (weighted when weights are given), shape ``image_shape``."""
+        s = self.samples
+        w = self._w().to(s.real.dtype if s.is_complex() else s.dtype)
+        return (w * s).sum(0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Pixelwise posterior standard deviation (``|x - mean|`` for complex samples).
+
+        Unweighted samples use the unbiased ``n - 1`` estimator; weighted ones the
+        reliability-weights correction ``1 / (1 - sum w^2)``.
+        """
+        s = self.samples
+        n = self.n_samples
+        if n < 2:
+            return torch.zeros(self.image_shape, dtype=s.real.dtype if s.is_complex() else s.dtype)
+        w = self._w().to(s.real.dtype if s.is_complex() else s.dtype)
+        var = (w * (s - self.mean).abs() ** 2).sum(0)
+        correction = 1.0 - float((w.reshape(-1) ** 2).sum())
+        return torch.sqrt(var / max(correction, 1e-12))
+
+    @property
+    def ess(self) -> float:
+        """Effective sample size ``1 / sum w^2`` (``n`` for unweighted samples)."""
+        if self.weights is None:
+            return float(self.n_samples)
+        return float(1.0 / (self.weights**2).sum())
+
+    def interval(self, level: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
+        """Central pixelwise credible interval ``(lower, upper)`` at probability ``level``."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level: expected a probability in (0, 1), got {level!r}")
+        if self.samples.is_complex():
+            raise ValueError("samples: intervals are defined for real images; take .real/.abs()")
+        a = 0.5 * (1.0 - level)
+        return (
+            weighted_quantile(self.samples, self.weights, a),
+            weighted_quantile(self.samples, self.weights, 1.0 - a),
+        )
+
+    def coverage(self, x_true: torch.Tensor, level: float = 0.9) -> float:
+        """Fraction of pixels of ``x_true`` inside the central ``level`` credible interval."""
+        x_true = torch.as_tensor(x_true).detach().cpu()
+        if x_true.shape != self.samples.shape[1:]:
+            if x_true.ndim == self.samples.ndim and x_true.shape[0] == 1:
+                x_true = x_true[0]
+            if x_true.shape != self.samples.shape[1:]:
+                raise ValueError(
+                    f"x_true: expected shape {self.image_shape}, got {tuple(x_true.shape)}"
+                )
+        lo, hi = self.interval(level)
+        inside = (x_true >= lo) & (x_true <= hi)
+        return float(inside.to(torch.float64).mean())
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write samples, weights, mean, std and diagnostics to HDF5, atomically.
+
+        Layout: datasets ``samples``, ``mean``, ``std`` (and ``weights``); attributes
+        ``format``, ``diagnostics`` and ``metadata`` (JSON strings).
+        """
+        import h5py
+
+        def write(tmp: str) -> None:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = _FORMAT
+                f.attrs["diagnostics"] = json.dumps(_jsonable(self.diagnostics))
+                f.attrs["metadata"] = json.dumps(_jsonable(self.metadata))
+                f.create_dataset("samples", data=self.samples.numpy(), compression="gzip")
+                f.create_dataset("mean", data=self.mean.numpy())
+                f.create_dataset("std", data=self.std.numpy())
+                if self.weights is not None:
+                    f.create_dataset("weights", data=self.weights.numpy())
+
+        return atomic_write(path, write, suffix=".h5.tmp")
+
+    def __repr__(self) -> str:
+        return (
+            f"Posterior(n_samples={self.n_samples}, image_shape={self.image_shape}, "
+            f"weighted={self.weights is not None})"
+        )
+
+
+def load_posterior(path: str | os.PathLike) -> Posterior:
+    """Read a :class:`Posterior` written by :meth:`Posterior.save`."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no posterior file at {str(path)!r}")
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != _FORMAT:
+            raise ValueError(f"path: {str(path)!r} is not a diffinv posterior file")
+        samples = torch.from_numpy(np.asarray(f["samples"]))
+        weights = torch.from_numpy(np.asarray(f["weights"])) if "weights" in f else None
+        diagnostics = json.loads(f.attrs["diagnostics"])
+        metadata = json.loads(f.attrs["metadata"])
+    return Posterior(samples, weights, diagnostics, metadata)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.detach().cpu().tolist())
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    return value
