@@ -69,7 +69,7 @@ class CodedFourier(LinearOperator):
     def __init__(self, masks: torch.Tensor, padded_size: tuple[int, int] | None = None):
         if not isinstance(masks, torch.Tensor) or masks.ndim != 3:
             raise ValueError("masks: expected a (L, H, W) tensor")
-        if not bool(torch.isfinite(torch.view_as_real(as_complex(masks))).all()):
+        if not bool(torch.isfinite(masks).all()):
             raise ValueError("masks: contains NaN or Inf")
         self.masks = as_complex(masks)
         n, h, w = masks.shape

@@ -73,7 +73,7 @@ def epie(
     if x0 is None:
         obj = torch.ones((b, *op.in_shape), dtype=cdt, device=y.device)
     else:
-        check_finite("x0", torch.view_as_real(as_complex(x0)))
+        check_finite("x0", x0)
         obj = as_complex(x0).to(cdt).expand(b, *op.in_shape).clone()
     flat = obj.reshape(b, -1)
     probe = lin.probe.to(device=y.device, dtype=cdt)

@@ -36,7 +36,7 @@ def _check_pair(x_hat: torch.Tensor, x_true: torch.Tensor) -> tuple[torch.Tensor
     for name, t in (("x_hat", x_hat), ("x_true", x_true)):
         if not isinstance(t, torch.Tensor) or t.ndim != 4:
             raise ValueError(f"{name}: expected a (batch, C, H, W) tensor")
-        if not bool(torch.isfinite(torch.view_as_real(t) if t.is_complex() else t).all()):
+        if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name}: contains NaN or Inf")
     if x_true.shape[1:] != x_hat.shape[1:] or x_true.shape[0] not in (1, x_hat.shape[0]):
         raise ValueError(

@@ -147,7 +147,7 @@ class FourierProjections:
         """
         shape = self.mag.shape
         if x0 is not None:
-            check_finite("x0", torch.view_as_real(as_complex(x0)))
+            check_finite("x0", x0)
             if tuple(x0.shape[-2:]) == tuple(self.op.image_size) and x0.ndim == 4:
                 z = self.op.pad(as_complex(x0).to(self.cdtype))
             elif tuple(x0.shape[-2:]) == tuple(shape[-2:]) and x0.ndim == 4:

@@ -83,7 +83,7 @@ class PtychographyLinear(LinearOperator):
     ):
         if not isinstance(probe, torch.Tensor) or probe.ndim != 2:
             raise ValueError("probe: expected a (P, Q) tensor")
-        if not bool(torch.isfinite(torch.view_as_real(as_complex(probe))).all()):
+        if not bool(torch.isfinite(probe).all()):
             raise ValueError("probe: contains NaN or Inf")
         pos = torch.as_tensor(positions)
         if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] < 1:

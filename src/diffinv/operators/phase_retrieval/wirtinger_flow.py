@@ -114,7 +114,7 @@ def wirtinger_flow(
     inten = y if op.measure == "intensity" else y**2
     c = gram_scale(op, y)
     if x0 is not None:
-        check_finite("x0", torch.view_as_real(as_complex(x0)))
+        check_finite("x0", x0)
         z = as_complex(x0).to(as_complex(y[..., :0]).dtype).expand(y.shape[0], *op.in_shape)
         z = z.clone()
     else:
