@@ -124,18 +124,21 @@ def natural_patches(
     p = int(patch_size)
     if any(min(s.shape) < p for s in srcs):
         raise ValueError(f"patch_size: {p} is larger than a source image")
-    out = []
-    tries = 0
+    out: list[torch.Tensor] = []
+    drawn = 0
     while len(out) < n:
-        tries += 1
-        if tries > 50 * n:
+        if drawn >= 50 * n:
             raise ValueError(f"min_std: too few patches with std >= {min_std}; lower it")
-        k = int(torch.randint(len(srcs), (1,), generator=generator))
-        src = srcs[k]
-        i = int(torch.randint(src.shape[0] - p + 1, (1,), generator=generator))
-        j = int(torch.randint(src.shape[1] - p + 1, (1,), generator=generator))
-        patch = src[i:i + p, j:j + p]
-        if min_std > 0 and float(patch.std()) < min_std:
-            continue
-        out.append(patch)
+        m = n - len(out)
+        drawn += m
+        ks = torch.randint(len(srcs), (m,), generator=generator)
+        u = torch.rand(m, 2, dtype=torch.float64, generator=generator)
+        for k, (ui, uj) in zip(ks.tolist(), u.tolist()):
+            src = srcs[k]
+            i = int(ui * (src.shape[0] - p + 1))
+            j = int(uj * (src.shape[1] - p + 1))
+            patch = src[i:i + p, j:j + p]
+            if min_std > 0 and float(patch.std()) < min_std:
+                continue
+            out.append(patch)
     return torch.stack(out)[:, None].to(dtype)
