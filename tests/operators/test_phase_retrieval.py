@@ -233,3 +233,19 @@ def test_inverse_problem_and_no_input_mutation():
     ll, grad = problem.grad_log_likelihood(x)
     assert grad.shape == x.shape and torch.isfinite(ll).all()
     assert torch.equal(x, x_copy)
+
+
+def test_float32_precision_is_kept_and_to_device_roundtrip():
+    ops = [
+        FourierPhaseRetrieval(8),
+        CodedDiffraction(8, 2, seed=0),
+        FarFieldPtychography(disk_probe(4, 1.5), raster_positions(8, 4, 2), 8),
+    ]
+    x = torch.rand(2, 1, 8, 8, generator=_gen())
+    for op in ops:
+        op.to("cpu")
+        y = op(x)
+        assert y.dtype == torch.float32
+        assert op.linear.forward(x).dtype == torch.complex64
+        ref = op(x.double())
+        torch.testing.assert_close(y.double(), ref, rtol=1e-4, atol=1e-5)

@@ -49,7 +49,7 @@ def epie(
     x0 : torch.Tensor, optional
         ``(batch, 1, H, W)`` start; default a unit transmission (free space).
     generator : torch.Generator, optional
-        Drives the random position order.
+        Drives the random position order (any device).
 
     Returns
     -------
@@ -82,7 +82,10 @@ def epie(
     mnorm = mag.reshape(b, -1).norm(dim=1).clamp(min=1e-300)
     errors = []
     for _ in range(n_iter):
-        order = torch.randperm(lin.n_positions, generator=generator).tolist()
+        order = torch.randperm(
+            lin.n_positions, generator=generator,
+            device=generator.device if generator is not None else "cpu",
+        ).tolist()
         err = torch.zeros(b, dtype=mag.dtype, device=y.device)
         for k in order:
             idx = index[k]

@@ -47,7 +47,7 @@ def error_reduction(
         Object value constraints (default: real, non-negative images).
     x0 : torch.Tensor, optional
         Start: an object ``(batch, C, H, W)`` or a padded-grid iterate; default random
-        Fourier phases (drawn with ``generator``).
+        Fourier phases (drawn with ``generator``, which must live on ``y``'s device).
 
     Returns
     -------

@@ -96,7 +96,7 @@ def wirtinger_flow(
     x0 : torch.Tensor, optional
         Start ``(batch, *op.in_shape)`` instead of the spectral estimate.
     generator : torch.Generator, optional
-        For the power iteration's random start.
+        For the power iteration's random start (on ``y``'s device).
 
     Returns
     -------
