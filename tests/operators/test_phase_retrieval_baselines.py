@@ -117,3 +117,13 @@ def test_epie_recovers_object_with_known_probe():
     err = nrmse(res.x * lit, obj * lit, translation=False, twin=False)
     assert float(err) < 0.02
     assert float(res.errors[-1]) < 0.1 * float(res.errors[0])
+
+
+def test_wirtinger_flow_normalisation_constants():
+    from diffinv.operators.phase_retrieval.wirtinger_flow import gram_scale
+
+    like = torch.zeros(1, dtype=torch.float64)
+    # the padded orthonormal DFT is an isometry: tr(B^H B) / n = 1 (probe estimate is exact)
+    assert abs(gram_scale(FourierPhaseRetrieval(8), like) - 1.0) < 1e-12
+    # L unit-modulus masks: B^H B = L I
+    assert abs(gram_scale(CodedDiffraction(8, 5, seed=0), like) - 5.0) < 1e-12

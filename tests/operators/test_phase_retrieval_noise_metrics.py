@@ -166,3 +166,18 @@ def test_metrics_on_reconstruction_from_data():
     other = torch.roll(torch.flip(x, (-2, -1)), (1, 1), (-2, -1))
     torch.testing.assert_close(op(other), op(x))
     assert float(nrmse(other, x).max()) < 1e-12
+
+
+def test_photon_problem_reduced_chi2_is_one_at_the_truth():
+    from diffinv.operators import InverseProblem
+
+    op = FourierPhaseRetrieval(16)
+    x = _object()[:1] + 0.5  # no zero-intensity pixels
+    clean = op(x)
+    flux = flux_for_photons(clean, photons=1024 * 500)  # ~500 photons per pixel
+    noise = PhotonNoise(flux)
+    problem = InverseProblem(op, noise, noise.sample(clean, generator=_gen(7)))
+    red = float(problem.reduced_chi2(x)[0])
+    assert abs(red - 1.0) < 5 * math.sqrt(2 / 1024)  # chi^2 with 1024 degrees of freedom
+    # a wrong object fits far worse
+    assert float(problem.reduced_chi2(x * 1.1)[0]) > 2.0
