@@ -18,7 +18,8 @@ Gradient descent on the intensity misfit of ``y = |B x|^2`` from a spectral init
 
 Works for any :class:`~diffinv.operators.phase_retrieval.IntensityOperator` (its ``.linear``
 is ``B``); intended for coded diffraction patterns, where it provably recovers ``x`` up to a
-global phase.  ``real=True`` keeps the iterate real (projected Wirtinger flow).
+global phase.  ``real=True`` keeps the iterate real (projected Wirtinger flow; the spectral
+start is rotated by its dominant global phase before its real part is taken).
 """
 
 from __future__ import annotations
@@ -120,7 +121,10 @@ def wirtinger_flow(
     else:
         z = spectral_init(op, y, n_power, generator)
     if real:
-        z = as_complex(z.real)
+        # the spectral vector is e^{i phi} v with v ~ real: undo phi before taking Re, with
+        # phi = arg(sum z^2) / 2, so that no energy is lost in the projection
+        zz = (z * z).reshape(z.shape[0], -1).sum(1)
+        z = as_complex((z * torch.exp(-0.5j * torch.angle(zz)).reshape(-1, 1, 1, 1)).real)
     norm0 = (z.abs() ** 2).reshape(z.shape[0], -1).sum(1).clamp(min=1e-300).reshape(-1, 1, 1, 1)
     m = math.prod(op.out_shape)
     ynorm = inten.reshape(y.shape[0], -1).norm(dim=1).clamp(min=1e-300)
