@@ -1,7 +1,7 @@
 """Built-in demonstration problems (``diffinv reconstruct --problem NAME``)."""
 
-from . import gaussian_field  # noqa: F401  (registers "gaussian-field")
-from .phase import build_cdp as _phase_cdp  # noqa: F401  (registers "phase-retrieval-cdp")
+# importing a demo module registers its problems
+from . import gaussian_field, phase  # noqa: F401
 from .registry import Demo, available_demos, get_demo, register_demo
 
 DEFAULT_DEMO = "gaussian-field"
