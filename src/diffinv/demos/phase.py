@@ -107,7 +107,10 @@ def build_cdp(
     photons: float = 1e4,
     prior: str | Callable = "auto",
 ) -> Demo:
-    """Build the demo; ``seed`` fixes the held-out patch, the masks and the photon noise."""
+    """Natural-image 16x16 patch from 4 coded-diffraction patterns, 1e4 photons each.
+
+    ``seed`` fixes the held-out patch, the masks and the photon noise.
+    """
     g = torch.Generator().manual_seed(seed)
     x_true = natural_patches(1, size, g, split="test", min_std=0.1, dtype=torch.float32)
     op = CodedDiffraction(size, n_masks, seed=seed)
