@@ -148,6 +148,17 @@ def test_complex_measurements_through_the_channel_adapter():
     )  # two float64 formulas, cond ~1e4
 
 
+def test_complex_matrix_on_a_real_image_keeps_its_imaginary_part():
+    prior = GaussianPrior(torch.zeros(3), _spd(3))
+    a = torch.randn(2, 3, dtype=torch.complex128, generator=g)
+    y = torch.randn(1, 2, dtype=torch.complex128, generator=g)
+    post = prior.posterior(InverseProblem(MatrixOperator(a), GaussianNoise(0.3), y))
+    ar = torch.cat([a.real, a.imag], 0)
+    cov = torch.linalg.inv(torch.linalg.inv(prior.cov) + ar.T @ ar / 0.09)
+    torch.testing.assert_close(post.cov, cov, rtol=1e-6, atol=1e-8)
+    assert MatrixOperator(a.to(torch.complex64)).to_matrix(dtype=torch.float64).is_complex()
+
+
 def test_bad_prior_inputs():
     with pytest.raises(ValueError, match="cov"):
         GaussianPrior(torch.zeros(3), torch.eye(2))

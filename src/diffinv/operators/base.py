@@ -351,8 +351,11 @@ class MatrixOperator(LinearOperator):
         out = y @ a.conj()
         return out.reshape(y.shape[0], *self.in_shape)
 
-    def to_matrix(self, in_shape=None, dtype=None) -> torch.Tensor:  # noqa: D102
-        return self.matrix if dtype is None else self.matrix.to(dtype)
+    def to_matrix(self, in_shape=None, dtype=None) -> torch.Tensor:
+        """The matrix itself, promoted to ``dtype`` (a complex matrix stays complex)."""
+        if dtype is None:
+            return self.matrix
+        return self.matrix.to(torch.promote_types(self.matrix.dtype, dtype))
 
 
 class RealToComplex(LinearOperator):
