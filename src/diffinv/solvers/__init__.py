@@ -3,11 +3,13 @@
 Importing this package registers the built-in solvers; :func:`available_solvers` lists them.
 """
 
-from . import daps  # noqa: F401  (registers "daps")
-from . import ddrm  # noqa: F401  (registers "ddrm")
-from . import diffpir  # noqa: F401  (registers "diffpir")
-from . import dps  # noqa: F401  (registers "dps")
-from . import pigdm  # noqa: F401  (registers "pigdm")
+from . import (
+    daps,  # noqa: F401  (registers "daps")
+    ddrm,  # noqa: F401  (registers "ddrm")
+    diffpir,  # noqa: F401  (registers "diffpir")
+    dps,  # noqa: F401  (registers "dps")
+    pigdm,  # noqa: F401  (registers "pigdm")
+)
 from .calibration import Calibration, calibrate, load_calibration
 from .posterior import Posterior, load_posterior, weighted_quantile
 from .registry import (

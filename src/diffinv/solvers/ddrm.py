@@ -26,7 +26,6 @@ import math
 
 import torch
 
-from ..priors.linear_gaussian import real_linear_system
 from .batching import check_max_batch, run_chunked
 from .registry import SolverOutput, check_state, register_solver
 from .utils import progress_bar
@@ -64,7 +63,7 @@ class SpectralProblem:
                 "raise max_dim"
             )
         try:
-            a, y, var = real_linear_system(problem, image_shape)
+            a, y, var = _real_system(problem, image_shape)
         except (NotImplementedError, RuntimeError) as err:
             raise ValueError(
                 f"problem: could not form the operator's matrix for the SVD ({err})"
@@ -85,6 +84,29 @@ class SpectralProblem:
         self.sigma_bar = torch.where(self.observed, 1.0 / safe, torch.full_like(s_full, math.inf))
         self.vh = vh
         self.n = n
+
+
+def _real_system(problem, image_shape):
+    """``(A, y, noise_var)`` as real float64 arrays (complex data as stacked Re/Im rows).
+
+    The matrix is built by applying ``forward`` to the canonical basis
+    (:meth:`LinearOperator.to_matrix` of the base class), which keeps the imaginary part of
+    complex :class:`MatrixOperator` outputs on real inputs.
+    """
+    n = math.prod(image_shape)
+    eye = torch.eye(n, dtype=torch.float64, device=problem.y.device).reshape(n, *image_shape)
+    cols = problem.operator.forward(eye).reshape(n, -1)
+    a = cols.transpose(0, 1)
+    y = problem.y.reshape(-1)
+    sigma = torch.as_tensor(problem.sigma, device=y.device)
+    var = torch.broadcast_to(sigma.to(torch.float64) ** 2, problem.y.shape[1:]).reshape(-1)
+    if a.is_complex() or y.is_complex():
+        a = a.to(torch.complex128)
+        y = y.to(torch.complex128)
+        a = torch.cat([a.real, a.imag], dim=0)
+        y = torch.cat([y.real, y.imag], dim=0)
+        var = torch.cat([var, var], dim=0)
+    return a.to(torch.float64), y.to(torch.float64), var
 
 
 @register_solver("ddrm")

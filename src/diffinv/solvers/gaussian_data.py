@@ -201,7 +201,7 @@ class LinearGaussianData:
     def conditional_sample(
         self, m: torch.Tensor, r: float, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """Exact draw from ``p(x | y)`` under the prior ``N(m, r^2 I)`` (perturbation-optimisation)."""
+        """Exact draw from ``p(x | y)`` under the prior ``N(m, r^2 I)`` (perturbation-optim.)."""
         prec = 1.0 / r**2
         batch = m.shape[0]
         shape = (batch, *self.y.shape[1:])
