@@ -19,7 +19,10 @@ fast for any operator).  The guided posterior denoiser
 VE step with noise fraction ``eta``.
 
 For nonlinear operators or non-Gaussian noise, the fallback uses the DPS-style score
-``grad_{x_t} log p(y | x0_hat(x_t))`` (no covariance inflation); documented as approximate.
+``grad_{x_t} log p(y | x0_hat(x_t))`` damped by ``1 / (1 + r_t^2 L)``, with ``L`` (option
+``lipschitz``) a bound on the curvature ``J^T W J`` of ``-log p(y|x)``: PiGDM's covariance
+``(r_t^2 J J^T + Sigma)^{-1}`` with the Jacobian's spectrum replaced by its bound.  Without
+``lipschitz`` (``L = 0``) this is literal DPS and can diverge for informative data.
 
 PiGDM is approximate.  For an isotropic Gaussian prior ``N(m, c I)`` with ``data_var = c`` the
 Gaussian approximation is exact and only discretisation error remains; for other priors the
@@ -56,6 +59,7 @@ def pigdm(
     data_var: float = 1.0,
     guidance_scale: float = 1.0,
     eta: float = 1.0,
+    lipschitz: float | None = None,
     cg_tol: float | None = None,
     cg_max_iter: int = 100,
     max_batch: int | None = None,
@@ -71,6 +75,8 @@ def pigdm(
         Multiplier of the likelihood score (1 is the paper's approximation taken literally).
     eta : float
         Ancestral noise fraction in [0, 1] (1: stochastic DDPM-like, 0: deterministic DDIM).
+    lipschitz : float, optional
+        Curvature bound ``L`` of ``-log p(y|x)`` for the nonlinear fallback (image units^-2).
     cg_tol, cg_max_iter : float, int
         Conjugate-gradient tolerance (default 1e-10 in float64, 1e-5 else) and cap.
     max_batch : int, optional
@@ -85,11 +91,16 @@ def pigdm(
         )
     if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
         raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
+    if lipschitz is not None and not (
+        isinstance(lipschitz, (int, float)) and lipschitz >= 0 and math.isfinite(lipschitz)
+    ):
+        raise ValueError(f"lipschitz: expected a non-negative finite number, got {lipschitz!r}")
     if isinstance(cg_max_iter, bool) or not isinstance(cg_max_iter, int) or cg_max_iter < 1:
         raise ValueError(f"cg_max_iter: expected a positive integer, got {cg_max_iter!r}")
     if cg_tol is not None and not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
         raise ValueError(f"cg_tol: expected a positive number, got {cg_tol!r}")
     check_max_batch(max_batch)
+    curvature = float(lipschitz) if lipschitz is not None else 0.0
     data = None
     if problem.is_linear_gaussian:
         data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
@@ -97,7 +108,7 @@ def pigdm(
     def run(n: int, offset: int) -> SolverOutput:
         return _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback,
                             progress, offset, data, float(data_var), float(guidance_scale),
-                            float(eta))
+                            float(eta), curvature)
 
     out = run_chunked(run, n_samples, max_batch)
     out.diagnostics["guidance"] = "pseudoinverse" if data is not None else "dps_fallback"
@@ -108,7 +119,7 @@ def pigdm(
 
 
 def _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-                 offset, data, data_var, scale, eta) -> SolverOutput:
+                 offset, data, data_var, scale, eta, curvature) -> SolverOutput:
     device = problem.y.device
     x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
     steps = len(sigmas) - 1
@@ -118,8 +129,8 @@ def _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callb
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior(xg, sig)
+            r2 = s**2 * data_var / (s**2 + data_var)
             if data is not None:
-                r2 = s**2 * data_var / (s**2 + data_var)
                 with torch.no_grad():
                     resid = data.residual(x0.detach())
                     v = data.solve(data.weighted_adjoint(resid), 1.0 / r2) / r2
@@ -127,6 +138,7 @@ def _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callb
             else:
                 ll = problem.log_likelihood(x0)
                 (score,) = torch.autograd.grad(ll.sum(), xg)
+                score = score / (1.0 + r2 * curvature)
         x0 = x0.detach()
         x0_post = x0 + (s**2 * scale) * score
         check_state(x0_post, i, "PiGDM guided x0")
