@@ -14,7 +14,9 @@ DAPS anneals over the noise levels ``sigma_0 > sigma_1 > ... > 0``.  At level ``
    exactly (perturbation-optimisation with conjugate gradients, see
    :mod:`diffinv.solvers.gaussian_data`) for linear operators with Gaussian noise, or by
    ``langevin_steps`` unadjusted Langevin steps for any differentiable likelihood
-   (phase retrieval, closure quantities);
+   (phase retrieval, closure quantities), or as many Hamiltonian Monte Carlo transitions
+   (``data_step="hmc"``: ``hmc_leapfrog`` leapfrog steps and a Metropolis correction, so the
+   level's target is left exactly invariant; Neal 2011, "MCMC using Hamiltonian dynamics");
 3. **re-noise** ``x_{t_{i+1}} = x_0 + sigma_{i+1} eps``.
 
 The last level's ``x_0`` is returned.  DAPS is approximate: ``p(x0 | x_t)`` is replaced by the
@@ -32,6 +34,8 @@ curvature of ``-log p(y | x0)`` (option ``lipschitz``; estimated by power iterat
 ``A^T W A`` for linear-Gaussian problems, ``0`` otherwise).  With ``langevin_lr < 2`` the
 quadratic case is always stable.  For strongly curved nonlinear likelihoods pass ``lipschitz``
 (or lower ``langevin_lr``); a NaN/Inf state raises ``FloatingPointError`` with the step.
+HMC uses the leapfrog step ``sqrt(2 eta_i)`` (one leapfrog step is then MALA with step
+``eta_i``), stable for ``langevin_lr < 2`` in the quadratic case.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ def daps(
     data_step: str = "auto",
     langevin_steps: int = 50,
     langevin_lr: float = 0.5,
+    hmc_leapfrog: int = 5,
     lipschitz: float | None = None,
     r_scale: float = 1.0,
     cg_tol: float | None = None,
@@ -97,14 +102,18 @@ def daps(
     ----------
     ode_steps : int
         Euler steps of the probability-flow ODE per level (denoiser calls per level).
-    data_step : {"auto", "gaussian", "langevin"}
+    data_step : {"auto", "gaussian", "langevin", "hmc"}
         ``gaussian``: exact conditional draw (linear operator + Gaussian noise only);
         ``langevin``: unadjusted Langevin with autograd gradients (any differentiable
-        likelihood); ``auto`` picks ``gaussian`` when ``problem.is_linear_gaussian``.
+        likelihood); ``hmc``: Metropolis-adjusted Hamiltonian Monte Carlo (any differentiable
+        likelihood, no step-size bias); ``auto`` picks ``gaussian`` when
+        ``problem.is_linear_gaussian``, else ``langevin``.
     langevin_steps : int
-        Langevin iterations per level.
+        Langevin iterations (or HMC transitions) per level.
     langevin_lr : float
         Step size as a fraction of ``1 / (1/r^2 + L)`` (see module docstring), in (0, 2).
+    hmc_leapfrog : int
+        Leapfrog steps per HMC transition.
     lipschitz : float, optional
         Curvature bound ``L`` of ``-log p(y|x0)`` (units: 1 / image units^2).
     r_scale : float
@@ -115,10 +124,12 @@ def daps(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    if data_step not in ("auto", "gaussian", "langevin"):
+    if data_step not in ("auto", "gaussian", "langevin", "hmc"):
         raise ValueError(
-            f"data_step: expected 'auto', 'gaussian' or 'langevin', got {data_step!r}"
+            f"data_step: expected 'auto', 'gaussian', 'langevin' or 'hmc', got {data_step!r}"
         )
+    if isinstance(hmc_leapfrog, bool) or not isinstance(hmc_leapfrog, int) or hmc_leapfrog < 1:
+        raise ValueError(f"hmc_leapfrog: expected a positive integer, got {hmc_leapfrog!r}")
     if isinstance(ode_steps, bool) or not isinstance(ode_steps, int) or ode_steps < 1:
         raise ValueError(f"ode_steps: expected a positive integer, got {ode_steps!r}")
     if isinstance(langevin_steps, bool) or not isinstance(langevin_steps, int) or (
@@ -146,7 +157,7 @@ def daps(
     if mode == "gaussian" or (problem.is_linear_gaussian and lipschitz is None):
         data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = 0.0
-    if mode == "langevin":
+    if mode in ("langevin", "hmc"):
         if lipschitz is not None:
             curvature = float(lipschitz)
         elif data is not None:
@@ -156,6 +167,7 @@ def daps(
         return _daps_chunk(
             problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
             offset, ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale,
+            hmc_leapfrog,
         )
 
     out = run_chunked(run, n_samples, max_batch)
@@ -163,19 +175,20 @@ def daps(
     if data is not None and mode == "gaussian":
         out.diagnostics["max_cg_iterations"] = data.max_iterations
         out.diagnostics["max_cg_residual"] = data.max_residual
-    if mode == "langevin":
+    if mode in ("langevin", "hmc"):
         out.diagnostics["lipschitz"] = curvature
     return out
 
 
 def _daps_chunk(
     problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress, offset,
-    ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale,
+    ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale, hmc_leapfrog,
 ) -> SolverOutput:
     device = problem.y.device
     x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
     steps = len(sigmas) - 1
     x0 = x
+    acceptance = []
     for i in progress_bar(range(steps), progress, "daps"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x0_hat = ode_x0(prior, x, s, ode_steps)
@@ -183,6 +196,10 @@ def _daps_chunk(
         r = r_scale * s
         if mode == "gaussian":
             x0 = data.conditional_sample(x0_hat, r, generator)
+        elif mode == "hmc":
+            x0, acc = _hmc(problem, x0_hat, r, langevin_steps, hmc_leapfrog, langevin_lr,
+                           curvature, generator)
+            acceptance.append(acc)
         else:
             x0 = _langevin(problem, x0_hat, r, langevin_steps, langevin_lr, curvature, generator)
         check_state(x0, i, "DAPS x0 sample")
@@ -195,7 +212,11 @@ def _daps_chunk(
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0_hat, "x0": x0,
                       "chain_offset": offset})
-    return SolverOutput(samples=x0.detach(), nfe=steps * ode_steps)
+    diagnostics = {}
+    if acceptance:
+        diagnostics["hmc_acceptance_per_step"] = acceptance
+        diagnostics["hmc_acceptance"] = sum(acceptance) / len(acceptance)
+    return SolverOutput(samples=x0.detach(), nfe=steps * ode_steps, diagnostics=diagnostics)
 
 
 def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Tensor:
@@ -209,3 +230,39 @@ def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Te
         noise = torch.randn(x0.shape, dtype=x0.dtype, device=x0.device, generator=generator)
         x0 = x0 + eta * grad + noise_scale * noise
     return x0
+
+
+def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, lr, curvature, generator):
+    """Metropolis-adjusted HMC on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``.
+
+    Returns the final states and the mean acceptance rate over chains and transitions.
+    """
+    eps = math.sqrt(2.0 * lr / (1.0 / r**2 + curvature))
+    shape = (-1,) + (1,) * (x0_hat.ndim - 1)
+
+    def log_target_and_grad(x):
+        ll, g = problem.grad_log_likelihood(x)
+        diff = x - x0_hat
+        prior_term = (diff**2).reshape(x.shape[0], -1).sum(1) / (2 * r**2)
+        return ll.to(x.dtype) - prior_term, g.to(x.dtype) - diff / r**2
+
+    x = x0_hat.detach().clone()
+    logp, grad = log_target_and_grad(x)
+    accepted = 0.0
+    for _ in range(n_transitions):
+        p = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        h0 = -logp + 0.5 * (p**2).reshape(x.shape[0], -1).sum(1)
+        xn, pn, gn = x, p + 0.5 * eps * grad, grad
+        for k in range(n_leapfrog):
+            xn = xn + eps * pn
+            logpn, gn = log_target_and_grad(xn)
+            pn = pn + (eps if k < n_leapfrog - 1 else 0.5 * eps) * gn
+        h1 = -logpn + 0.5 * (pn**2).reshape(x.shape[0], -1).sum(1)
+        log_u = torch.log(torch.rand(x.shape[0], dtype=x.dtype, device=x.device,
+                                     generator=generator))
+        accept = torch.isfinite(h1) & (log_u < (h0 - h1))
+        x = torch.where(accept.reshape(shape), xn, x)
+        logp = torch.where(accept, logpn, logp)
+        grad = torch.where(accept.reshape(shape), gn, grad)
+        accepted += float(accept.to(torch.float64).mean())
+    return x, accepted / n_transitions
