@@ -133,7 +133,16 @@ def test_determinism_and_max_batch(solver):
     a = diffinv.sample(problem, prior, solver, **kw)
     b = diffinv.sample(problem, prior, solver, **kw)
     assert torch.equal(a.samples, b.samples)
-    c = diffinv.sample(problem, prior, solver, max_batch=4, **kw)
+    seen = []
+
+    def recording_prior(x, sigma):
+        seen.append(x.shape[0])
+        return prior(x, sigma)
+
+    for attr in ("event_shape", "sigma_min", "sigma_max"):
+        setattr(recording_prior, attr, getattr(prior, attr))
+    c = diffinv.sample(problem, recording_prior, solver, max_batch=4, **kw)
+    assert max(seen) == 4  # peak batch (hence memory) bounded by max_batch
     d = diffinv.sample(problem, prior, solver, max_batch=4, **kw)
     assert torch.equal(c.samples, d.samples) and c.samples.shape == a.samples.shape
     assert c.diagnostics["n_chunks"] == 3

@@ -190,9 +190,17 @@ def test_daps_determinism_and_max_batch():
     a = diffinv.sample(problem, prior, "daps", **kw).samples
     b = diffinv.sample(problem, prior, "daps", **kw).samples
     assert torch.equal(a, b)
-    offsets = []
-    c = diffinv.sample(problem, prior, "daps", max_batch=4,
+    offsets, seen = [], []
+
+    def recording_prior(x, sigma):
+        seen.append(x.shape[0])
+        return prior(x, sigma)
+
+    for attr in ("event_shape", "sigma_min", "sigma_max"):
+        setattr(recording_prior, attr, getattr(prior, attr))
+    c = diffinv.sample(problem, recording_prior, "daps", max_batch=4,
                        callback=lambda info: offsets.append(info["chain_offset"]), **kw)
+    assert max(seen) == 4  # peak batch (hence memory) bounded by max_batch
     d = diffinv.sample(problem, prior, "daps", max_batch=4, **kw)
     assert torch.equal(c.samples, d.samples)
     assert c.samples.shape == a.shape and c.diagnostics["n_chunks"] == 3
