@@ -127,6 +127,14 @@ def test_daps_hmc_step_matches_gaussian_posterior():
     assert 0.5 < p.diagnostics["hmc_acceptance"] <= 1.0
 
 
+def test_daps_hmc_warns_on_low_acceptance():
+    prior, problem = real_case()
+    with pytest.warns(RuntimeWarning, match="acceptance"):
+        diffinv.sample(problem, prior, "daps", n_samples=8, steps=5, dtype=torch.float64,
+                       data_step="hmc", langevin_steps=2, langevin_lr=1.99, lipschitz=0.0,
+                       hmc_leapfrog=20)
+
+
 def test_daps_image_shaped_mask():
     prior, g = random_prior((1, 3, 3), seed=2)
     mask = (torch.rand(1, 3, 3, generator=g) > 0.4).to(torch.float64)

@@ -41,6 +41,7 @@ HMC uses the leapfrog step ``sqrt(2 eta_i)`` (one leapfrog step is then MALA wit
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -177,6 +178,13 @@ def daps(
         out.diagnostics["max_cg_residual"] = data.max_residual
     if mode in ("langevin", "hmc"):
         out.diagnostics["lipschitz"] = curvature
+    if mode == "hmc" and out.diagnostics.get("hmc_acceptance", 1.0) < 0.2:
+        warnings.warn(
+            f"DAPS HMC acceptance rate {out.diagnostics['hmc_acceptance']:.2f} is low; lower "
+            "langevin_lr or pass a larger lipschitz",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return out
 
 
