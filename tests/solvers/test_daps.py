@@ -184,7 +184,8 @@ def test_daps_nonlinear_operator(data_step):
     problem = InverseProblem(op, noise, y, image_shape=(6,))
     p = diffinv.sample(problem, prior, "daps", n_samples=16, steps=40, dtype=torch.float64,
                        ode_steps=2, langevin_steps=40 if data_step == "auto" else 10,
-                       langevin_lr=0.5, lipschitz=2000.0, data_step=data_step)
+                       langevin_lr=0.5 if data_step == "auto" else 0.1, lipschitz=2000.0,
+                       data_step=data_step)
     assert p.diagnostics["data_step"] == ("langevin" if data_step == "auto" else "hmc")
     prior_fit = problem.reduced_chi2(prior.sample(64, g)).median()
     assert p.diagnostics["reduced_chi2_median"] < 0.05 * float(prior_fit)
