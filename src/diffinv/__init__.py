@@ -8,6 +8,7 @@ denoiser prior ``D(x, sigma)``; :func:`sample` runs a registered solver and retu
 from .operators import InverseProblem
 from .sampling import sample
 from .solvers import Posterior, available_solvers, load_posterior
+from .solvers.calibration import calibrate, load_calibration
 
 __version__ = "0.1.0"
 
@@ -15,6 +16,8 @@ __all__ = [
     "InverseProblem",
     "Posterior",
     "available_solvers",
+    "calibrate",
+    "load_calibration",
     "load_posterior",
     "sample",
     "__version__",

@@ -26,7 +26,7 @@ def test_gradient_of_gaussian_log_likelihood_is_exact():
 
 
 def test_reduced_chi2_is_one_for_data_at_noise_level():
-    a = torch.eye(20000, dtype=torch.float64)[:, :1] * 0  # operator ignoring x
+    a = torch.zeros(20000, 1, dtype=torch.float64)  # operator ignoring x
     op = MatrixOperator(a)
     noise = GaussianNoise(0.7)
     y = noise.sample(torch.zeros(1, 20000, dtype=torch.float64), generator=g)

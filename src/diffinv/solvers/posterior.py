@@ -37,9 +37,8 @@ def weighted_quantile(
     cum = torch.cumsum(w, dim=0)
     pos = (cum - 0.5 * w) / cum[-1:]
     # per-pixel linear interpolation of q in (pos, vals)
-    k = torch.searchsorted(
-        pos.T.contiguous(), torch.full((flat.shape[1], 1), q, dtype=torch.float64)
-    )
+    targets = torch.full((flat.shape[1], 1), q, dtype=torch.float64)
+    k = torch.searchsorted(pos.T.contiguous(), targets)
     k = k[:, 0].clamp(1, n - 1)
     cols = torch.arange(flat.shape[1])
     p0, p1 = pos[k - 1, cols], pos[k, cols]
@@ -124,11 +123,9 @@ class Posterior:
 
     def _w(self) -> torch.Tensor:
         n = self.n_samples
-        w = (
-            self.weights
-            if self.weights is not None
-            else torch.full((n,), 1.0 / n, dtype=torch.float64)
-        )
+        w = self.weights
+        if w is None:
+            w = torch.full((n,), 1.0 / n, dtype=torch.float64)
         return w.reshape((n,) + (1,) * (self.samples.ndim - 1))
 
     @property
@@ -186,6 +183,40 @@ class Posterior:
         lo, hi = self.interval(level)
         inside = (x_true >= lo) & (x_true <= hi)
         return float(inside.to(torch.float64).mean())
+
+    def calibration_curve(
+        self, x_true: torch.Tensor, levels: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Empirical against nominal coverage of the central credible intervals.
+
+        Parameters
+        ----------
+        x_true : torch.Tensor
+            Ground truth of shape ``image_shape`` (or ``(1, *image_shape)``).
+        levels : sequence of float, optional
+            Nominal probabilities in (0, 1); default ``0.05, 0.10, ..., 0.95``.
+
+        Returns
+        -------
+        nominal, empirical : torch.Tensor
+            float64 tensors of the same length: the levels and the fraction of pixels of
+            ``x_true`` inside the corresponding interval.  A calibrated posterior lies on the
+            diagonal (within binomial error, pixels being correlated).
+        """
+        if levels is None:
+            nominal = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
+        else:
+            nominal = torch.as_tensor(levels, dtype=torch.float64).reshape(-1)
+            if nominal.numel() == 0:
+                raise ValueError("levels: expected at least one probability")
+            if bool(((nominal <= 0) | (nominal >= 1)).any()) or not bool(
+                torch.isfinite(nominal).all()
+            ):
+                raise ValueError("levels: expected probabilities strictly between 0 and 1")
+        empirical = torch.tensor(
+            [self.coverage(x_true, float(lv)) for lv in nominal], dtype=torch.float64
+        )
+        return nominal, empirical
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -1,0 +1,276 @@
+r"""Decoupled Annealing Posterior Sampling (Zhang, Chu, Berner, Meng, Anandkumar & Song 2024,
+"Improving Diffusion Inverse Problem Solving with Decoupled Noise Annealing", arXiv:2407.01521).
+
+DAPS anneals over the noise levels ``sigma_0 > sigma_1 > ... > 0``.  At level ``sigma_i``:
+
+1. **ODE estimate** ``x0_hat``: ``ode_steps`` Euler steps of the probability-flow ODE
+   ``dx/dsigma = (x - D(x, sigma)) / sigma`` from ``x_t`` at ``sigma_i`` down to ``0`` (with
+   ``ode_steps=1`` this is Tweedie's ``D(x_t, sigma_i)``);
+2. **data step** in ``x0`` space: a draw from
+
+   .. math:: \pi(x_0) \propto p(y \mid x_0)\,
+             \exp\!\big(-\|x_0 - \hat x_0\|^2 / (2 r_i^2)\big),\qquad r_i = r_{scale}\,\sigma_i,
+
+   exactly (perturbation-optimisation with conjugate gradients, see
+   :mod:`diffinv.solvers.gaussian_data`) for linear operators with Gaussian noise, or by
+   ``langevin_steps`` unadjusted Langevin steps for any differentiable likelihood
+   (phase retrieval, closure quantities), or as many Hamiltonian Monte Carlo transitions
+   (``data_step="hmc"``: ``hmc_leapfrog`` leapfrog steps and a Metropolis correction, so the
+   level's target is left exactly invariant; Neal 2011, "MCMC using Hamiltonian dynamics");
+3. **re-noise** ``x_{t_{i+1}} = x_0 + sigma_{i+1} eps``.
+
+The last level's ``x_0`` is returned.  DAPS is approximate: ``p(x0 | x_t)`` is replaced by the
+isotropic Gaussian ``N(x0_hat, r_t^2 I)`` (for a prior ``N(m, C)`` the truth is
+``N(D(x_t), sigma^2 C (C + sigma^2 I)^-1)``).  Even with the exact data step the samples are
+biased; the bias decays roughly as ``1 / steps`` (measured on an 8-dimensional Gaussian
+problem: whitened mean error 0.09 at 100 levels, 0.04 at 200; on the 16x16 Gaussian-field
+demo the pixel std is 1.45x too wide at 100 levels, 1.1x at 400).  ``ode_steps=1`` (Tweedie)
+is the less biased choice for exact denoisers; the paper's ODE estimate (``ode_steps`` about
+5) gives sharper ``x0_hat`` with learned denoisers.  Langevin adds the usual unadjusted (ULA)
+step-size bias.
+
+Step size of Langevin: ``eta_i = langevin_lr / (1 / r_i^2 + L)``, where ``L`` bounds the
+curvature of ``-log p(y | x0)`` (option ``lipschitz``; estimated by power iteration on
+``A^T W A`` for linear-Gaussian problems, ``0`` otherwise).  With ``langevin_lr < 2`` the
+quadratic case is always stable.  For strongly curved nonlinear likelihoods pass ``lipschitz``
+(or lower ``langevin_lr``); a NaN/Inf state raises ``FloatingPointError`` with the step.
+HMC uses the leapfrog step ``sqrt(2 eta_i)`` (one leapfrog step is then MALA with step
+``eta_i``), stable for ``langevin_lr < 2`` in the quadratic case.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from .batching import check_max_batch, run_chunked
+from .gaussian_data import LinearGaussianData
+from .registry import SolverOutput, check_state, register_solver
+from .utils import initial_noise, progress_bar
+
+__all__ = ["daps", "ode_x0"]
+
+_ODE_RHO = 7.0
+
+
+def ode_x0(prior, x: torch.Tensor, sigma: float, ode_steps: int) -> torch.Tensor:
+    """Estimate ``x0`` from ``x`` at noise ``sigma`` by Euler steps of the probability-flow ODE.
+
+    The inner schedule is ``sigma (1 - k / K)^7`` for ``k = 0..K`` (the EDM spacing, dense near
+    0); the last step jumps to ``sigma = 0`` with the denoiser.  Costs ``ode_steps`` denoiser
+    calls.  Runs without gradients.
+    """
+    n = x.shape[0]
+    with torch.no_grad():
+        for k in range(ode_steps):
+            s = sigma * (1.0 - k / ode_steps) ** _ODE_RHO
+            d = prior(x, torch.full((n,), s, dtype=x.dtype, device=x.device))
+            if k == ode_steps - 1:
+                return d
+            s_next = sigma * (1.0 - (k + 1) / ode_steps) ** _ODE_RHO
+            x = x + (s_next - s) * (x - d) / s
+    return x  # pragma: no cover - ode_steps >= 1
+
+
+@register_solver("daps")
+def daps(
+    problem,
+    prior,
+    *,
+    sigmas: torch.Tensor,
+    n_samples: int,
+    image_shape: tuple[int, ...],
+    dtype: torch.dtype,
+    generator: torch.Generator,
+    callback=None,
+    progress: bool = False,
+    ode_steps: int = 5,
+    data_step: str = "auto",
+    langevin_steps: int = 50,
+    langevin_lr: float = 0.5,
+    hmc_leapfrog: int = 5,
+    lipschitz: float | None = None,
+    r_scale: float = 1.0,
+    cg_tol: float | None = None,
+    cg_max_iter: int = 200,
+    max_batch: int | None = None,
+) -> SolverOutput:
+    """Run DAPS chains.
+
+    Parameters
+    ----------
+    ode_steps : int
+        Euler steps of the probability-flow ODE per level (denoiser calls per level).
+    data_step : {"auto", "gaussian", "langevin", "hmc"}
+        ``gaussian``: exact conditional draw (linear operator + Gaussian noise only);
+        ``langevin``: unadjusted Langevin with autograd gradients (any differentiable
+        likelihood); ``hmc``: Metropolis-adjusted Hamiltonian Monte Carlo (any differentiable
+        likelihood, no step-size bias); ``auto`` picks ``gaussian`` when
+        ``problem.is_linear_gaussian``, else ``langevin``.
+    langevin_steps : int
+        Langevin iterations (or HMC transitions) per level.
+    langevin_lr : float
+        Step size as a fraction of ``1 / (1/r^2 + L)`` (see module docstring), in (0, 2).
+    hmc_leapfrog : int
+        Leapfrog steps per HMC transition.
+    lipschitz : float, optional
+        Curvature bound ``L`` of ``-log p(y|x0)`` (units: 1 / image units^2).
+    r_scale : float
+        ``r_t = r_scale * sigma_t``, the standard deviation of the Gaussian approximation
+        of ``p(x0 | x_t)``.
+    cg_tol, cg_max_iter : float, int
+        Conjugate-gradient tolerance (default 1e-10 in float64, 1e-5 else) and cap.
+    max_batch : int, optional
+        Run chains in chunks of at most this many (bounds peak memory).
+    """
+    if data_step not in ("auto", "gaussian", "langevin", "hmc"):
+        raise ValueError(
+            f"data_step: expected 'auto', 'gaussian', 'langevin' or 'hmc', got {data_step!r}"
+        )
+    if isinstance(hmc_leapfrog, bool) or not isinstance(hmc_leapfrog, int) or hmc_leapfrog < 1:
+        raise ValueError(f"hmc_leapfrog: expected a positive integer, got {hmc_leapfrog!r}")
+    if isinstance(ode_steps, bool) or not isinstance(ode_steps, int) or ode_steps < 1:
+        raise ValueError(f"ode_steps: expected a positive integer, got {ode_steps!r}")
+    if isinstance(langevin_steps, bool) or not isinstance(langevin_steps, int) or (
+        langevin_steps < 1
+    ):
+        raise ValueError(f"langevin_steps: expected a positive integer, got {langevin_steps!r}")
+    if not (isinstance(langevin_lr, (int, float)) and 0 < langevin_lr < 2):
+        raise ValueError(f"langevin_lr: expected a number in (0, 2), got {langevin_lr!r}")
+    if not (isinstance(r_scale, (int, float)) and r_scale > 0 and math.isfinite(r_scale)):
+        raise ValueError(f"r_scale: expected a positive finite number, got {r_scale!r}")
+    if lipschitz is not None and not (
+        isinstance(lipschitz, (int, float)) and lipschitz >= 0 and math.isfinite(lipschitz)
+    ):
+        raise ValueError(f"lipschitz: expected a non-negative finite number, got {lipschitz!r}")
+    if isinstance(cg_max_iter, bool) or not isinstance(cg_max_iter, int) or cg_max_iter < 1:
+        raise ValueError(f"cg_max_iter: expected a positive integer, got {cg_max_iter!r}")
+    if cg_tol is not None and not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
+        raise ValueError(f"cg_tol: expected a positive number, got {cg_tol!r}")
+    check_max_batch(max_batch)
+
+    mode = data_step
+    if mode == "auto":
+        mode = "gaussian" if problem.is_linear_gaussian else "langevin"
+    data = None
+    if mode == "gaussian" or (problem.is_linear_gaussian and lipschitz is None):
+        data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+    curvature = 0.0
+    if mode in ("langevin", "hmc"):
+        if lipschitz is not None:
+            curvature = float(lipschitz)
+        elif data is not None:
+            curvature = data.lipschitz(image_shape, generator=generator)
+
+    def run(n: int, offset: int) -> SolverOutput:
+        return _daps_chunk(
+            problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
+            offset, ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale,
+            hmc_leapfrog,
+        )
+
+    out = run_chunked(run, n_samples, max_batch)
+    out.diagnostics["data_step"] = mode
+    if data is not None and mode == "gaussian":
+        out.diagnostics["max_cg_iterations"] = data.max_iterations
+        out.diagnostics["max_cg_residual"] = data.max_residual
+    if mode in ("langevin", "hmc"):
+        out.diagnostics["lipschitz"] = curvature
+    if mode == "hmc" and out.diagnostics.get("hmc_acceptance", 1.0) < 0.2:
+        warnings.warn(
+            f"DAPS HMC acceptance rate {out.diagnostics['hmc_acceptance']:.2f} is low; lower "
+            "langevin_lr or pass a larger lipschitz",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return out
+
+
+def _daps_chunk(
+    problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress, offset,
+    ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale, hmc_leapfrog,
+) -> SolverOutput:
+    device = problem.y.device
+    x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
+    steps = len(sigmas) - 1
+    x0 = x
+    acceptance = []
+    for i in progress_bar(range(steps), progress, "daps"):
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        x0_hat = ode_x0(prior, x, s, ode_steps)
+        check_state(x0_hat, i, "DAPS ODE estimate x0_hat")
+        r = r_scale * s
+        if mode == "gaussian":
+            x0 = data.conditional_sample(x0_hat, r, generator)
+        elif mode == "hmc":
+            x0, acc = _hmc(problem, x0_hat, r, langevin_steps, hmc_leapfrog, langevin_lr,
+                           curvature, generator)
+            acceptance.append(acc)
+        else:
+            x0 = _langevin(problem, x0_hat, r, langevin_steps, langevin_lr, curvature, generator)
+        check_state(x0, i, "DAPS x0 sample")
+        if s_next > 0:
+            noise = torch.randn(x0.shape, dtype=dtype, device=device, generator=generator)
+            x = x0 + s_next * noise
+        else:
+            x = x0
+        check_state(x, i, "DAPS state")
+        if callback is not None:
+            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0_hat, "x0": x0,
+                      "chain_offset": offset})
+    diagnostics = {}
+    if acceptance:
+        diagnostics["hmc_acceptance_per_step"] = acceptance
+        diagnostics["hmc_acceptance"] = sum(acceptance) / len(acceptance)
+    return SolverOutput(samples=x0.detach(), nfe=steps * ode_steps, diagnostics=diagnostics)
+
+
+def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Tensor:
+    """Unadjusted Langevin on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``."""
+    eta = lr / (1.0 / r**2 + curvature)
+    noise_scale = math.sqrt(2.0 * eta)
+    x0 = x0_hat.detach().clone()
+    for _ in range(n_steps):
+        _, grad_ll = problem.grad_log_likelihood(x0)
+        grad = grad_ll.to(x0.dtype) - (x0 - x0_hat) / r**2
+        noise = torch.randn(x0.shape, dtype=x0.dtype, device=x0.device, generator=generator)
+        x0 = x0 + eta * grad + noise_scale * noise
+    return x0
+
+
+def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, lr, curvature, generator):
+    """Metropolis-adjusted HMC on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``.
+
+    Returns the final states and the mean acceptance rate over chains and transitions.
+    """
+    eps = math.sqrt(2.0 * lr / (1.0 / r**2 + curvature))
+    shape = (-1,) + (1,) * (x0_hat.ndim - 1)
+
+    def log_target_and_grad(x):
+        ll, g = problem.grad_log_likelihood(x)
+        diff = x - x0_hat
+        prior_term = (diff**2).reshape(x.shape[0], -1).sum(1) / (2 * r**2)
+        return ll.to(x.dtype) - prior_term, g.to(x.dtype) - diff / r**2
+
+    x = x0_hat.detach().clone()
+    logp, grad = log_target_and_grad(x)
+    accepted = 0.0
+    for _ in range(n_transitions):
+        p = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+        h0 = -logp + 0.5 * (p**2).reshape(x.shape[0], -1).sum(1)
+        xn, pn, gn = x, p + 0.5 * eps * grad, grad
+        for k in range(n_leapfrog):
+            xn = xn + eps * pn
+            logpn, gn = log_target_and_grad(xn)
+            pn = pn + (eps if k < n_leapfrog - 1 else 0.5 * eps) * gn
+        h1 = -logpn + 0.5 * (pn**2).reshape(x.shape[0], -1).sum(1)
+        log_u = torch.log(torch.rand(x.shape[0], dtype=x.dtype, device=x.device,
+                                     generator=generator))
+        accept = torch.isfinite(h1) & (log_u < (h0 - h1))
+        x = torch.where(accept.reshape(shape), xn, x)
+        logp = torch.where(accept, logpn, logp)
+        grad = torch.where(accept.reshape(shape), gn, grad)
+        accepted += float(accept.to(torch.float64).mean())
+    return x, accepted / n_transitions
