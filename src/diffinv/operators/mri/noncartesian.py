@@ -176,27 +176,35 @@ class NonCartesianMRI(LinearOperator):
 
     # -- density compensation ------------------------------------------------------------------
     def density_compensation(self, n_iter: int = 20) -> torch.Tensor:
-        r"""Pipe-Menon iterative density compensation weights ``(K,)`` (real, >= 0).
+        r"""Pipe-Menon iterative density compensation weights ``(K,)`` (real, > 0).
 
-        Iterates ``w <- w / |G G^H w|`` with ``G`` the single-coil NUFFT of this trajectory
-        (Pipe & Menon 1999, MRM 41:179), normalised so that the gridding reconstruction
-        ``G^H (w * G x)`` of a constant image is unbiased at the image centre.  Use as
+        Iterates ``w <- w / (G T G^H w)`` (Pipe & Menon 1999, MRM 41:179) where ``G`` is the
+        single-coil NUFFT of this trajectory and ``T`` the separable triangle window
+        ``(1 - |n| / (N/2))_+`` in the image domain, so that ``G T G^H`` is convolution in
+        k-space with a non-negative Fejer kernel (about two samples wide): the positive
+        kernel the iteration needs to converge (the bare ``G G^H``, a Dirichlet kernel with
+        negative lobes, diverges).  Weights are scaled so that the gridding reconstruction
+        ``G^H (w * G x)`` of a constant image is 1 at the image centre.  Use as
         ``x_grid = A^H (w * y)``.
         """
         if n_iter < 1:
             raise ValueError(f"n_iter: expected a positive integer, got {n_iter!r}")
         traj = self.trajectory
         cdtype = torch.complex128 if traj.dtype == torch.float64 else torch.complex64
+        rdtype = torch.float64 if cdtype == torch.complex128 else torch.float32
+        windows = []
+        for n in self.image_shape:
+            idx = torch.arange(n, dtype=rdtype, device=traj.device) - n // 2
+            windows.append((1.0 - idx.abs() / (n / 2)).clamp(min=0.0))
+        window = windows[0][:, None] * windows[1][None, :]
         w = torch.ones(1, traj.shape[0], dtype=cdtype, device=traj.device)
         with torch.no_grad():
             for _ in range(n_iter):
-                d = self.backend.forward(self.backend.adjoint(w)).abs()
-                w = w / d.clamp(min=1e-12 * float(d.max()))
-            # normalise: a constant image must be reproduced at the centre
+                density = self.backend.forward(window * self.backend.adjoint(w)).real
+                w = w / density.clamp(min=1e-12 * float(density.max()))
             ones = torch.ones(1, *self.image_shape, dtype=cdtype, device=traj.device)
             grid = self.backend.adjoint(w * self.backend.forward(ones))
-            c = grid[0, self.image_shape[0] // 2, self.image_shape[1] // 2].real
-            w = w / c
+            w = w / grid[0, self.image_shape[0] // 2, self.image_shape[1] // 2].real
         return w[0].real.clone()
 
     def __repr__(self) -> str:
