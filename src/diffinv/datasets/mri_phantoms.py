@@ -29,9 +29,14 @@ _ELLIPSES = (
 
 
 def shepp_logan_ellipses(
-    shape: tuple[int, int], dtype: torch.dtype = torch.float64
+    shape: tuple[int, int],
+    dtype: torch.dtype = torch.float64,
+    intensities: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Real modified Shepp-Logan head phantom ``(H, W)`` with values in ``[0, 1]``."""
+    """Real modified Shepp-Logan head phantom ``(H, W)`` with values in ``[0, 1]``.
+
+    ``intensities`` (10 values) replaces the ellipses' additive intensities (default Toft's).
+    """
     h, w = int(shape[0]), int(shape[1])
     if h < 2 or w < 2:
         raise ValueError(f"shape: expected (H, W) with sides >= 2, got {shape!r}")
@@ -39,7 +44,9 @@ def shepp_logan_ellipses(
     x = 2.0 * (torch.arange(w, dtype=torch.float64) + 0.5) / w - 1.0
     gy, gx = torch.meshgrid(y, x, indexing="ij")
     img = torch.zeros(h, w, dtype=torch.float64)
-    for rho, a, b, x0, y0, deg in _ELLIPSES:
+    for i, (rho, a, b, x0, y0, deg) in enumerate(_ELLIPSES):
+        if intensities is not None:
+            rho = float(intensities[i])
         t = math.radians(deg)
         xr = (gx - x0) * math.cos(t) + (gy - y0) * math.sin(t)
         yr = -(gx - x0) * math.sin(t) + (gy - y0) * math.cos(t)
@@ -52,6 +59,7 @@ def mri_phantom(
     seed: int = 0,
     max_phase: float = math.pi / 2,
     dtype: torch.dtype = torch.complex64,
+    intensity_jitter: float = 0.0,
 ) -> torch.Tensor:
     r"""Complex head phantom: Shepp-Logan magnitude times a smooth random phase.
 
@@ -61,14 +69,22 @@ def mri_phantom(
     with ``(u, v)`` in ``[-1, 1]`` and coefficients drawn uniformly and scaled so that
     ``|phi| <= max_phase`` (a B0/receive-like background phase, as in real MR images).
 
+    ``intensity_jitter`` > 0 multiplies the inner ellipses' intensities by independent factors
+    ``1 + intensity_jitter * U(-1, 1)`` (a family of related "anatomies" for building priors).
+
     Returns
     -------
     torch.Tensor
         ``(1, 1, H, W)`` complex image, magnitude in ``[0, 1]`` (dimensionless).
     """
-    mag = shepp_logan_ellipses(shape)
     g = torch.Generator().manual_seed(int(seed))
     c = torch.rand(6, generator=g, dtype=torch.float64) * 2 - 1
+    rho = None
+    if intensity_jitter > 0:
+        rho = torch.tensor([e[0] for e in _ELLIPSES], dtype=torch.float64)
+        u = torch.rand(len(_ELLIPSES), generator=g, dtype=torch.float64) * 2 - 1
+        rho[2:] = rho[2:] * (1 + intensity_jitter * u[2:])
+    mag = shepp_logan_ellipses(shape, intensities=rho)
     h, w = mag.shape
     v, u = torch.meshgrid(torch.linspace(-1, 1, h, dtype=torch.float64),
                           torch.linspace(-1, 1, w, dtype=torch.float64), indexing="ij")
