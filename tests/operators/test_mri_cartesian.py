@@ -140,3 +140,17 @@ def test_bad_image_shape_and_no_inplace():
     x0 = x.clone()
     op.normal(x)
     assert torch.equal(x, x0)
+
+
+@pytest.mark.parametrize("shape", [(15, 10), (12, 9), (16, 16)])
+def test_odd_and_even_sizes_match_explicit_fft2c(shape):
+    g = torch.Generator().manual_seed(4)
+    maps = torch.randn(3, *shape, dtype=torch.complex128, generator=g)
+    mask = torch.rand(shape, generator=g) < 0.5
+    op = MultiCoilMRI(maps, mask)
+    x = torch.randn(2, 1, *shape, dtype=torch.complex128, generator=g)
+    torch.testing.assert_close(op(x), fft2c(x * maps) * mask)
+    y = torch.randn(2, 3, *shape, dtype=torch.complex128, generator=g)
+    ref = (maps.conj() * ifft2c(y * mask)).sum(1, keepdim=True)
+    torch.testing.assert_close(op.adjoint(y), ref)
+    assert check_adjoint(op, (1, 1, *shape), torch.complex128) < ADJOINT_TOL

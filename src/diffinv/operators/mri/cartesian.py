@@ -6,7 +6,7 @@ import torch
 
 from ..base import LinearOperator
 from ._checks import as_complex, check_image, check_maps
-from .fft import fft2c, ifft2c
+from .fft import centring_signs, fft2c, ifft2c
 
 __all__ = ["MultiCoilMRI", "check_mask"]
 
@@ -100,6 +100,8 @@ class MultiCoilMRI(LinearOperator):
         if maps is not None:
             self.mask = self.mask.to(maps.device)
         self.image_shape = img_shape
+        self._even = img_shape[0] % 2 == 0 and img_shape[1] % 2 == 0
+        self._cache: dict = {}
         n_coils = 1 if maps is None else maps.shape[0]
         self.in_shape = (1, *img_shape)
         self.out_shape = (n_coils, *img_shape)
@@ -114,21 +116,55 @@ class MultiCoilMRI(LinearOperator):
         """Nominal acceleration ``H W / (number of sampled locations)``."""
         return self.mask.numel() / max(int(self.mask.sum()), 1)
 
-    def _maps(self, like: torch.Tensor) -> torch.Tensor | None:
-        if self.coil_maps is None:
-            return None
-        return self.coil_maps.to(dtype=like.dtype, device=like.device)
+    def _factors(self, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Maps and output weights in ``like``'s dtype/device, centring signs folded in.
 
-    def _mask(self, like: torch.Tensor) -> torch.Tensor:
-        return self.mask.to(device=like.device)
+        For even image sizes the centred FFT is ``s_out * fft2(s_in * .)``; ``s_in`` is folded
+        into the maps (or returned as the map of a single-coil operator) and ``s_out`` into
+        the mask, so each transform is one multiply, one FFT and one multiply.  For odd sizes
+        the maps and a real 0/1 mask are returned and :func:`fft2c` is used.
+        """
+        key = (like.dtype, str(like.device))
+        cached = self._cache.get(key)
+        if cached is None:
+            real = like.real.dtype
+            maps = None
+            if self.coil_maps is not None:
+                maps = self.coil_maps.to(dtype=like.dtype, device=like.device)
+            weights = self.mask.to(device=like.device, dtype=real)
+            signs = centring_signs(self.image_shape, real, like.device)
+            if signs is not None:
+                s_in, s_out = signs
+                maps = s_in.to(like.dtype) if maps is None else maps * s_in
+                weights = weights * s_out
+            cached = (maps, weights)
+            if len(self._cache) > 4:
+                self._cache.clear()
+            self._cache[key] = cached
+        return cached
+
+    def _to_kspace(self, coil_images: torch.Tensor) -> torch.Tensor:
+        if self._even:
+            return torch.fft.fft2(coil_images, dim=(-2, -1), norm="ortho")
+        return fft2c(coil_images)
+
+    def _to_image(self, kspace: torch.Tensor) -> torch.Tensor:
+        if self._even:
+            return torch.fft.ifft2(kspace, dim=(-2, -1), norm="ortho")
+        return ifft2c(kspace)
+
+    def to(self, device: torch.device | str) -> MultiCoilMRI:
+        """Move maps and mask to ``device`` (drops cached folded factors)."""
+        super().to(device)
+        self._cache = {}
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, 1, H, W)`` image -> ``(batch, coils, H, W)`` masked k-space."""
         x = check_image(x, self.image_shape)
-        maps = self._maps(x)
+        maps, weights = self._factors(x)
         coil_images = x if maps is None else x * maps
-        k = fft2c(coil_images)
-        return torch.where(self._mask(k), k, torch.zeros((), dtype=k.dtype, device=k.device))
+        return self._to_kspace(coil_images) * weights
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``(batch, coils, H, W)`` k-space -> ``(batch, 1, H, W)`` coil-combined image."""
@@ -138,20 +174,19 @@ class MultiCoilMRI(LinearOperator):
                 f"y: expected shape (batch, {', '.join(map(str, self.out_shape))}), "
                 f"got {tuple(y.shape)}"
             )
-        y = torch.where(self._mask(y), y, torch.zeros((), dtype=y.dtype, device=y.device))
-        img = ifft2c(y)
-        maps = self._maps(img)
+        maps, weights = self._factors(y)
+        img = self._to_image(y * weights)
         if maps is None:
             return img
         return (maps.conj() * img).sum(dim=1, keepdim=True)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
-        """``A^H A x`` without materialising the zero-filled data twice."""
+        """``A^H A x``: the output signs square to one, so only the 0/1 mask is applied."""
         x = check_image(x, self.image_shape)
-        maps = self._maps(x)
+        maps, weights = self._factors(x)
         coil_images = x if maps is None else x * maps
-        k = fft2c(coil_images) * self._mask(x).to(x.real.dtype)
-        img = ifft2c(k)
+        k = self._to_kspace(coil_images) * (weights * weights)
+        img = self._to_image(k)
         if maps is None:
             return img
         return (maps.conj() * img).sum(dim=1, keepdim=True)
