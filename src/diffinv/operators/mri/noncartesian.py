@@ -73,7 +73,8 @@ class NonCartesianMRI(LinearOperator):
     Notes
     -----
     Input ``(batch, 1, H, W)`` complex; output ``(batch, coils, K)`` complex.  Gradients flow
-    to the image (and to the coil maps with the torch-native backends), not to the trajectory.
+    to the image and the coil maps with every backend (finufft through an autograd function
+    whose backward is the exact adjoint), not to the trajectory.
     """
 
     def __init__(
