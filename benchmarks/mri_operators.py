@@ -1,7 +1,7 @@
 """MRI operator speed and accuracy: forward + adjoint for 8 coils at 256 x 256 on CPU.
 
 Cartesian: :class:`MultiCoilMRI` against ``sigpy.mri.linop.Sense`` (same FFT convention).
-Non-Cartesian (golden-angle radial, 402 spokes x 512 samples): :class:`NonCartesianMRI` with
+Non-Cartesian (golden-angle radial, ceil(pi N / 2) spokes x 2N samples): NonCartesianMRI with
 each NUFFT backend against ``sigpy.mri.linop.Sense`` (default NUFFT: oversampling 1.25,
 width 4) and against finufft called directly on NumPy arrays.  Accuracy is the relative
 error of the forward transform against finufft at eps = 1e-12 in float64 (the exact-DFT
@@ -9,7 +9,10 @@ reference is too slow at this size; finufft agrees with the exact DFT to ~1e-12 
 sizes, see the tests).  Times are the best of repeats in one run (robust on a shared
 machine); ratios are ours / reference.
 
-Run: ``PYTHONPATH=src python benchmarks/mri_operators.py [--threads 2] [--size 256]``
+Default 1 thread for torch and finufft (NumPy/sigpy FFTs are single-threaded; on a busy
+machine OpenMP threads in torch also oversubscribe badly).
+
+Run: ``PYTHONPATH=src python benchmarks/mri_operators.py [--threads 1] [--size 256]``
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def timeit(fn, repeat: int = 3) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--coils", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=5)
@@ -104,7 +107,8 @@ def main() -> None:
     print(f"  sigpy Sense (default NUFFT)   {t_sp * 1e3:8.1f} ms | rel. err {err_sp:.1e}")
     for backend in ("finufft", "torchkbnufft"):
         op = NonCartesianMRI(maps, om.to(torch.float32), backend=backend)
-        t = timeit(lambda op=op: op.adjoint(op(x)), args.repeat)
+        reps = args.repeat if backend == "finufft" else 1  # torchkbnufft is slow on CPU
+        t = timeit(lambda op=op: op.adjoint(op(x)), reps)
         e = np.linalg.norm(op(x)[0].numpy() - ref_fwd) / np.linalg.norm(ref_fwd)
         print(f"  NonCartesianMRI[{backend:12s}] {t * 1e3:8.1f} ms | rel. err {e:.1e} | "
               f"ratio vs finufft direct {t / t_fin:5.2f} | vs sigpy {t / t_sp:5.2f}")
