@@ -14,6 +14,18 @@ complex Gaussian noise) is reconstructed by
 
 PSNR / SSIM / NMSE are computed on magnitude images with the target's data range (fastMRI).
 
+Caveat: the default analytic prior is fitted to the same synthetic phantom family the truth
+comes from (held-out seed), so it knows the anatomy; its large margin over CG-SENSE and
+l1-wavelet (which know nothing) says the sampler and operator plumbing work, not how a
+learned prior does on real scans.  DPS (paper rule) is sensitive to ``zeta``: 0.1 works at
+R = 4 and 8 here, 0.05 and 0.2 do not.
+
+Figures from one run (64x64, 8 coils, sigma 0.005, seed 0; PSNR dB / SSIM):
+R=4  zero-filled 16.30/0.306  CG-SENSE 20.95/0.501  L1 22.87/0.544  DPS 36.11/0.819
+     exact posterior mean 42.20/0.887
+R=8  zero-filled 15.31/0.229  CG-SENSE 16.55/0.315  L1 17.04/0.342  DPS 36.26/0.832
+     exact posterior mean 45.02/0.930
+
 Run: ``PYTHONPATH=src python benchmarks/mri_reconstruction.py [--size 64] [--steps 100]``
 """
 

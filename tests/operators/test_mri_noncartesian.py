@@ -196,3 +196,13 @@ def test_bad_trajectory():
         NonCartesianMRI(None, _traj())
     with pytest.raises(ValueError, match="backend"):
         NonCartesianMRI(_maps(), _traj(), backend="nope")
+
+
+def test_to_rebuilds_backend_and_odd_sizes():
+    om = _traj(50)
+    maps = torch.randn(2, 7, 5, dtype=torch.complex128)
+    op = NonCartesianMRI(maps, om, backend="dft").to("cpu")
+    assert op.backend.omega.device.type == "cpu"
+    assert check_adjoint(op, (1, 1, 7, 5), torch.complex128) < ADJOINT_TOL
+    x = torch.randn(1, 1, 7, 5, dtype=torch.complex128)
+    torch.testing.assert_close(op.normal(x), op.adjoint(op(x)))
