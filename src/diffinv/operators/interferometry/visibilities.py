@@ -122,20 +122,27 @@ class Visibilities(LinearOperator):
         return p * p if self.pulse == "triangle" else p
 
     def _factors(self, real_dtype: torch.dtype, device: torch.device):
-        cdtype = torch.complex64 if real_dtype == torch.float32 else torch.complex128
-        uv = self.uv.to(device)
-        coords = self.coords.to(device)
-        p = self.pulse_response().to(device)
-        eu = torch.polar(
-            torch.ones((), dtype=torch.float64, device=device),
-            2 * math.pi * uv[:, :1] * coords[None],
-        )
-        ev = torch.polar(
-            torch.ones((), dtype=torch.float64, device=device),
-            2 * math.pi * uv[:, 1:] * coords[None],
-        )
-        ev = ev * p[:, None]
-        return eu.to(cdtype), ev.to(cdtype)
+        """``cos``/``sin`` of the column phases ``(M, N)`` and the row factor ``(M, N)``.
+
+        Cached per (dtype, device); phases are evaluated in float64 and then cast.
+        """
+        key = (real_dtype, str(device), self.uv.data_ptr())
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cdtype = torch.complex64 if real_dtype == torch.float32 else torch.complex128
+            uv = self.uv.to(device)
+            coords = self.coords.to(device)
+            p = self.pulse_response().to(device)
+            ph_u = 2 * math.pi * uv[:, :1] * coords[None]
+            ph_v = 2 * math.pi * uv[:, 1:] * coords[None]
+            ev = torch.polar(p[:, None].expand_as(ph_v).contiguous(), ph_v)
+            cache.clear()
+            cache[key] = (
+                torch.cos(ph_u).to(real_dtype),
+                torch.sin(ph_u).to(real_dtype),
+                ev.to(cdtype),
+            )
+        return cache[key]
 
     def _check_x(self, x: torch.Tensor) -> None:
         n = self.image_size
@@ -149,10 +156,12 @@ class Visibilities(LinearOperator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 1, N, N)`` real -> ``(B, M)`` complex visibilities, Jy."""
         self._check_x(x)
-        eu, ev = self._factors(x.dtype if x.dtype == torch.float32 else torch.float64, x.device)
-        img = x[:, 0].to(eu.dtype)
-        t = torch.einsum("bij,kj->bki", img, eu)  # (B, M, N): sum over columns
-        return (t * ev[None]).sum(-1)
+        real = torch.float32 if x.dtype == torch.float32 else torch.float64
+        cu, su, ev = self._factors(real, x.device)
+        img = x[:, 0].to(real)
+        # sum over columns with real matmuls: T[b, i, k] = sum_j x_ij exp(2 pi i u_k l_j)
+        t = torch.complex(img @ cu.T, img @ su.T)  # (B, N, M)
+        return (t * ev.T[None]).sum(1)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``(B, M)`` complex -> ``(B, 1, N, N)`` real: ``Re(A^H y)``."""
@@ -161,11 +170,12 @@ class Visibilities(LinearOperator):
                 f"y: expected shape (batch, {self.out_shape[0]}), got {tuple(y.shape)}"
             )
         real = y.real.dtype if y.is_complex() else y.dtype
-        eu, ev = self._factors(real if real == torch.float32 else torch.float64, y.device)
-        yc = y.to(eu.dtype)
-        w = ev.conj()[None] * yc[:, :, None]  # (B, M, N_rows)
-        x = torch.einsum("bki,kj->bij", w, eu.conj())
-        return x.real.unsqueeze(1)
+        real = torch.float32 if real == torch.float32 else torch.float64
+        cu, su, ev = self._factors(real, y.device)
+        w = ev.conj()[None] * y.to(ev.dtype)[:, :, None]  # (B, M, N_rows)
+        # Re(conj(E^u) w) = cos * Re w + sin * Im w, summed over k with real matmuls
+        x = w.real.transpose(1, 2) @ cu + w.imag.transpose(1, 2) @ su
+        return x.unsqueeze(1)
 
     def __repr__(self) -> str:
         return (
