@@ -115,3 +115,27 @@ def test_gradient_and_errors():
         Visibilities(obs, 8, 100.0, pulse="gauss")
     with pytest.raises(ValueError, match="x"):
         op(torch.zeros(1, 8, 8))
+
+
+def test_nufft_matches_dft_and_has_exact_adjoint():
+    pytest.importorskip("finufft")
+    obs = _obs()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 1, 48, 48, dtype=torch.float64, generator=g)
+    dft = Visibilities(obs, 48, 160.0, method="dft")
+    nu = Visibilities(obs, 48, 160.0, method="nufft")
+    v = dft(x)
+    assert float((nu(x) - v).abs().max() / v.abs().max()) < 1e-10
+    y = torch.randn(v.shape, dtype=torch.complex128, generator=g)
+    ref = dft.adjoint(y)
+    assert float((nu.adjoint(y) - ref).abs().max() / ref.abs().max()) < 1e-10
+    assert check_adjoint(nu, (2, 1, 48, 48)) < ADJOINT_TOL
+    v32 = nu(x.float())
+    assert v32.dtype == torch.complex64
+    assert float((v32 - v).abs().max() / v.abs().max()) < 1e-5
+    small = Visibilities(obs.uv[:25], 8, 100.0, method="nufft")
+    assert check_gradient(small, (1, 1, 8, 8))
+    # gradient of the adjoint (used when a loss depends on A^H y)
+    yy = torch.randn(1, 25, dtype=torch.complex128, generator=g).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: small.adjoint(t), (yy,), atol=1e-8)
+    assert Visibilities(obs, 16, 160.0).method == "dft"  # auto picks the exact DFT when small

@@ -30,6 +30,7 @@ import math
 import torch
 
 from ..base import LinearOperator
+from .nufft import finufft_available, nufft_adjoint, nufft_forward
 from .observation import Observation
 
 __all__ = ["Visibilities", "UAS_TO_RAD", "pixel_coordinates"]
@@ -62,6 +63,10 @@ class Visibilities(LinearOperator):
         Field of view (side of the image) in micro-arcseconds.
     pulse : str
         Pixel response: ``"box"`` (default), ``"triangle"`` or ``"delta"``.
+    method : str
+        ``"dft"`` (exact, any device), ``"nufft"`` (finufft on CPU tensors, accuracy 1e-12
+        in float64 and 1e-6 in float32; CUDA inputs fall back to the DFT) or ``"auto"``
+        (default: NUFFT when ``N^2 M > 2e7`` and finufft is installed).
 
     Notes
     -----
@@ -76,6 +81,7 @@ class Visibilities(LinearOperator):
         image_size: int,
         fov_uas: float,
         pulse: str = "box",
+        method: str = "auto",
     ):
         if isinstance(observation, Observation):
             uv = observation.uv
@@ -97,6 +103,14 @@ class Visibilities(LinearOperator):
             )
         if pulse not in _PULSES:
             raise ValueError(f"pulse: expected one of {_PULSES}, got {pulse!r}")
+        if method not in ("auto", "dft", "nufft"):
+            raise ValueError(f"method: expected 'auto', 'dft' or 'nufft', got {method!r}")
+        if method == "nufft" and not finufft_available():
+            raise ValueError("method: 'nufft' needs the finufft package (pip install finufft)")
+        if method == "auto":
+            big = image_size * image_size * uv.shape[0] > 2e7
+            method = "nufft" if big and finufft_available() else "dft"
+        self.method = method
         if not bool(torch.isfinite(uv).all()):
             raise ValueError("observation: (u, v) contain NaN or Inf")
         self.uv = uv.clone()
@@ -157,8 +171,10 @@ class Visibilities(LinearOperator):
         """``(B, 1, N, N)`` real -> ``(B, M)`` complex visibilities, Jy."""
         self._check_x(x)
         real = torch.float32 if x.dtype == torch.float32 else torch.float64
-        cu, su, ev = self._factors(real, x.device)
         img = x[:, 0].to(real)
+        if self.method == "nufft" and x.device.type == "cpu":
+            return nufft_forward(img, self.uv, self.pixel_size_rad, self.pulse_response())
+        cu, su, ev = self._factors(real, x.device)
         # sum over columns with real matmuls: T[b, i, k] = sum_j x_ij exp(2 pi i u_k l_j)
         t = torch.complex(img @ cu.T, img @ su.T)  # (B, N, M)
         return (t * ev.T[None]).sum(1)
@@ -171,6 +187,11 @@ class Visibilities(LinearOperator):
             )
         real = y.real.dtype if y.is_complex() else y.dtype
         real = torch.float32 if real == torch.float32 else torch.float64
+        if self.method == "nufft" and y.device.type == "cpu":
+            cdt = torch.complex64 if real == torch.float32 else torch.complex128
+            n = self.image_size
+            pulse = self.pulse_response()
+            return nufft_adjoint(y.to(cdt), self.uv, self.pixel_size_rad, pulse, n).unsqueeze(1)
         cu, su, ev = self._factors(real, y.device)
         w = ev.conj()[None] * y.to(ev.dtype)[:, :, None]  # (B, M, N_rows)
         # Re(conj(E^u) w) = cos * Re w + sin * Im w, summed over k with real matmuls
@@ -181,5 +202,5 @@ class Visibilities(LinearOperator):
         return (
             f"Visibilities({self.out_shape[0]} (u,v) points, "
             f"{self.image_size}x{self.image_size} image, "
-            f"fov={self.fov_uas:g} uas, pulse={self.pulse})"
+            f"fov={self.fov_uas:g} uas, pulse={self.pulse}, method={self.method})"
         )
