@@ -1,5 +1,6 @@
 """Built-in demonstration problems (``diffinv reconstruct --problem NAME``)."""
 
+from . import eht  # noqa: F401, I001  (registers "eht-crescent", "eht-m87")
 from . import gaussian_field  # noqa: F401  (registers "gaussian-field")
 from .registry import Demo, available_demos, get_demo, register_demo
 
