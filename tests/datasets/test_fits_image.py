@@ -56,3 +56,16 @@ def test_stack_and_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_fits_image(tmp_path / "none.fits")
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_posterior_fits(tmp_path):
+    from diffinv.datasets.fits_image import write_posterior_fits
+    from diffinv.solvers.posterior import Posterior
+
+    samples = torch.rand(5, 1, 16, 16, dtype=torch.float64)
+    post = Posterior(samples)
+    paths = write_posterior_fits(post, tmp_path, 120.0, ra_deg=RA, dec_deg=DEC, source="M87")
+    assert [p.name for p in paths] == ["mean.fits", "std.fits", "samples.fits"]
+    torch.testing.assert_close(read_fits_image(paths[0]).image, samples.mean(0)[0])
+    torch.testing.assert_close(read_fits_image(paths[1]).image, samples.std(0)[0])
+    torch.testing.assert_close(read_fits_image(paths[2]).image, samples[:, 0])
