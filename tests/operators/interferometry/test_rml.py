@@ -58,3 +58,21 @@ def test_gaussian_image_and_errors():
         rml_closure_imaging(obs, optimizer="sgd")
     with pytest.raises(ValueError, match="unknown"):
         rml_closure_imaging(obs, reg_weights={"entropy": 1.0})
+
+
+def test_rml_adam_lowers_objective():
+    obs = Observation.simulate(
+        Array.eht2017(),
+        187.7059,
+        12.3911,
+        "2017-04-05",
+        integration_s=60.0,
+        scan_interval_s=1800.0,
+    )
+    truth = crescent_image(32, 160.0, 42.0, 10.0, 0.5, 180.0, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    data = obs.with_data(add_thermal_noise(obs, Visibilities(obs, 32, 160.0)(truth), g))
+    one = rml_closure_imaging(data, 16, 160.0, rounds=1, iterations=2, optimizer="adam")
+    more = rml_closure_imaging(data, 16, 160.0, rounds=1, iterations=60, optimizer="adam")
+    assert more.history[-1] < one.history[-1]
+    assert more.chi2["cphase"] < one.chi2["cphase"]
