@@ -138,3 +138,13 @@ def test_read_uvfits_m87(shared_data):
         assert len(avg) < len(obs) and float(avg.sigma.median()) < float(obs.sigma.median())
     with pytest.raises(FileNotFoundError, match="path"):
         Observation.from_uvfits(root / "nope.uvfits")
+
+
+def test_systematic_noise():
+    obs = _toy().flag()
+    sys_obs = obs.with_systematic_noise(0.1)
+    expected = torch.sqrt(obs.sigma**2 + (0.1 * obs.vis.abs()) ** 2)
+    torch.testing.assert_close(sys_obs.sigma, expected)
+    assert torch.equal(obs.sigma, _toy().flag().sigma)  # original untouched
+    with pytest.raises(ValueError, match="fraction"):
+        obs.with_systematic_noise(-0.1)
