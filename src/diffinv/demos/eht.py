@@ -13,7 +13,8 @@ stiff; DPS needs tiny steps on them (the defaults below are stable but far from 
 and samplers with exact or annealed data steps are the better choice.
 
 ``eht-m87``: the real EHT 2017 M87 data (April 5 low band, scan-averaged, closures and
-flux), read from ``$DIFFINV_SHARED_DATA/eht2017_m87`` or the ``path`` argument.
+flux, 1 % systematic noise added to the visibility sigmas as in the EHT imaging pipelines),
+read from ``$DIFFINV_SHARED_DATA/eht2017_m87`` or the ``path`` argument.
 
 The prior is swappable: any denoiser ``D(x, sigma)`` on ``(batch, 1, N, N)`` images in Jy
 per pixel can replace the default analytic :class:`~diffinv.priors.GaussianPrior` (mean a
@@ -156,6 +157,7 @@ def build_m87(
     fov_uas: float = 160.0,
     path: str | None = None,
     prior=None,
+    systematic: float = 0.01,
 ) -> Demo:
     """Real EHT 2017 M87 data (closures + flux); needs the data files (see module notes)."""
     if path is None:
@@ -166,7 +168,7 @@ def build_m87(
                 "holding eht2017_m87/"
             )
         path = str(Path(root) / "eht2017_m87" / M87_FILE)
-    obs = Observation.from_uvfits(path).average_scans()
+    obs = Observation.from_uvfits(path).average_scans().with_systematic_noise(systematic)
     problem = data_product_problem(
         obs, image_size, fov_uas, {"cphase": 1.0, "logcamp": 1.0, "flux": 1.0}, total_flux=0.6
     )

@@ -192,3 +192,18 @@ def test_amplitude_debiasing_and_log_amplitude_bias():
     debiased = LogClosureAmplitudes(obs, 32, 160.0, debias=True)
     assert torch.equal(plain.index, debiased.index)
     assert float((plain.data - debiased.data).abs().max()) > 0
+
+
+def test_closure_operator_gradients():
+    from diffinv.operators.testing import check_gradient
+
+    obs = Observation.simulate(
+        Array.eht2017(), *M87, "2017-04-05", integration_s=60.0, scan_interval_s=7200.0
+    )
+    x = crescent_image(8, 160.0, 42.0, 20.0, 0.5, 180.0, dtype=torch.float64)
+    obs = obs.with_data(Visibilities(obs, 8, 160.0)(x))
+    x0 = x + 0.001 * torch.rand(
+        x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    assert check_gradient(ClosurePhases(obs, 8, 160.0), (1, 1, 8, 8), x=x0)
+    assert check_gradient(LogClosureAmplitudes(obs, 8, 160.0), (1, 1, 8, 8), x=x0)
