@@ -207,3 +207,15 @@ def test_closure_operator_gradients():
     )
     assert check_gradient(ClosurePhases(obs, 8, 160.0), (1, 1, 8, 8), x=x0)
     assert check_gradient(LogClosureAmplitudes(obs, 8, 160.0), (1, 1, 8, 8), x=x0)
+
+
+def test_closures_reject_non_finite_data():
+    obs, _ = _observed()
+    bad = obs.select(torch.ones(len(obs), dtype=torch.bool))
+    bad.vis = bad.vis.clone()
+    bad.vis[3] = float("nan")
+    with pytest.raises(ValueError, match="vis"):
+        ClosurePhases(bad, 32, 160.0)
+    with pytest.raises(ValueError, match="vis"):
+        LogClosureAmplitudes(bad, 32, 160.0)
+    assert bool(torch.isfinite(obs.vis).all())  # the original is untouched

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..base import Operator
+from ..noise import check_finite
 from .observation import Observation
 from .visibilities import Visibilities
 
@@ -173,6 +174,8 @@ class _ClosureOperator(Operator):
     def __init__(self, observation: Observation, image_size: int, fov_uas: float, pulse: str):
         if not isinstance(observation, Observation):
             raise ValueError("observation: expected an Observation")
+        check_finite("observation.vis", observation.vis)
+        check_finite("observation.sigma", observation.sigma)
         self.visibilities = Visibilities(observation, image_size, fov_uas, pulse)
         self.in_shape = self.visibilities.in_shape
 
