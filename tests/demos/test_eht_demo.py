@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from diffinv.demos import available_demos, get_demo
+from diffinv.operators.interferometry import product_reduced_chi2, ring_metrics
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_eht_crescent_vis_exact_posterior_recovers_ring(one_thread):
+    assert {"eht-crescent", "eht-m87"} <= set(available_demos())
+    demo = get_demo("eht-crescent")(seed=0)
+    assert demo.metadata["exact_posterior"] and demo.metadata["units"] == "Jy/pixel"
+    assert demo.problem.is_linear_gaussian
+    assert float(demo.problem.reduced_chi2(demo.x_true)[0]) == pytest.approx(1.0, abs=0.2)
+    post = demo.prior.posterior(demo.problem)
+    mean = post.mean.reshape(1, 1, 32, 32)
+    assert 0.5 < float(demo.problem.reduced_chi2(mean.float())[0]) < 1.5
+    m = ring_metrics(mean, demo.metadata["fov_uas"])
+    assert m.diameter_uas == pytest.approx(42.0, rel=0.1)
+    assert abs((m.position_angle_deg - 180 + 180) % 360 - 180) < 20
+    assert demo.to_image(demo.x_true).shape == (1, 32, 32)
+
+
+def test_eht_crescent_closures(one_thread):
+    demo = get_demo("eht-crescent")(seed=1, data="closures")
+    chi = product_reduced_chi2(demo.problem, demo.x_true)
+    assert set(chi) == {"cphase", "logcamp", "flux"}
+    assert 0.6 < float(chi["cphase"][0]) < 1.5 and 0.6 < float(chi["logcamp"][0]) < 1.5
+    with pytest.raises(ValueError, match="data"):
+        get_demo("eht-crescent")(data="bispectra")
+
+
+def test_eht_m87_demo(shared_data, monkeypatch, one_thread):
+    root = shared_data("eht2017_m87")
+    monkeypatch.setenv("DIFFINV_SHARED_DATA", str(root.parent))
+    demo = get_demo("eht-m87")()
+    assert demo.x_true is None and demo.metadata["source"] == "M87"
+    assert demo.problem.y.shape[1] > 100
+    monkeypatch.delenv("DIFFINV_SHARED_DATA")
+    with pytest.raises(FileNotFoundError, match="DIFFINV_SHARED_DATA"):
+        get_demo("eht-m87")()

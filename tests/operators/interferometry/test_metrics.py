@@ -1,0 +1,48 @@
+import math
+
+import pytest
+import torch
+
+from diffinv.datasets.blackhole import crescent_image
+from diffinv.operators.interferometry.metrics import blur_image, blurred_psnr, ring_metrics
+
+
+@pytest.mark.parametrize("diameter,pa", [(40.0, 180.0), (46.0, 60.0)])
+def test_ring_metrics_recover_crescent_parameters(diameter, pa):
+    img = crescent_image(64, 160.0, diameter, 10.0, 0.6, pa, dtype=torch.float64)
+    m = ring_metrics(img, 160.0)
+    assert m.diameter_uas == pytest.approx(diameter, abs=1.5)
+    assert m.width_uas == pytest.approx(10.0, abs=2.5)
+    d_pa = (m.position_angle_deg - pa + 180) % 360 - 180
+    assert abs(d_pa) < 5
+    assert abs(m.center_east_uas) < 1.0 and abs(m.center_north_uas) < 1.0
+    assert 0.2 < m.asymmetry < 0.6
+    assert m.central_brightness < 0.1
+
+
+def test_ring_metrics_find_shifted_centre_and_symmetric_ring():
+    img = crescent_image(64, 160.0, 42.0, 8.0, 0.0, 0.0, dtype=torch.float64)
+    shifted = torch.roll(img, shifts=(2, -3), dims=(-2, -1))  # 2 px south, 3 px east (left)
+    m = ring_metrics(shifted, 160.0)
+    assert m.center_east_uas == pytest.approx(7.5, abs=1.0)
+    assert m.center_north_uas == pytest.approx(-5.0, abs=1.0)
+    assert m.asymmetry < 0.05
+    with pytest.raises(ValueError, match="image"):
+        ring_metrics(torch.zeros(3, 4), 160.0)
+
+
+def test_blur_preserves_flux_and_psnr():
+    img = crescent_image(64, 160.0, 42.0, 8.0, 0.5, 0.0, dtype=torch.float64)
+    b = blur_image(img, 160.0, 20.0)
+    assert float(b.sum()) == pytest.approx(float(img.sum()), rel=1e-6)
+    assert float(b.max()) < float(img.max())
+    assert math.isinf(float(blurred_psnr(img, img, 160.0)))
+    noisy = img + 1e-4 * torch.randn(
+        img.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    p_noisy = float(blurred_psnr(noisy, img, 160.0))
+    p_sharp = float(blurred_psnr(noisy, img, 160.0, fwhm_uas=1.0))
+    assert p_noisy > p_sharp  # blurring removes pixel noise
+    moved = torch.roll(img, shifts=(3, 2), dims=(-2, -1))
+    assert float(blurred_psnr(moved, img, 160.0, align=True)) > 100
+    assert float(blurred_psnr(moved, img, 160.0)) < 40
