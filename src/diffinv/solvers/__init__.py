@@ -3,7 +3,7 @@
 Importing this package registers the built-in solvers; :func:`available_solvers` lists them.
 """
 
-from . import dps  # noqa: F401  (registers "dps")
+from . import dps, smc  # noqa: F401  (register "dps", "smc")
 from .posterior import Posterior, load_posterior, weighted_quantile
 from .registry import (
     SolverOutput,
