@@ -49,9 +49,12 @@ import torch
 from ..priors.linear_gaussian import real_linear_system
 from .particles import ParticleWeights, denoise, gather, log_normal, reverse_kernel
 from .registry import SolverOutput, check_state
-from .utils import progress_bar
+from .utils import initial_noise, progress_bar
 
-__all__ = ["MAX_DIM", "SVDLikelihood", "run_mcgdiff"]
+__all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
+           "run_mcgdiff"]
+
+POTENTIALS = ("adaptive", "flat")
 
 MAX_DIM = 8192  # largest number of unknowns for which the dense SVD is built
 
@@ -115,10 +118,83 @@ class SVDLikelihood:
         """``xbar = V^T x`` in float64, ``(N, n)``."""
         return x.reshape(x.shape[0], -1).to(torch.float64) @ self.v
 
-    def log_potential(self, xbar: torch.Tensor, extra_var: float) -> torch.Tensor:
-        """``sum_i log N(ybar_i; xbar_i, rho2_i + extra_var)``, ``(N,)`` float64."""
-        r = self.rank
-        return log_normal(self.ybar, xbar[:, :r], self.rho2 + extra_var)
+
+def local_gaussian_fit(
+    xbar: torch.Tensor, x0bar: torch.Tensor, w: torch.Tensor, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Fit, per coordinate, the Gaussian prior ``N(m, lam)`` whose denoiser matches the data.
+
+    A Gaussian prior has ``D(x, sigma) = alpha x + (1 - alpha) m`` with
+    ``alpha = lam / (lam + sigma^2)``; ``alpha`` and the intercept are fitted by weighted least
+    squares of the denoised coordinates ``x0bar`` ``(N, r)`` on ``xbar`` ``(N, r)`` over the
+    particles (weights ``w`` ``(N,)``).  ``alpha`` is clamped to ``[1e-6, 1]``; ``alpha = 1``
+    gives ``lam = inf`` (no prior information).
+
+    Returns
+    -------
+    lam, m : torch.Tensor
+        ``(r,)`` float64 local prior variances (may be ``inf``) and means.
+    """
+    w = w.to(torch.float64)[:, None]
+    mx, m0 = (w * xbar).sum(0), (w * x0bar).sum(0)
+    dx = xbar - mx
+    var = (w * dx**2).sum(0)
+    cov = (w * dx * (x0bar - m0)).sum(0)
+    alpha = torch.where(var > 0, cov / var.clamp(min=1e-300), torch.ones_like(var))
+    alpha = alpha.clamp(1e-6, 1.0)
+    inf = torch.full_like(alpha, math.inf)
+    lam = torch.where(alpha < 1.0, sigma**2 * alpha / (1.0 - alpha), inf)
+    m = torch.where(alpha < 1.0, (m0 - alpha * mx) / (1.0 - alpha), torch.zeros_like(alpha))
+    return lam, m
+
+
+@dataclass
+class GaussianPotential:
+    r"""``g(x) = prod_i N(ybar_i; alpha_i xbar_i + beta_i, c_i)`` on the observed coordinates."""
+
+    ybar: torch.Tensor
+    alpha: torch.Tensor
+    beta: torch.Tensor
+    c: torch.Tensor
+
+    @classmethod
+    def at(cls, lik: SVDLikelihood, sigma: float, lam: torch.Tensor | None,
+           m: torch.Tensor | None) -> GaussianPotential:
+        r"""The potential at noise level ``sigma`` for a local Gaussian prior ``N(m, lam)``.
+
+        ``p(ybar | x_sigma)`` under that prior: ``alpha = lam / (lam + sigma^2)``,
+        ``beta = (1 - alpha) m``, ``c = rho^2 + alpha sigma^2``.  ``lam = None`` (or inf) gives
+        the flat-prior potential ``N(ybar; xbar, rho^2 + sigma^2)``.  At ``sigma = 0`` every
+        choice is the exact likelihood.
+        """
+        ones = torch.ones_like(lik.rho2)
+        if lam is None or sigma == 0.0:
+            return cls(lik.ybar, ones, torch.zeros_like(ones), lik.rho2 + sigma**2)
+        finite = torch.isfinite(lam)
+        lam_f = torch.where(finite, lam, ones)
+        alpha = torch.where(finite, lam_f / (lam_f + sigma**2), ones)
+        beta = torch.where(finite, (1.0 - alpha) * m, torch.zeros_like(ones))
+        return cls(lik.ybar, alpha, beta, lik.rho2 + alpha * sigma**2)
+
+    def log_value(self, xbar: torch.Tensor) -> torch.Tensor:
+        """``log g`` at particles with coordinates ``xbar`` ``(N, n)``; ``(N,)`` float64."""
+        r = self.ybar.numel()
+        return log_normal(self.ybar, self.alpha * xbar[:, :r] + self.beta, self.c)
+
+    def log_predictive(self, mean_bar: torch.Tensor, var: float) -> torch.Tensor:
+        """``log int N(x'; mean, var I) g(x') dx'`` per particle, ``(N,)`` float64."""
+        r = self.ybar.numel()
+        pred = self.alpha * mean_bar[:, :r] + self.beta
+        return log_normal(self.ybar, pred, self.c + self.alpha**2 * var)
+
+    def propose(self, mean_bar: torch.Tensor, var: float, z: torch.Tensor) -> torch.Tensor:
+        """Draw ``xbar' ~ N(mean_bar, var) g(xbar')`` (normalised) from standard normals ``z``."""
+        r = self.ybar.numel()
+        out = mean_bar + math.sqrt(var) * z
+        prec = 1.0 / var + self.alpha**2 / self.c
+        mu = (mean_bar[:, :r] / var + self.alpha * (self.ybar - self.beta) / self.c) / prec
+        out[:, :r] = mu + prec.rsqrt() * z[:, :r]
+        return out
 
 
 def run_mcgdiff(
@@ -134,8 +210,12 @@ def run_mcgdiff(
     max_batch: int | None,
     callback=None,
     progress: bool = False,
+    potential: str = "adaptive",
 ) -> SolverOutput:
     """Run the operator-exact SMC sampler (see the module docstring).
+
+    ``potential`` selects the intermediate potentials: ``"adaptive"`` (a local Gaussian model
+    fitted to the particles at each step) or ``"flat"`` (``rho^2 + sigma^2`` variances).
 
     Returns
     -------
@@ -143,6 +223,8 @@ def run_mcgdiff(
         ``samples`` ``(n_samples, *image_shape)`` particles, ``weights`` ``(n_samples,)``
         float64 normalised, ``nfe = steps`` and the particle diagnostics of ``weights``.
     """
+    if potential not in POTENTIALS:
+        raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
     if not problem.is_linear_gaussian:
         raise ValueError(
             "method: 'mcgdiff' needs a LinearOperator with GaussianNoise; use method='tds'"
@@ -150,42 +232,37 @@ def run_mcgdiff(
     device = problem.y.device
     lik = SVDLikelihood.from_problem(problem, image_shape)
     lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
-    r, n = lik.rank, lik.v.shape[0]
+    r = lik.rank
     steps = len(sigmas) - 1
 
-    def sample_proposal(mean_bar: torch.Tensor, var: float, sigma_next: float) -> torch.Tensor:
-        """Draw xbar from N(mean_bar, var) * g(sigma_next), return flat x in float64."""
-        out = mean_bar.clone()
-        z = torch.randn(mean_bar.shape, dtype=torch.float64, device=device, generator=generator)
-        c = lik.rho2 + sigma_next**2
-        prec = 1.0 / var + 1.0 / c
-        out[:, :r] = (mean_bar[:, :r] / var + lik.ybar / c) / prec
-        std = torch.full((n,), math.sqrt(var), dtype=torch.float64, device=device)
-        std[:r] = prec.rsqrt()
-        return (out + std * z) @ lik.v.T
-
-    # Initial particles: N(0, s0^2 I) * g_0, exactly; equal weights, evidence of g_0.
+    # g_0 = 1: the initial particles are the model's N(0, s0^2 I), equally weighted
     s0 = float(sigmas[0])
-    zero = torch.zeros((n_samples, n), dtype=torch.float64, device=device)
-    weights.log_evidence = float(log_normal(lik.ybar, zero[:1, :r], lik.rho2 + 2 * s0**2)[0])
-    x = sample_proposal(zero, s0**2, s0).to(dtype).reshape(n_samples, *image_shape)
-    check_state(x, 0, "SMC (mcgdiff) state")
+    x = initial_noise(n_samples, image_shape, s0, dtype, device, generator)
+    current: GaussianPotential | None = None
     for i in progress_bar(range(steps), progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x0, _, _ = denoise(prior, x, s, max_batch)
         check_state(x0, i, "SMC (mcgdiff) denoised estimate")
         mean, var = reverse_kernel(x.to(torch.float64), x0.to(torch.float64), s, s_next)
-        mean_bar = lik.coords(mean)
-        log_inc = lik.log_potential(mean_bar, var + s_next**2) - lik.log_potential(
-            lik.coords(x), s**2
-        )
+        xbar, mean_bar = lik.coords(x), lik.coords(mean)
+        if potential == "adaptive":
+            lam, m = local_gaussian_fit(xbar[:, :r], lik.coords(x0)[:, :r], weights.weights, s)
+        else:
+            lam, m = None, None
+        nxt = GaussianPotential.at(lik, s_next, lam, m)
+        log_inc = nxt.log_predictive(mean_bar, var)
+        if current is not None:
+            log_inc = log_inc - current.log_value(xbar)
         weights.reweight(log_inc, i)
         if var > 0.0:
             idx = weights.maybe_resample(i)
             (mean_bar,) = gather(idx, mean_bar)
-            x = sample_proposal(mean_bar, var, s_next).to(dtype).reshape(x.shape)
+            z = torch.randn(mean_bar.shape, dtype=torch.float64, device=device,
+                            generator=generator)
+            x = (nxt.propose(mean_bar, var, z) @ lik.v.T).to(dtype).reshape(x.shape)
         else:  # the last step to sigma = 0 is deterministic: x0 = D(x, sigma_min)
             x = mean.to(dtype)
+        current = nxt
         check_state(x, i, "SMC (mcgdiff) state")
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0,

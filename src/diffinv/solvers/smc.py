@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from .mcgdiff import MAX_DIM, run_mcgdiff
+from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .particles import ParticleWeights
 from .registry import SolverOutput, register_solver
 from .smc_resampling import RESAMPLERS
@@ -54,6 +54,7 @@ def smc(
     max_batch: int | None = None,
     collapse_fraction: float = 0.05,
     collapse_steps: int = 10,
+    potential: str = "adaptive",
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -73,6 +74,10 @@ def smc(
         ESS fraction in (0, 1] below which a step counts towards the collapse warning.
     collapse_steps : int
         Consecutive low-ESS steps that trigger the warning (positive).
+    potential : {"adaptive", "flat"}
+        Intermediate potentials of ``mcgdiff`` (ignored by ``tds``): ``adaptive`` fits a local
+        Gaussian model to the particles at each step, ``flat`` uses
+        ``N(ybar; xbar, rho^2 + sigma^2)``; see :mod:`diffinv.solvers.mcgdiff`.
 
     Returns
     -------
@@ -96,6 +101,8 @@ def smc(
         )
     if not isinstance(collapse_steps, int) or collapse_steps < 1:
         raise ValueError(f"collapse_steps: expected a positive integer, got {collapse_steps!r}")
+    if potential not in POTENTIALS:
+        raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
@@ -103,11 +110,14 @@ def smc(
         n_samples, problem.y.device, resampling, float(ess_threshold), generator,
         collapse_fraction=float(collapse_fraction), collapse_steps=collapse_steps,
     )
-    run = run_mcgdiff if method == "mcgdiff" else run_tds
-    out = run(
-        problem, prior, sigmas=sigmas, n_samples=n_samples, image_shape=image_shape,
-        dtype=dtype, generator=generator, weights=weights, max_batch=max_batch,
-        callback=callback, progress=progress,
+    common = dict(
+        sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
+        generator=generator, weights=weights, max_batch=max_batch, callback=callback,
+        progress=progress,
     )
+    if method == "mcgdiff":
+        out = run_mcgdiff(problem, prior, potential=potential, **common)
+    else:
+        out = run_tds(problem, prior, **common)
     out.diagnostics["resampling"] = resampling
     return out
