@@ -210,6 +210,7 @@ def run_mcgdiff(
     max_batch: int | None,
     callback=None,
     progress: bool = False,
+    kernel: str = "midpoint",
     potential: str = "adaptive",
 ) -> SolverOutput:
     """Run the operator-exact SMC sampler (see the module docstring).
@@ -243,7 +244,8 @@ def run_mcgdiff(
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         x0, _, _ = denoise(prior, x, s, max_batch)
         check_state(x0, i, "SMC (mcgdiff) denoised estimate")
-        mean, var = reverse_kernel(x.to(torch.float64), x0.to(torch.float64), s, s_next)
+        mean, var = reverse_kernel(x.to(torch.float64), x0.to(torch.float64), s, s_next,
+                                   kernel)
         xbar, mean_bar = lik.coords(x), lik.coords(mean)
         if potential == "adaptive":
             lam, m = local_gaussian_fit(xbar[:, :r], lik.coords(x0)[:, :r], weights.weights, s)

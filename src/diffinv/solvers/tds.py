@@ -51,6 +51,7 @@ def run_tds(
     max_batch: int | None,
     callback=None,
     progress: bool = False,
+    kernel: str = "midpoint",
 ) -> SolverOutput:
     """Run the twisted diffusion sampler (see the module docstring).
 
@@ -70,7 +71,7 @@ def run_tds(
     weights.reweight(twist, 0)
     for i in progress_bar(range(steps), progress, "smc-tds"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        mean, var = reverse_kernel(x, x0, s, s_next)
+        mean, var = reverse_kernel(x, x0, s, s_next, kernel)
         if var == 0.0:  # last step: x0 = D(x, sigma_min); the twist equals the likelihood
             x = mean
             if callback is not None:
