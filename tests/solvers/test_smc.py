@@ -8,8 +8,9 @@ checked against the spread of independent runs instead.
 
 References.  ``diffinv.solvers.chain_reference.model_prior`` gives the exact output
 distribution of the discretised backward chain for a Gaussian prior (the SMC target is that
-distribution times the likelihood, exactly); its gap to the true prior shrinks as 1/steps, and the test comparing to
-the exact posterior computes that gap and adds it to the tolerance explicitly.
+distribution times the likelihood, exactly); its gap to the true prior shrinks with the
+number of steps, and the test comparing to the exact posterior computes that gap and adds it
+to the tolerance explicitly.
 """
 
 from __future__ import annotations
