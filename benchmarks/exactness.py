@@ -169,6 +169,7 @@ def main(argv=None):
     ap.add_argument("--no-deepinv", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    t_start = time.perf_counter()
     n = args.particles or (500 if args.quick else 2000)
     n_seeds = args.seeds or (2 if args.quick else 5)
     solvers = (args.solvers.split(",") if args.solvers
@@ -188,7 +189,9 @@ def main(argv=None):
     if not args.no_deepinv:
         from deepinv_baselines import run_deepinv  # noqa: PLC0415 (optional dependency)
 
-        run_deepinv(grid_mixture, random_problem, sw, noise_floor, n, args.steps, N_REF)
+        run_deepinv(grid_mixture, random_problem, sw, noise_floor, n, args.steps, N_REF,
+                    seeds=tuple(range(n_seeds)))
+    print(f"\ntotal wall time {time.perf_counter() - t_start:.0f} s")
 
 
 if __name__ == "__main__":
