@@ -116,7 +116,7 @@ def print_rows(rows):
 
 
 def summary(rows):
-    print("\nSummary (median and worst SW/floor over seeds, per case and solver):")
+    print("\nSummary (median (lower middle for even counts) and worst SW/floor over seeds):")
     keys = sorted({(str(r[0]), r[1], r[3]) for r in rows})
     for shape, dy, name in keys:
         vals = torch.tensor([r[4] for r in rows if (str(r[0]), r[1], r[3]) == (shape, dy, name)])

@@ -18,20 +18,31 @@ and ``p(y | x) = C prod_i N(ybar_i; xbar_i, rho_i^2)`` with a constant ``C`` (ke
 log-evidence is that of ``y``).
 
 Feynman-Kac model.  The diffusion model defines a backward chain ``x_{k+1} ~ N(mu_k(x_k),
-v_k I)`` (:func:`~diffinv.solvers.particles.reverse_kernel` with the denoiser's estimate).
-We use the potentials
+v_k I)`` (:func:`~diffinv.solvers.particles.reverse_kernel` with the denoiser's estimate),
+started at ``N(0, sigma_0^2 I)`` (potential ``g_0 = 1``).  The potentials are Gaussian and
+linear in the observed coordinates,
 
-.. math:: g_k(x) = \prod_{i<r} N(\bar y_i;\ \bar x_i,\ \rho_i^2 + \sigma_k^2),
+.. math:: g_k(x) = \prod_{i<r} N(\bar y_i;\ \alpha_{k,i} \bar x_i + \beta_{k,i},\ c_{k,i}),
 
-which equal the exact likelihood at ``sigma = 0`` (the final level), so the weighted
-particles target ``p_model(x_0) p(y | x_0)`` exactly as the particle count grows, whatever
-the intermediate potentials.  Because ``g_{k+1}`` is Gaussian and linear in ``x_{k+1}`` and the
-kernel covariance is isotropic (diagonal in any orthonormal basis), the locally optimal
-proposal ``q(x_{k+1} | x_k) \propto N(x_{k+1}; mu_k, v_k) g_{k+1}(x_{k+1})`` is Gaussian in
-closed form (coordinate-wise in ``xbar``) and the incremental weight
-``N(ybar; mubar_k, v_k + rho^2 + sigma_{k+1}^2) / g_k(x_k)`` depends on ``x_k`` only: the
+and equal the exact likelihood at ``sigma = 0`` (``alpha = 1, beta = 0, c = rho^2``), so the
+weighted particles target ``p_model(x_0) p(y | x_0)`` exactly as the particle count grows,
+whatever the intermediate potentials.  ``potential="flat"`` uses ``alpha = 1, beta = 0,
+c = rho^2 + sigma_k^2`` (``p(ybar | x_k)`` under a flat prior); ``potential="adaptive"``
+(default) uses ``p(ybar | x_k)`` under a per-coordinate Gaussian prior ``N(m_i, lam_i)``
+fitted at each step to the particles' denoised estimates (:func:`local_gaussian_fit`):
+``alpha = lam / (lam + sigma^2)``, ``beta = (1 - alpha) m``, ``c = rho^2 + alpha sigma^2``.
+Its parameters depend on the particle population at the previous step only (standard
+adaptive SMC).  It keeps the weights far more even when the likelihood is broad compared
+with the prior.
+
+Because ``g_{k+1}`` is Gaussian and linear in ``x_{k+1}`` and the kernel covariance is
+isotropic (diagonal in any orthonormal basis), the locally optimal proposal
+``q(x_{k+1} | x_k) \propto N(x_{k+1}; mu_k, v_k) g_{k+1}(x_{k+1})`` is Gaussian in closed
+form (coordinate-wise in ``xbar``) and the incremental weight
+``N(ybar; alpha mubar_k + beta, c + alpha^2 v_k) / g_k(x_k)`` depends on ``x_k`` only: the
 scheme is the fully adapted auxiliary particle filter (weight, resample, then move).  One
-denoiser call per particle and step.
+denoiser call per particle and step; the last step to ``sigma = 0`` is deterministic
+(``x_0 = D(x, sigma_min)``) and only reweights.
 
 Operators.  The SVD is computed from the dense matrix (``LinearOperator.to_matrix``), so this
 method is for problems with at most :data:`MAX_DIM` unknowns; larger problems should use
