@@ -37,6 +37,7 @@ N_REF = 10_000
 # extra configurations printed beside the registered solvers' defaults: label -> (solver, options)
 VARIANTS = {
     "smc[kernel=ddpm]": ("smc", {"kernel": "ddpm"}),
+    "smc[method=tds]": ("smc", {"method": "tds"}),
     "dps[likelihood]": ("dps", {"guidance": "likelihood"}),
 }
 N_PROJ = 200

@@ -23,6 +23,13 @@ and the incremental weight
 Each step costs one denoiser call with a backward pass (the value and gradient of the twist
 at the new particles).  The last step to ``sigma = 0`` is deterministic (``x_0 = \hat x_0``)
 and has weight one, so the number of denoiser evaluations equals the number of steps.
+
+Accuracy.  The twist ignores the spread of ``x_0`` given ``x_k``, so it is over-confident
+when the likelihood is sharp compared with the prior at intermediate noise levels: the
+weights then degenerate (the ESS-collapse warning fires) and many particles are needed
+(e.g. a 4-D Gaussian with ``sigma_y = 0.3``: mean errors of 0.4-0.8 posterior standard
+deviations with 4,000 particles, where ``mcgdiff`` is within Monte-Carlo error).  For
+linear-Gaussian problems prefer ``method="mcgdiff"``.
 """
 
 from __future__ import annotations
