@@ -67,7 +67,7 @@ __all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local
 
 POTENTIALS = ("adaptive", "flat")
 
-MAX_DIM = 8192  # largest number of unknowns for which the dense SVD is built
+MAX_DIM = 4096  # largest number of unknowns for which the dense SVD is built
 
 
 @dataclass
