@@ -39,6 +39,7 @@ N_REF = 10_000
 VARIANTS = {
     "smc[kernel=ddpm]": ("smc", {"kernel": "ddpm"}),
     "smc[method=tds]": ("smc", {"method": "tds"}),
+    "smc[potential=local]": ("smc", {"potential": "local"}),
     "dps[likelihood]": ("dps", {"guidance": "likelihood"}),
 }
 N_PROJ = 200

@@ -75,11 +75,17 @@ def model_reference(prior, problem, steps, kernel="midpoint"):
 
 
 # -- MCGdiff (linear-Gaussian) ------------------------------------------------------------------
-@pytest.mark.parametrize("kernel", ["midpoint", "ddpm"])
-def test_mcgdiff_matches_its_exact_target_tightly(kernel):
-    prior, problem = gaussian_case()
+@pytest.mark.parametrize("kernel, potential, dims", [
+    ("midpoint", "adaptive", (3, 2)),
+    ("ddpm", "adaptive", (3, 2)),
+    ("midpoint", "local", (3, 2)),  # exact Jacobian diagonal
+    ("midpoint", "local", (10, 9)),  # random-probe Jacobian diagonal (9 > 8 directions)
+])
+def test_mcgdiff_matches_its_exact_target_tightly(kernel, potential, dims):
+    prior, problem = gaussian_case(n=dims[0], m=dims[1], sigma_y=0.5 * math.sqrt(dims[0] / 3))
     steps, n = 40, 3000
-    post = run(problem, prior, n, steps, method="mcgdiff", ess_threshold=0.0, kernel=kernel)
+    post = run(problem, prior, n, steps, method="mcgdiff", ess_threshold=0.0, kernel=kernel,
+               potential=potential)
     assert post.diagnostics["method"] == "mcgdiff"
     assert post.diagnostics["n_resamples"] == 0
     ess = post.diagnostics["ess_final"]
@@ -91,6 +97,20 @@ def test_mcgdiff_matches_its_exact_target_tightly(kernel):
     # log Z-hat: relative variance of Z-hat ~ 1/ESS - 1/N for independent weights
     se_logz = math.sqrt(1.0 / ess - 1.0 / n)
     assert abs(post.diagnostics["log_evidence"] - float(ref_logz)) <= 5 * se_logz + 1e-3
+
+
+def test_fitted_potentials_keep_the_weights_even():
+    """Why ``adaptive``/``local`` are offered: without resampling, the flat potential's
+    weights degenerate on this problem while the fitted ones keep a large ESS."""
+    prior, problem = gaussian_case()
+    ess = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for potential in ("flat", "adaptive", "local"):
+            post = run(problem, prior, 1000, 40, method="mcgdiff", ess_threshold=0.0,
+                       potential=potential)
+            ess[potential] = post.diagnostics["ess_final"]
+    assert ess["adaptive"] > 10 * ess["flat"] and ess["local"] > 10 * ess["flat"], ess
 
 
 def test_mcgdiff_matches_the_exact_posterior():

@@ -75,10 +75,12 @@ def smc(
         ESS fraction in (0, 1] below which a step counts towards the collapse warning.
     collapse_steps : int
         Consecutive low-ESS steps that trigger the warning (positive).
-    potential : {"adaptive", "flat"}
-        Intermediate potentials of ``mcgdiff`` (ignored by ``tds``): ``adaptive`` fits a local
-        Gaussian model to the particles at each step, ``flat`` uses
-        ``N(ybar; xbar, rho^2 + sigma^2)``; see :mod:`diffinv.solvers.mcgdiff`.
+    potential : {"adaptive", "local", "flat"}
+        Intermediate potentials of ``mcgdiff`` (ignored by ``tds``): ``adaptive`` fits one
+        local Gaussian model to all particles at each step; ``local`` gives each particle its
+        own from the denoiser's Jacobian diagonal in the observed directions (one backward
+        pass per observed direction, up to 8, then a random probe); ``flat`` uses
+        ``N(ybar; xbar, rho^2 + sigma^2)``.  See :mod:`diffinv.solvers.mcgdiff`.
     kernel : {"midpoint", "ddpm"}
         Variance of the model's backward kernel (the particles' prior dynamics), see
         :func:`diffinv.solvers.particles.reverse_kernel`: ``ddpm`` is the ancestral (eta = 1)
