@@ -3,13 +3,8 @@
 Importing this package registers the built-in solvers; :func:`available_solvers` lists them.
 """
 
-from . import (
-    daps,  # noqa: F401  (registers "daps")
-    ddrm,  # noqa: F401  (registers "ddrm")
-    diffpir,  # noqa: F401  (registers "diffpir")
-    dps,  # noqa: F401  (registers "dps")
-    pigdm,  # noqa: F401  (registers "pigdm")
-)
+# importing a solver module registers it under its name
+from . import daps, ddrm, diffpir, dps, pigdm, smc  # noqa: F401
 from .calibration import Calibration, calibrate, load_calibration
 from .posterior import Posterior, load_posterior, weighted_quantile
 from .registry import (

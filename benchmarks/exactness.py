@@ -1,0 +1,201 @@
+"""Exactness benchmark: every registered solver against exact Gaussian-mixture posteriors.
+
+The MCGdiff setup (Cardoso et al. 2024, section 5): a 25-component Gaussian mixture with means
+on a 5x5 grid of spacing 8 tiled over the dimensions, identity covariances and random weights;
+a random ``A`` (dy x dx) with singular values ~ U(0, 1); ``sigma_y = U(0, 1) * max singular
+value``.  The exact posterior is again a Gaussian mixture
+(:meth:`GaussianMixturePrior.posterior`).
+
+For each solver at the same number of denoiser evaluations (NFE) we print the sliced
+Wasserstein distance to 10,000 exact posterior draws divided by that of an independent exact
+sample of the same size as the solver's (the noise floor; 1.0 is perfect), plus NFE and wall
+time.  Then: the SMC error against the particle count, the 90% interval coverage of SMC on a
+Gaussian problem, and deepinv's DPS / DiffPIR where deepinv imports.
+
+Rows named ``solver[option=value]`` are the same solver with a non-default option (see
+``VARIANTS``).  Run ``python benchmarks/exactness.py --quick`` (about 7 minutes on one busy
+core) or without ``--quick`` for 5 seeds, 2000 particles and a longer particle curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import torch
+
+import diffinv
+from diffinv.operators.base import MatrixOperator
+from diffinv.operators.noise import GaussianNoise
+from diffinv.operators.problem import InverseProblem
+from diffinv.priors import GaussianMixturePrior, GaussianPrior
+from diffinv.solvers import Posterior, available_solvers
+from diffinv.solvers.metrics import sliced_wasserstein
+
+N_REF = 10_000
+# extra configurations printed beside the registered solvers' defaults: label -> (solver, options)
+VARIANTS = {
+    "smc[kernel=ddpm]": ("smc", {"kernel": "ddpm"}),
+    "smc[method=tds]": ("smc", {"method": "tds"}),
+    "smc[potential=local]": ("smc", {"potential": "local"}),
+    "dps[likelihood]": ("dps", {"guidance": "likelihood"}),
+}
+N_PROJ = 200
+
+
+def grid_mixture(shape: tuple[int, ...], g: torch.Generator) -> GaussianMixturePrior:
+    """25 unit-covariance components at (8i, 8j, 8i, 8j, ...), i, j in -2..2, random weights."""
+    dim = math.prod(shape)
+    ij = torch.tensor([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=torch.float64)
+    means = 8.0 * ij.repeat(1, (dim + 1) // 2)[:, :dim]
+    weights = torch.rand(25, dtype=torch.float64, generator=g)
+    eye = torch.eye(dim, dtype=torch.float64)
+    return GaussianMixturePrior(weights, means.reshape(25, *shape), eye)
+
+
+def random_problem(prior, dy: int, g: torch.Generator) -> InverseProblem:
+    """A = U diag(s) V^T, s ~ U(0,1); sigma_y = U(0,1) * max(s); y from a prior draw."""
+    shape = prior.event_shape
+    dx = math.prod(shape)
+    u, _ = torch.linalg.qr(torch.randn(dy, dy, dtype=torch.float64, generator=g))
+    v, _ = torch.linalg.qr(torch.randn(dx, dx, dtype=torch.float64, generator=g))
+    s = torch.rand(dy, dtype=torch.float64, generator=g)
+    a = u @ torch.diag(s) @ v[:, :dy].T
+    sigma_y = float(torch.rand((), dtype=torch.float64, generator=g)) * float(s.max())
+    op = MatrixOperator(a, in_shape=shape)
+    noise = GaussianNoise(sigma_y)
+    x = prior.sample(1, g)
+    return InverseProblem(op, noise, noise.sample(op(x), g))
+
+
+def sw(samples, ref, weights=None, seed=0) -> float:
+    g = torch.Generator().manual_seed(seed)
+    return sliced_wasserstein(samples, ref, x_weights=weights, n_projections=N_PROJ, generator=g)
+
+
+def noise_floor(post, ref, n: int, seed: int, reps: int = 3) -> float:
+    """Mean SW of independent exact samples of size ``n`` to the reference."""
+    g = torch.Generator().manual_seed(10_000 + seed)
+    return sum(sw(post.sample(n, g), ref, seed=seed) for _ in range(reps)) / reps
+
+
+def run_solver(name, problem, prior, n, steps, seed, **options):
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = diffinv.sample(problem, prior, solver=name, n_samples=n, steps=steps, seed=seed,
+                           dtype=torch.float64, **options)
+    return p, time.perf_counter() - start
+
+
+def exactness_table(shape, dys, seeds, n, steps, solvers, rows):
+    for dy in dys:
+        for seed in seeds:
+            g = torch.Generator().manual_seed(seed)
+            prior = grid_mixture(shape, g)
+            problem = random_problem(prior, dy, g)
+            post = prior.posterior(problem)
+            ref = post.sample(N_REF, g)
+            floor = noise_floor(post, ref, n, seed)
+            for name in solvers:
+                solver, options = VARIANTS.get(name, (name, {}))
+                try:
+                    p, wall = run_solver(solver, problem, prior, n, steps, seed, **options)
+                    ratio = sw(p.samples, ref, p.weights, seed=seed) / floor
+                    rows.append((shape, dy, seed, name, ratio, p.diagnostics["nfe"], wall,
+                                 p.ess))
+                except Exception as exc:  # report and continue with the next solver
+                    rows.append((shape, dy, seed, name, float("nan"), 0, 0.0, 0.0))
+                    print(f"  {name} failed on dx={shape} dy={dy} seed={seed}: {exc}")
+            print_rows(rows[-len(solvers):])
+
+
+def print_rows(rows):
+    for shape, dy, seed, name, ratio, nfe, wall, ess in rows:
+        print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:18s} SW/floor={ratio:7.2f} "
+              f"NFE={nfe:<4d} wall={wall:6.2f}s ESS={ess:8.1f}")
+
+
+def summary(rows):
+    print("\nSummary (median (lower middle for even counts) and worst SW/floor over seeds):")
+    keys = sorted({(str(r[0]), r[1], r[3]) for r in rows})
+    for shape, dy, name in keys:
+        vals = torch.tensor([r[4] for r in rows if (str(r[0]), r[1], r[3]) == (shape, dy, name)])
+        walls = [r[6] for r in rows if (str(r[0]), r[1], r[3]) == (shape, dy, name)]
+        print(f"  x{shape:9s} dy={dy:<3d} {name:18s} median={float(vals.nanmedian()):7.2f} "
+              f"worst={float(vals.max()):7.2f}  wall={sum(walls) / len(walls):6.2f}s")
+
+
+def particle_curve(ns, steps, seed):
+    print("\nSMC error against particle count (dx=8, dy=2): SW to the exact posterior")
+    g = torch.Generator().manual_seed(seed)
+    prior = grid_mixture((8,), g)
+    problem = random_problem(prior, 2, g)
+    post = prior.posterior(problem)
+    ref = post.sample(N_REF, g)
+    for n in ns:
+        p, wall = run_solver("smc", problem, prior, n, steps, seed)
+        print(f"  N={n:<6d} SW={sw(p.samples, ref, p.weights, seed=seed):.4f}  "
+              f"exact-sample floor={noise_floor(post, ref, n, seed):.4f}  ESS={p.ess:8.1f}  "
+              f"wall={wall:.2f}s")
+
+
+def gaussian_coverage(n, steps, seed, dim=8, dy=4):
+    """Mean fraction of exact posterior draws inside SMC's 90% pixelwise intervals."""
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(dim, dim, dtype=torch.float64, generator=g)
+    prior = GaussianPrior(torch.randn(dim, dtype=torch.float64, generator=g),
+                          q @ q.T / dim + 0.2 * torch.eye(dim, dtype=torch.float64))
+    problem = random_problem(prior, dy, g)
+    post = prior.posterior(problem)
+    draws = post.sample(N_REF, g)
+    p, _ = run_solver("smc", problem, prior, n, steps, seed)
+    lo, hi = p.interval(0.9)
+    inside = ((draws >= lo) & (draws <= hi)).to(torch.float64).mean()
+    exact = Posterior(post.sample(n, g))
+    lo, hi = exact.interval(0.9)
+    inside_exact = ((draws >= lo) & (draws <= hi)).to(torch.float64).mean()
+    print(f"\n90% interval coverage on a Gaussian (dx={dim}, dy={dy}, N={n}, {steps} steps): "
+          f"SMC {float(inside):.3f}; an exact sample of the same size {float(inside_exact):.3f}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer seeds and particles")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--particles", type=int, default=None)
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--solvers", default=None,
+                    help=f"comma-separated solvers or variants {sorted(VARIANTS)}")
+    ap.add_argument("--no-deepinv", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    t_start = time.perf_counter()
+    n = args.particles or (500 if args.quick else 2000)
+    n_seeds = args.seeds or (2 if args.quick else 5)
+    solvers = (args.solvers.split(",") if args.solvers
+               else available_solvers() + [v for v in VARIANTS if VARIANTS[v][0] in
+                                           available_solvers()])
+    print(f"solvers={solvers} steps={args.steps} N={n} seeds={n_seeds} (float64, 1 thread)")
+    rows: list = []
+    print("\nMCGdiff Gaussian mixture, dx=8:")
+    exactness_table((8,), (1, 2, 4), range(n_seeds), n, args.steps, solvers, rows)
+    print("\ndx=64:")
+    exactness_table((64,), (4,), range(1 if args.quick else 2), n, args.steps, solvers, rows)
+    print("\nimage-shaped 1x16x16 (dy=16):")
+    exactness_table((1, 16, 16), (16,), range(1), n, args.steps, solvers, rows)
+    summary(rows)
+    particle_curve([64, 256, 1024] if args.quick else [64, 256, 1024, 4096], args.steps, 0)
+    gaussian_coverage(n, args.steps, 0)
+    if not args.no_deepinv:
+        from deepinv_baselines import run_deepinv  # noqa: PLC0415 (optional dependency)
+
+        run_deepinv(grid_mixture, random_problem, sw, noise_floor, n, args.steps, N_REF,
+                    seeds=tuple(range(n_seeds)))
+    print(f"\ntotal wall time {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
