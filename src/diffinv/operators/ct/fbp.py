@@ -124,18 +124,18 @@ def angular_weights(angles: torch.Tensor, period: float) -> torch.Tensor:
 def interpolate_detector(q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of ``q`` (B, A, D) at fractional cell indices ``index`` (A, P).
 
-    Values outside ``[0, D-1]`` fall off linearly to zero over one cell.  Returns (B, A, P).
+    Row ``a`` of ``index`` samples row ``a`` of ``q``.  Values outside ``[0, D-1]`` fall off
+    linearly to zero over one cell (zero padding).  Returns (B, A, P).
     """
     b, a, d = q.shape
-    qp = torch.nn.functional.pad(q, (1, 1))  # zero cells at -1 and D
-    idx = index.clamp(-1.0, float(d)) + 1.0
-    lo = torch.floor(idx).clamp(max=d)
-    f = (idx - lo).to(q.dtype)
-    lo = lo.to(torch.int64)
-    hi = (lo + 1).clamp(max=d + 1)
-    lo_e = lo.unsqueeze(0).expand(b, -1, -1)
-    hi_e = hi.unsqueeze(0).expand(b, -1, -1)
-    return torch.gather(qp, 2, lo_e) * (1 - f) + torch.gather(qp, 2, hi_e) * f
+    gx = index * (2.0 / max(d - 1, 1)) - 1.0 if d > 1 else index * 2.0
+    rows = torch.arange(a, device=q.device, dtype=index.dtype)
+    gy = (rows * (2.0 / max(a - 1, 1)) - 1.0)[:, None].expand_as(gx)
+    grid = torch.stack([gx, gy], dim=-1).to(q.dtype)[None].expand(b, -1, -1, -1)
+    out = torch.nn.functional.grid_sample(
+        q[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )
+    return out[:, 0]
 
 
 def _pixels(image_size: int, pixel_size: float, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,7 +152,8 @@ def backproject_parallel(
     image_size: int,
     pixel_size: float,
     detector_spacing: float,
-    chunk: int = 16,
+    center: float | None = None,
+    chunk: int = 30,
 ) -> torch.Tensor:
     """Pixel-driven back-projection ``sum_a w_a q_a(x . e_a)``.
 
@@ -162,6 +163,8 @@ def backproject_parallel(
         ``(B, 1, A, D)`` filtered sinogram.
     angles, weights : torch.Tensor
         ``(A,)`` radians and integration weights.
+    center : float, optional
+        Detector cell index of the rotation axis; default ``(D - 1) / 2``.
 
     Returns
     -------
@@ -173,11 +176,12 @@ def backproject_parallel(
     X, Y = _pixels(image_size, pixel_size, dev, dt)
     ang = angles.to(device=dev, dtype=dt)
     wts = weights.to(device=dev, dtype=dt)
+    c0 = (d - 1) / 2 if center is None else float(center)
     out = torch.zeros(b, image_size * image_size, device=dev, dtype=dt)
     for s in range(0, n_a, chunk):
         th = ang[s : s + chunk, None]
         u = X[None] * torch.cos(th) + Y[None] * torch.sin(th)
-        idx = u / detector_spacing + (d - 1) / 2
+        idx = u / detector_spacing + c0
         vals = interpolate_detector(q[:, 0, s : s + chunk], idx)
         out = out + (vals * wts[None, s : s + chunk, None]).sum(1)
     return out.reshape(b, 1, image_size, image_size)
@@ -191,7 +195,7 @@ def backproject_fan(
     pixel_size: float,
     virtual_spacing: float,
     source_origin: float,
-    chunk: int = 16,
+    chunk: int = 30,
 ) -> torch.Tensor:
     """Weighted fan-beam back-projection ``sum_a w_a q_a(s(x)) / U^2`` (flat virtual detector).
 

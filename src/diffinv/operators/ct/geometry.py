@@ -15,7 +15,8 @@ Conventions shared by every CT operator in :mod:`diffinv.operators.ct`
   the projection sums image columns, with detector coordinate ``u = X``.
 * **Detector.**  Detector cell ``k`` of ``n_detectors`` has its centre at
   :math:`u_k = (k - \tfrac{n-1}{2})\,s` with ``s = detector_spacing``; the detector centre lies
-  on the central ray (through the rotation axis).
+  on the central ray (through the rotation axis).  Parallel-beam scans may set another
+  ``rotation_center`` ``c`` (fractional cell index of the axis): :math:`u_k = (k - c)\,s`.
 * **Parallel beam.**  Ray ``(theta, k)`` is the line :math:`\{u_k e_u + t d\}`, so the data are
   the Radon transform :math:`p(\theta, u) = \int f(u e_u + t d)\,dt`.
 * **Fan beam.**  The source sits at :math:`-R_{so} d` and the detector centre at
@@ -79,11 +80,16 @@ def _positive(name: str, value: float) -> float:
     return v
 
 
-def detector_positions(n_detectors: int, detector_spacing: float) -> torch.Tensor:
-    """Detector cell centres ``u_k = (k - (n - 1) / 2) * spacing``, float64 ``(n,)``."""
-    return (torch.arange(n_detectors, dtype=torch.float64) - (n_detectors - 1) / 2) * float(
-        detector_spacing
-    )
+def detector_positions(
+    n_detectors: int, detector_spacing: float, center: float | None = None
+) -> torch.Tensor:
+    """Detector cell centres ``u_k = (k - c) * spacing``, float64 ``(n,)``.
+
+    ``c`` is the fractional cell index onto which the rotation axis projects, by default the
+    middle of the detector, ``(n - 1) / 2``.
+    """
+    c = (n_detectors - 1) / 2 if center is None else float(center)
+    return (torch.arange(n_detectors, dtype=torch.float64) - c) * float(detector_spacing)
 
 
 def pixel_centres(image_size: int, pixel_size: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,9 +109,9 @@ def _axes(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def parallel_rays(
-    angles: torch.Tensor, n_detectors: int, detector_spacing: float
+    angles: torch.Tensor, n_detectors: int, detector_spacing: float, center: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rays of a parallel-beam scan.
+    """Rays of a parallel-beam scan (``center``: see :func:`detector_positions`).
 
     Returns
     -------
@@ -114,7 +120,7 @@ def parallel_rays(
         ordered angle-major (ray ``a * n_detectors + k``).
     """
     d, e = _axes(angles)
-    u = detector_positions(n_detectors, detector_spacing)
+    u = detector_positions(n_detectors, detector_spacing, center)
     origin = u[None, :, None] * e[:, None, :]
     direction = d[:, None, :].expand_as(origin)
     return origin.reshape(-1, 2).contiguous(), direction.reshape(-1, 2).contiguous()

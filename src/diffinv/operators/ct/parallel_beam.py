@@ -53,6 +53,10 @@ class ParallelBeamRadon(RayTransform):
         Pixel side ``h`` (same length unit).
     backend : {"auto", "numba", "sparse"}
         Projector implementation, see :mod:`.projector`.
+    rotation_center : float, optional
+        Fractional detector cell index onto which the rotation axis projects (TomoPy's
+        ``center``); default the middle, ``(n_detectors - 1) / 2``.  Real scans are rarely
+        centred (see :func:`diffinv.datasets.data_exchange.estimate_rotation_center`).
 
     Notes
     -----
@@ -68,6 +72,7 @@ class ParallelBeamRadon(RayTransform):
         detector_spacing: float = 1.0,
         pixel_size: float = 1.0,
         backend: str = "auto",
+        rotation_center: float | None = None,
     ):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
@@ -77,9 +82,14 @@ class ParallelBeamRadon(RayTransform):
             n_detectors = default_n_detectors(image_size, h, spacing)
         if isinstance(n_detectors, bool) or not isinstance(n_detectors, int) or n_detectors < 1:
             raise ValueError(f"n_detectors: expected a positive int, got {n_detectors!r}")
+        if rotation_center is None:
+            rotation_center = (n_detectors - 1) / 2
+        if not math.isfinite(float(rotation_center)):
+            raise ValueError(f"rotation_center: expected a finite cell index, got {rotation_center!r}")
+        self.rotation_center = float(rotation_center)
         self.angles = as_angles(angles)
         self.detector_spacing = spacing
-        origin, direction = parallel_rays(self.angles, n_detectors, spacing)
+        origin, direction = parallel_rays(self.angles, n_detectors, spacing, self.rotation_center)
         super().__init__(
             image_size, self.angles.numel(), n_detectors, origin, direction, h, backend
         )
@@ -104,5 +114,6 @@ class ParallelBeamRadon(RayTransform):
         q = _fbp.filter_sinogram(y, self.detector_spacing, filter)
         w = _fbp.angular_weights(self.angles, math.pi)
         return _fbp.backproject_parallel(
-            q, self.angles, w, self.image_size, self.pixel_size, self.detector_spacing
+            q, self.angles, w, self.image_size, self.pixel_size, self.detector_spacing,
+            self.rotation_center,
         )
