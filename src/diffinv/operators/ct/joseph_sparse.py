@@ -25,6 +25,8 @@ construction.  :mod:`.joseph_numba` evaluates the same sums on the fly on CPU.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 __all__ = ["ray_parameters", "build_matrix"]
@@ -124,8 +126,11 @@ def build_matrix(
     rows = torch.cat(rows_all)
     cols = torch.cat(cols_all)
     vals = torch.cat(vals_all).to(dtype)
-    mat = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n_rays, n * n))
-    mat = mat.coalesce()
-    A = mat.to_sparse_csr()
-    At = mat.transpose(0, 1).coalesce().to_sparse_csr()
+    with warnings.catch_warnings():  # torch flags sparse CSR as beta
+        warnings.simplefilter("ignore", UserWarning)
+        mat = torch.sparse_coo_tensor(
+            torch.stack([rows, cols]), vals, (n_rays, n * n), check_invariants=False
+        ).coalesce()
+        A = mat.to_sparse_csr()
+        At = mat.transpose(0, 1).coalesce().to_sparse_csr()
     return A, At
