@@ -71,8 +71,15 @@ def test_pixel_size_scales_the_reconstruction(phantom):
 
 @pytest.mark.parametrize("curved", [False, True])
 def test_fan_fbp_reconstructs(phantom, curved):
-    op = FanBeamRadon(128, 360, source_origin=250.0, origin_detector=150.0, n_detectors=260,
-                      detector_spacing=1.2, curved=curved)
+    op = FanBeamRadon(
+        128,
+        360,
+        source_origin=250.0,
+        origin_detector=150.0,
+        n_detectors=260,
+        detector_spacing=1.2,
+        curved=curved,
+    )
     rec = op.fbp(op(phantom))
     assert psnr(rec, phantom) > 30.0
     assert float(rec.mean() / phantom.mean()) == pytest.approx(1.0, abs=0.01)
@@ -102,8 +109,9 @@ def test_angular_weights():
     w = angular_weights(limited, math.pi)
     assert float(w.sum()) == pytest.approx(math.pi / 2 + math.pi / 90, rel=1e-9)
     shuffled = a[torch.randperm(180)]
-    assert torch.allclose(angular_weights(shuffled, math.pi), torch.full((180,), math.pi / 180,
-                                                                           dtype=torch.float64))
+    assert torch.allclose(
+        angular_weights(shuffled, math.pi), torch.full((180,), math.pi / 180, dtype=torch.float64)
+    )
 
 
 def test_real_tooth_scan_reconstructs(shared_data):
@@ -121,12 +129,14 @@ def test_real_tooth_scan_reconstructs(shared_data):
     crop = sino[..., c - 280 : c + 280]
     binned = crop.reshape(1, 1, 181, 140, 4).mean(-1)
     axis = (center - (c - 280) - 1.5) / 4
-    op = ParallelBeamRadon(140, angles, n_detectors=140, detector_spacing=4.0, pixel_size=4.0,
-                           rotation_center=axis)
+    op = ParallelBeamRadon(
+        140, angles, n_detectors=140, detector_spacing=4.0, pixel_size=4.0, rotation_center=axis
+    )
     rec = op.fbp(binned)[0, 0].numpy()
     # skimage convention: ours(t) = radon(image[::-1], -deg(t)); rotation axis at cell n // 2
-    ref = transform.iradon(binned[0, 0].numpy().T / 4.0, -np.rad2deg(angles.numpy()),
-                           circle=True, filter_name="ramp")[::-1]
+    ref = transform.iradon(
+        binned[0, 0].numpy().T / 4.0, -np.rad2deg(angles.numpy()), circle=True, filter_name="ramp"
+    )[::-1]
     yy, xx = np.mgrid[:140, :140] - 69.5
     disk = np.hypot(xx, yy) < 66
     assert np.corrcoef(rec[disk], ref[disk])[0, 1] > 0.95

@@ -19,8 +19,15 @@ def _parallel(n, angles, backend="auto", **kw):
 
 def _fan(n, angles, backend="auto", curved=False):
     return FanBeamRadon(
-        n, angles, source_origin=2.0 * n, origin_detector=1.0 * n, n_detectors=2 * n,
-        detector_spacing=1.3, pixel_size=1.0, curved=curved, backend=backend,
+        n,
+        angles,
+        source_origin=2.0 * n,
+        origin_detector=1.0 * n,
+        n_detectors=2 * n,
+        detector_spacing=1.3,
+        pixel_size=1.0,
+        curved=curved,
+        backend=backend,
     )
 
 
@@ -42,7 +49,9 @@ def test_parallel_adjoint(n, angles, backend):
 
 @pytest.mark.parametrize("backend", ["numba", "sparse"])
 @pytest.mark.parametrize("curved", [False, True])
-@pytest.mark.parametrize("n, angles", [(8, 7), (20, 18), (31, torch.rand(9, dtype=torch.float64) * 6)])
+@pytest.mark.parametrize(
+    "n, angles", [(8, 7), (20, 18), (31, torch.rand(9, dtype=torch.float64) * 6)]
+)
 def test_fan_adjoint(n, angles, curved, backend):
     op = _fan(n, angles, backend, curved)
     assert check_adjoint(op, (2, 1, n, n), torch.float64) < ADJOINT_TOL
@@ -126,15 +135,16 @@ def test_parallel_line_integrals_of_a_disk_match_chord_lengths():
 def test_fan_line_integrals_of_a_disk_match_chord_lengths():
     n, radius, mu = 64, 20.0, 0.05
     x = _disk(n, radius, mu, 1.0)
-    op = FanBeamRadon(n, 16, source_origin=100.0, origin_detector=50.0, n_detectors=100,
-                      detector_spacing=1.0)
+    op = FanBeamRadon(
+        n, 16, source_origin=100.0, origin_detector=50.0, n_detectors=100, detector_spacing=1.0
+    )
     y = op(x)[0, 0]
     cx, cy = 0.1 * radius, -0.05 * radius
     # distance of the disk centre from each ray (source s, unit direction w)
     a = op.angles
     d = torch.stack([-torch.sin(a), torch.cos(a)], -1)
     e = torch.stack([torch.cos(a), torch.sin(a)], -1)
-    u = (torch.arange(100, dtype=torch.float64) - 49.5)
+    u = torch.arange(100, dtype=torch.float64) - 49.5
     cell = 50.0 * d[:, None] + u[None, :, None] * e[:, None]
     src = -100.0 * d[:, None]
     w = (cell - src) / (cell - src).norm(dim=-1, keepdim=True)
@@ -160,7 +170,9 @@ def test_default_detector_covers_the_diagonal():
     op = ParallelBeamRadon(100, 4, detector_spacing=0.5, pixel_size=1.0)
     assert op.n_detectors == math.ceil(math.sqrt(2) * 100 / 0.5)
     assert op.out_shape == (1, 4, op.n_detectors)
-    assert ParallelBeamRadon(10, 3).angles.tolist() == pytest.approx([0, math.pi / 3, 2 * math.pi / 3])
+    assert ParallelBeamRadon(10, 3).angles.tolist() == pytest.approx(
+        [0, math.pi / 3, 2 * math.pi / 3]
+    )
 
 
 def test_rotation_center_shifts_the_projection():
@@ -190,11 +202,13 @@ def test_parallel_bad_arguments(kwargs, match):
 
 def test_fan_bad_arguments():
     with pytest.raises(ValueError, match="source_origin"):
-        FanBeamRadon(32, 8, source_origin=20.0, origin_detector=10.0, n_detectors=40,
-                     detector_spacing=1.0)
+        FanBeamRadon(
+            32, 8, source_origin=20.0, origin_detector=10.0, n_detectors=40, detector_spacing=1.0
+        )
     with pytest.raises(ValueError, match="origin_detector"):
-        FanBeamRadon(32, 8, source_origin=100.0, origin_detector=-1.0, n_detectors=40,
-                     detector_spacing=1.0)
+        FanBeamRadon(
+            32, 8, source_origin=100.0, origin_detector=-1.0, n_detectors=40, detector_spacing=1.0
+        )
 
 
 def test_bad_inputs_raise():

@@ -43,7 +43,9 @@ def _astra_project(kind, proj_geom, image: np.ndarray) -> np.ndarray:
     pid = astra.create_projector(kind, proj_geom, vol)
     try:
         w = astra.OpTomo(pid)
-        return (w * image.astype(np.float32).ravel()).reshape(proj_geom["ProjectionAngles"].size, -1)
+        return (w * image.astype(np.float32).ravel()).reshape(
+            proj_geom["ProjectionAngles"].size, -1
+        )
     finally:
         astra.projector.delete(pid)
 

@@ -128,8 +128,9 @@ def random_ellipse_phantoms(
 
     Each phantom is a body ellipse of water (semi-axes 0.55-0.9 of the half field of view,
     random tilt, centre within 0.08 of the middle) containing 4 to 12 random ellipses that add
-    between -1.0 and +1.5 times water (cavities, soft tissue, bone-like inclusions), clamped at
-    zero; everything stays inside the inscribed circle of the field of view.
+    between -1.0 and +1.5 times water (cavities, soft tissue, bone-like inclusions); overlaps
+    are clamped to ``[0, 3]`` times water (air to dense bone); everything stays inside the
+    inscribed circle of the field of view.
 
     Parameters
     ----------
@@ -184,7 +185,7 @@ def random_ellipse_phantoms(
         dim=-1,
     )
     params = torch.cat([body[:, None], inner], dim=1)
-    img = render_ellipses(params, image_size, oversample=2).clamp(min=0.0)
+    img = render_ellipses(params, image_size, oversample=2).clamp(min=0.0, max=3.0)
     # keep the phantom inside the inscribed circle (fully seen by every projection)
     X, Y = _grid(image_size, 1)
     img = img * ((X * X + Y * Y) <= 1.0)

@@ -66,11 +66,15 @@ def _rows(rows: int | Sequence[int] | slice | None, n_rows: int) -> list[int]:
         out = list(range(n_rows))[rows]
     elif isinstance(rows, (int, np.integer)) and not isinstance(rows, bool):
         out = [int(rows)]
+    elif isinstance(rows, (str, bytes)):
+        raise ValueError(f"rows: expected an int, a sequence of ints or a slice, got {rows!r}")
     else:
         try:
             out = [int(r) for r in rows]
-        except TypeError:
-            raise ValueError(f"rows: expected an int, a sequence of ints or a slice, got {rows!r}") from None
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"rows: expected an int, a sequence of ints or a slice, got {rows!r}"
+            ) from None
     out = [r + n_rows if r < 0 else r for r in out]
     if not out or any(r < 0 or r >= n_rows for r in out):
         raise ValueError(f"rows: expected detector rows in [0, {n_rows}), got {rows!r}")
@@ -125,12 +129,16 @@ def read_data_exchange_counts(
                 raise ValueError(f"path: {str(path)!r} has no /{name} dataset (not Data Exchange?)")
         data = f["exchange/data"]
         if data.ndim != 3:
-            raise ValueError(f"path: /exchange/data must be 3-D (angles, rows, columns), got {data.shape}")
+            raise ValueError(
+                f"path: /exchange/data must be 3-D (angles, rows, columns), got {data.shape}"
+            )
         n_angles, n_rows, n_cols = data.shape
         for name in ("exchange/data_white", "exchange/data_dark"):
             shape = f[name].shape
             if len(shape) != 3 or tuple(shape[1:]) != (n_rows, n_cols):
-                raise ValueError(f"path: /{name} has shape {shape}, expected (n, {n_rows}, {n_cols})")
+                raise ValueError(
+                    f"path: /{name} has shape {shape}, expected (n, {n_rows}, {n_cols})"
+                )
         sel = _rows(rows, n_rows)
         projections = _read_rows(data, sel)
         flat = _read_rows(f["exchange/data_white"], sel).mean(axis=1)
@@ -205,7 +213,9 @@ def estimate_rotation_center(sinogram: torch.Tensor, angles: torch.Tensor) -> fl
     p = sinogram.detach().to(torch.float64).reshape(-1, *sinogram.shape[-2:]).mean(0)
     p = p.clamp(min=0.0)
     if p.shape[0] != angles.numel():
-        raise ValueError(f"angles: expected {p.shape[0]} angles to match the sinogram, got {angles.numel()}")
+        raise ValueError(
+            f"angles: expected {p.shape[0]} angles to match the sinogram, got {angles.numel()}"
+        )
     mass = p.sum(1)
     if bool((mass <= 0).any()):
         raise ValueError("sinogram: every projection needs positive total attenuation")

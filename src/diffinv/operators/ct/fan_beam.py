@@ -82,7 +82,9 @@ class FanBeamRadon(RayTransform):
         r_so = _positive("source_origin", source_origin)
         r_od = float(origin_detector)
         if not (math.isfinite(r_od) and r_od >= 0):
-            raise ValueError(f"origin_detector: expected a finite number >= 0, got {origin_detector!r}")
+            raise ValueError(
+                f"origin_detector: expected a finite number >= 0, got {origin_detector!r}"
+            )
         half_diag = math.sqrt(2.0) * image_size * h / 2
         if r_so <= half_diag:
             raise ValueError(

@@ -147,9 +147,10 @@ def fan_rays(
     sdd = source_origin + origin_detector
     if curved:
         gamma = u / sdd
-        vec = torch.cos(gamma)[None, :, None] * d[:, None, :] + torch.sin(gamma)[
-            None, :, None
-        ] * e[:, None, :]
+        vec = (
+            torch.cos(gamma)[None, :, None] * d[:, None, :]
+            + torch.sin(gamma)[None, :, None] * e[:, None, :]
+        )
     else:
         vec = sdd * d[:, None, :] + u[None, :, None] * e[:, None, :]
         vec = vec / torch.linalg.vector_norm(vec, dim=-1, keepdim=True)

@@ -60,7 +60,9 @@ class TransmissionPoisson:
     ``log_likelihood(y, y_clean)`` takes counts ``y`` and line integrals ``y_clean``.
     """
 
-    def __init__(self, I0: float | torch.Tensor, dark: float | torch.Tensor = 0.0, floor: float = 1e-8):
+    def __init__(
+        self, I0: float | torch.Tensor, dark: float | torch.Tensor = 0.0, floor: float = 1e-8
+    ):
         self.I0 = _as_counts_param("I0", I0, allow_zero=False)
         self.dark = _as_counts_param("dark", dark, allow_zero=True)
         if not floor > 0:
@@ -76,7 +78,9 @@ class TransmissionPoisson:
             raise ValueError("y_clean: expected real line integrals")
         return self._param(self.I0, y_clean) * torch.exp(-y_clean) + self._param(self.dark, y_clean)
 
-    def sample(self, y_clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, y_clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Draw counts for line integrals ``y_clean`` (a new tensor, same shape and dtype)."""
         check_finite("y_clean", y_clean)
         lam = self.mean_counts(y_clean).clamp(min=0.0)
@@ -111,16 +115,24 @@ class TransmissionPoisson:
 
 
 def counts_to_line_integrals(
-    counts: torch.Tensor, I0: float | torch.Tensor, dark: float | torch.Tensor = 0.0, min_counts: float = 0.5
+    counts: torch.Tensor,
+    I0: float | torch.Tensor,
+    dark: float | torch.Tensor = 0.0,
+    min_counts: float = 0.5,
 ) -> torch.Tensor:
     """Log data ``-log((counts - dark) / I0)`` with ``counts - dark`` clamped to ``min_counts``."""
     check_finite("counts", counts)
-    net = (counts - torch.as_tensor(dark, dtype=counts.dtype, device=counts.device)).clamp(min=min_counts)
+    net = (counts - torch.as_tensor(dark, dtype=counts.dtype, device=counts.device)).clamp(
+        min=min_counts
+    )
     return -torch.log(net / torch.as_tensor(I0, dtype=counts.dtype, device=counts.device))
 
 
 def gaussian_log_data(
-    counts: torch.Tensor, I0: float | torch.Tensor, dark: float | torch.Tensor = 0.0, min_counts: float = 0.5
+    counts: torch.Tensor,
+    I0: float | torch.Tensor,
+    dark: float | torch.Tensor = 0.0,
+    min_counts: float = 0.5,
 ) -> tuple[torch.Tensor, GaussianNoise]:
     """Line integrals from counts and the Gaussian noise model of their errors.
 
@@ -142,6 +154,8 @@ def gaussian_log_data(
         (the delta-method standard deviation), shaped like one item.
     """
     ell = counts_to_line_integrals(counts, I0, dark, min_counts)
-    net = (counts - torch.as_tensor(dark, dtype=counts.dtype, device=counts.device)).clamp(min=min_counts)
+    net = (counts - torch.as_tensor(dark, dtype=counts.dtype, device=counts.device)).clamp(
+        min=min_counts
+    )
     sigma = torch.sqrt(counts.clamp(min=min_counts)) / net
     return ell, GaussianNoise(sigma[0] if sigma.shape[0] == 1 else sigma)

@@ -85,7 +85,9 @@ class ParallelBeamRadon(RayTransform):
         if rotation_center is None:
             rotation_center = (n_detectors - 1) / 2
         if not math.isfinite(float(rotation_center)):
-            raise ValueError(f"rotation_center: expected a finite cell index, got {rotation_center!r}")
+            raise ValueError(
+                f"rotation_center: expected a finite cell index, got {rotation_center!r}"
+            )
         self.rotation_center = float(rotation_center)
         self.angles = as_angles(angles)
         self.detector_spacing = spacing
@@ -114,6 +116,11 @@ class ParallelBeamRadon(RayTransform):
         q = _fbp.filter_sinogram(y, self.detector_spacing, filter)
         w = _fbp.angular_weights(self.angles, math.pi)
         return _fbp.backproject_parallel(
-            q, self.angles, w, self.image_size, self.pixel_size, self.detector_spacing,
+            q,
+            self.angles,
+            w,
+            self.image_size,
+            self.pixel_size,
+            self.detector_spacing,
             self.rotation_center,
         )
