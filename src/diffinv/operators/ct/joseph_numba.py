@@ -37,8 +37,7 @@ def _k_range(a, m, n):  # pragma: no cover - compiled
     return k_start, max(k_start, k_stop)
 
 
-@numba.njit(parallel=True, cache=True)
-def _forward(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
+def _forward_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
     # img, img_t: (N + 2, N, B) with zero rows 0 and N + 1 (row lo + 1 holds image row lo).
     n = img.shape[1]
     nb = img.shape[2]
@@ -73,8 +72,7 @@ def _forward(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
                 out[r, b] = wr * acc[b]
 
 
-@numba.njit(parallel=True, cache=True)
-def _adjoint(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
+def _adjoint_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
     # buf, buf_t: (blocks, N + 2, N, B); rows 0 and N + 1 collect (and discard) edge terms.
     n_blocks = buf.shape[0]
     n = buf.shape[2]
@@ -101,6 +99,17 @@ def _adjoint(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
                     dst[lo + 2, k, b] += w1 * v
 
 
+# Parallel kernels for large problems; serial ones (prange runs as range) for small ones, where
+# waking a thread pool costs more than the work, especially on a busy machine.  Only the
+# serial ones use numba's on-disk cache: the cache is keyed by the Python function, so two
+# compilations of one function must not both write it.
+_forward_par = numba.njit(parallel=True)(_forward_py)
+_forward_ser = numba.njit(parallel=False, cache=True)(_forward_py)
+_adjoint_par = numba.njit(parallel=True)(_adjoint_py)
+_adjoint_ser = numba.njit(parallel=False, cache=True)(_adjoint_py)
+PARALLEL_MIN_WORK = 2_000_000  # rays x steps x batch below which the serial kernels run
+
+
 def _params_np(params, dtype: np.dtype):
     xdrive, a, m, w = params
     return (
@@ -125,7 +134,8 @@ def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:
     img_t[1:-1] = arr.transpose(2, 1, 0)
     xdrive, a, m, w = _params_np(params, img.dtype)
     out = np.zeros((a.shape[0], b), dtype=img.dtype)
-    _forward(img, img_t, xdrive, a, m, w, out)
+    parallel = a.shape[0] * image_size * b >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    (_forward_par if parallel else _forward_ser)(img, img_t, xdrive, a, m, w, out)
     return torch.from_numpy(np.ascontiguousarray(out.T))
 
 
@@ -134,10 +144,11 @@ def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     b = y.shape[0]
     sino = np.ascontiguousarray(y.detach().numpy().T)
     xdrive, a, m, w = _params_np(params, sino.dtype)
-    n_blocks = max(1, min(numba.get_num_threads(), a.shape[0]))
+    parallel = a.shape[0] * image_size * b >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    n_blocks = max(1, min(numba.get_num_threads(), a.shape[0])) if parallel else 1
     shape = (n_blocks, image_size + 2, image_size, b)
     buf = np.zeros(shape, dtype=sino.dtype)
     buf_t = np.zeros(shape, dtype=sino.dtype)
-    _adjoint(sino, xdrive, a, m, w, buf, buf_t)
+    (_adjoint_par if parallel else _adjoint_ser)(sino, xdrive, a, m, w, buf, buf_t)
     img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).transpose(1, 0, 2)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1).reshape(b, -1)))

@@ -5,8 +5,9 @@ The operator gives line integrals :math:`\ell = A x`; a detector cell counts pho
 .. math:: I \sim \mathrm{Poisson}\big(\lambda\big),\qquad \lambda = I_0\,e^{-\ell} + \text{dark},
 
 with :math:`I_0` the incident (blank-scan) counts per cell and ``dark`` the mean background
-counts (dark current, scatter).  :class:`TransmissionPoisson` is this model: the data ``y`` are
-the counts and ``y_clean`` the line integrals, so an
+counts (dark current, scatter).  (For unphysical negative :math:`\ell` the exponential is
+continued linearly, see :meth:`TransmissionPoisson.mean_counts`.)  :class:`TransmissionPoisson`
+is this model: the data ``y`` are the counts and ``y_clean`` the line integrals, so an
 :class:`~diffinv.operators.problem.InverseProblem` joins it directly with a CT projector.
 
 For high counts, the log data :math:`-\log((I - \text{dark}) / I_0)` are approximately Gaussian
@@ -73,10 +74,18 @@ class TransmissionPoisson:
         return torch.as_tensor(v, dtype=like.dtype, device=like.device)
 
     def mean_counts(self, y_clean: torch.Tensor) -> torch.Tensor:
-        """Expected counts ``I0 exp(-y_clean) + dark``."""
+        """Expected counts ``I0 exp(-y_clean) + dark``.
+
+        Negative line integrals are unphysical but appear in early iterates of samplers; there
+        the exponential is continued by its tangent at 0, ``I0 (1 - y_clean)``, so the counts,
+        the likelihood and its gradient stay finite (the model is unchanged for
+        ``y_clean >= 0``).
+        """
         if y_clean.is_complex():
             raise ValueError("y_clean: expected real line integrals")
-        return self._param(self.I0, y_clean) * torch.exp(-y_clean) + self._param(self.dark, y_clean)
+        ell = y_clean
+        trans = torch.where(ell >= 0, torch.exp(-ell.clamp(min=0)), 1.0 - ell)
+        return self._param(self.I0, ell) * trans + self._param(self.dark, ell)
 
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None
