@@ -30,9 +30,10 @@ class FanBeamRadon(RayTransform):
     :mod:`diffinv.operators.ct.geometry`.  Discretised with Joseph's projector; the adjoint
     is its exact transpose.
 
-    Convention mapping: ASTRA ``fanflat`` with the same angles, ``source_origin`` and
-    ``origin_det`` in pixel units, ``det_width = s / h``, equals ``y / h`` with the detector
-    axis reversed (see ``tests/operators/test_ct_references.py``).
+    Convention mapping: ASTRA ``fanflat`` with the same angles, ``det_width = s / h`` and
+    ``source_origin``, ``origin_det`` divided by ``h`` (ASTRA's unit pixels) uses our angle,
+    detector orientation and centre: ``y = h * astra`` (``line_fanflat`` agrees to about
+    0.6% on Shepp-Logan; see ``tests/operators/test_ct_references.py``).
 
     Parameters
     ----------

@@ -37,51 +37,65 @@ def _k_range(a, m, n):  # pragma: no cover - compiled
     return k_start, max(k_start, k_stop)
 
 
-def _forward_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
-    # img, img_t: (N + 2, N, B) with zero rows 0 and N + 1 (row lo + 1 holds image row lo).
+def _fwd1_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
+    # One image.  img, img_t: (N + 2, N) with zero rows 0 and N + 1 (row lo + 1 holds image
+    # row lo), img_t the transpose for rays driven along Y.  out: (n_rays,).
+    n = img.shape[1]
+    for r in numba.prange(a.shape[0]):
+        ar, mr = a[r], m[r]
+        src = img if xdrive[r] else img_t
+        k0, k1 = _k_range(ar, mr, n)
+        acc = 0.0
+        for k in range(k0, k1):
+            c = ar + k * mr
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo < -1 or lo >= n:
+                continue
+            acc += (1.0 - f) * src[lo + 1, k] + f * src[lo + 2, k]
+        out[r] = w[r] * acc
+
+
+def _fwdb_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
+    # A batch, batch-last: img (N + 2, N, B); out (n_rays, B).  One pass along each ray
+    # serves the whole batch (contiguous reads of B values per sample).
     n = img.shape[1]
     nb = img.shape[2]
     for r in numba.prange(a.shape[0]):
         ar, mr, wr = a[r], m[r], w[r]
         src = img if xdrive[r] else img_t
         k0, k1 = _k_range(ar, mr, n)
-        if nb == 1:
-            acc = 0.0
-            for k in range(k0, k1):
-                c = ar + k * mr
-                lo_f = math.floor(c)
-                f = c - lo_f
-                lo = int(lo_f)
-                if lo < -1 or lo >= n:
-                    continue
-                acc += (1.0 - f) * src[lo + 1, k, 0] + f * src[lo + 2, k, 0]
-            out[r, 0] = wr * acc
-        else:
-            acc = np.zeros(nb, dtype=out.dtype)
-            for k in range(k0, k1):
-                c = ar + k * mr
-                lo_f = math.floor(c)
-                f = c - lo_f
-                lo = int(lo_f)
-                if lo < -1 or lo >= n:
-                    continue
-                g = 1.0 - f
-                for b in range(nb):
-                    acc[b] += g * src[lo + 1, k, b] + f * src[lo + 2, k, b]
+        acc = np.zeros(nb, dtype=out.dtype)
+        for k in range(k0, k1):
+            c = ar + k * mr
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo < -1 or lo >= n:
+                continue
+            g = 1.0 - f
+            row0 = src[lo + 1, k]
+            row1 = src[lo + 2, k]
             for b in range(nb):
-                out[r, b] = wr * acc[b]
+                acc[b] += g * row0[b] + f * row1[b]
+        for b in range(nb):
+            out[r, b] = wr * acc[b]
 
 
-def _adjoint_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
-    # buf, buf_t: (blocks, N + 2, N, B); rows 0 and N + 1 collect (and discard) edge terms.
+def _adj1_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
+    # One sinogram (n_rays,) scattered into buf / buf_t: (blocks, N + 2, N); each block of
+    # rays (one per thread) owns one pair of buffers; rows 0 and N + 1 catch edge terms.
     n_blocks = buf.shape[0]
     n = buf.shape[2]
-    nb = buf.shape[3]
     n_rays = a.shape[0]
     per = (n_rays + n_blocks - 1) // n_blocks
     for blk in numba.prange(n_blocks):
         for r in range(blk * per, min(n_rays, (blk + 1) * per)):
-            ar, mr, wr = a[r], m[r], w[r]
+            v = sino[r] * w[r]
+            if v == 0.0:
+                continue
+            ar, mr = a[r], m[r]
             dst = buf[blk] if xdrive[r] else buf_t[blk]
             k0, k1 = _k_range(ar, mr, n)
             for k in range(k0, k1):
@@ -91,23 +105,55 @@ def _adjoint_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compil
                 lo = int(lo_f)
                 if lo < -1 or lo >= n:
                     continue
-                w0 = wr * (1.0 - f)
-                w1 = wr * f
+                fv = f * v
+                dst[lo + 1, k] += v - fv
+                dst[lo + 2, k] += fv
+
+
+def _adjb_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
+    # A batch: sino (n_rays, B); buf, buf_t (blocks, N + 2, N, B), batch-last.
+    n_blocks = buf.shape[0]
+    n = buf.shape[2]
+    nb = buf.shape[3]
+    n_rays = a.shape[0]
+    per = (n_rays + n_blocks - 1) // n_blocks
+    for blk in numba.prange(n_blocks):
+        v = np.empty(nb, dtype=buf.dtype)
+        for r in range(blk * per, min(n_rays, (blk + 1) * per)):
+            ar, mr, wr = a[r], m[r], w[r]
+            for b in range(nb):
+                v[b] = wr * sino[r, b]
+            dst = buf[blk] if xdrive[r] else buf_t[blk]
+            k0, k1 = _k_range(ar, mr, n)
+            for k in range(k0, k1):
+                c = ar + k * mr
+                lo_f = math.floor(c)
+                f = c - lo_f
+                lo = int(lo_f)
+                if lo < -1 or lo >= n:
+                    continue
+                g = 1.0 - f
+                row0 = dst[lo + 1, k]
+                row1 = dst[lo + 2, k]
                 for b in range(nb):
-                    v = sino[r, b]
-                    dst[lo + 1, k, b] += w0 * v
-                    dst[lo + 2, k, b] += w1 * v
+                    row0[b] += g * v[b]
+                    row1[b] += f * v[b]
 
 
 # Parallel kernels for large problems; serial ones (prange runs as range) for small ones, where
 # waking a thread pool costs more than the work, especially on a busy machine.  Only the
 # serial ones use numba's on-disk cache: the cache is keyed by the Python function, so two
 # compilations of one function must not both write it.
-_forward_par = numba.njit(parallel=True)(_forward_py)
-_forward_ser = numba.njit(parallel=False, cache=True)(_forward_py)
-_adjoint_par = numba.njit(parallel=True)(_adjoint_py)
-_adjoint_ser = numba.njit(parallel=False, cache=True)(_adjoint_py)
+_KERNELS = {
+    (name, parallel): numba.njit(parallel=parallel, cache=not parallel)(fn)
+    for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
+    for parallel in (False, True)
+}
 PARALLEL_MIN_WORK = 2_000_000  # rays x steps x batch below which the serial kernels run
+
+
+def _use_parallel(n_rays: int, image_size: int, batch: int) -> bool:
+    return n_rays * image_size * batch >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
 
 
 def _params_np(params, dtype: np.dtype):
@@ -126,29 +172,43 @@ def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:
     ``params`` are the float64 CPU tensors returned by
     :func:`.joseph_sparse.ray_parameters`.
     """
-    b = x.shape[0]
-    arr = x.detach().numpy().reshape(b, image_size, image_size)
-    img = np.zeros((image_size + 2, image_size, b), dtype=arr.dtype)
+    b, n = x.shape[0], image_size
+    arr = x.detach().numpy().reshape(b, n, n)
+    xdrive, a, m, w = _params_np(params, arr.dtype)
+    parallel = _use_parallel(a.shape[0], n, b)
+    if b == 1:
+        img = np.zeros((n + 2, n), dtype=arr.dtype)
+        img[1:-1] = arr[0]
+        img_t = np.zeros_like(img)
+        img_t[1:-1] = arr[0].T
+        out = np.empty(a.shape[0], dtype=arr.dtype)
+        _KERNELS["fwd1", parallel](img, img_t, xdrive, a, m, w, out)
+        return torch.from_numpy(out[None])
+    img = np.zeros((n + 2, n, b), dtype=arr.dtype)
     img[1:-1] = arr.transpose(1, 2, 0)
     img_t = np.zeros_like(img)
     img_t[1:-1] = arr.transpose(2, 1, 0)
-    xdrive, a, m, w = _params_np(params, img.dtype)
-    out = np.zeros((a.shape[0], b), dtype=img.dtype)
-    parallel = a.shape[0] * image_size * b >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
-    (_forward_par if parallel else _forward_ser)(img, img_t, xdrive, a, m, w, out)
+    out = np.empty((a.shape[0], b), dtype=arr.dtype)
+    _KERNELS["fwdb", parallel](img, img_t, xdrive, a, m, w, out)
     return torch.from_numpy(np.ascontiguousarray(out.T))
 
 
 def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     """Back-project a CPU batch ``y`` of shape ``(B, n_rays)`` to ``(B, N*N)`` (exact transpose)."""
-    b = y.shape[0]
-    sino = np.ascontiguousarray(y.detach().numpy().T)
-    xdrive, a, m, w = _params_np(params, sino.dtype)
-    parallel = a.shape[0] * image_size * b >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    b, n = y.shape[0], image_size
+    arr = y.detach().numpy()
+    xdrive, a, m, w = _params_np(params, arr.dtype)
+    parallel = _use_parallel(a.shape[0], n, b)
     n_blocks = max(1, min(numba.get_num_threads(), a.shape[0])) if parallel else 1
-    shape = (n_blocks, image_size + 2, image_size, b)
-    buf = np.zeros(shape, dtype=sino.dtype)
-    buf_t = np.zeros(shape, dtype=sino.dtype)
-    (_adjoint_par if parallel else _adjoint_ser)(sino, xdrive, a, m, w, buf, buf_t)
+    if b == 1:
+        buf = np.zeros((n_blocks, n + 2, n), dtype=arr.dtype)
+        buf_t = np.zeros_like(buf)
+        _KERNELS["adj1", parallel](np.ascontiguousarray(arr[0]), xdrive, a, m, w, buf, buf_t)
+        img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).T
+        return torch.from_numpy(np.ascontiguousarray(img).reshape(1, -1))
+    sino = np.ascontiguousarray(arr.T)
+    buf = np.zeros((n_blocks, n + 2, n, b), dtype=arr.dtype)
+    buf_t = np.zeros_like(buf)
+    _KERNELS["adjb", parallel](sino, xdrive, a, m, w, buf, buf_t)
     img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).transpose(1, 0, 2)
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1).reshape(b, -1)))
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(b, -1))

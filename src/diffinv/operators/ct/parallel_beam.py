@@ -30,12 +30,16 @@ class ParallelBeamRadon(RayTransform):
 
     Convention mapping (checked in ``tests/operators/test_ct_references.py``):
 
-    * **ASTRA** ``parallel`` geometry with the same angles, ``DetectorWidth = s / h`` and the
-      volume geometry of ``N x N`` unit pixels gives ``y = h * astra`` with the detector axis
-      reversed (ASTRA's cell 0 is our last cell).
-    * **scikit-image** ``radon(image[::-1].T?)``: see the test; with ``circle=True`` and
-      ``theta = degrees(angles)``, skimage's projection at ``theta`` equals ours at the same
-      angle with the detector reversed, for ``n_detectors = N`` and ``s = h``.
+    * **ASTRA** ``parallel`` geometry with the same angles, ``DetectorWidth = s / h``,
+      ``n_detectors`` cells and an ``N x N`` volume geometry (unit pixels) uses our angle,
+      detector orientation and detector centre: ``y = h * astra``.  ASTRA's ``linear``
+      projector is Joseph's method too (agreement to float32 rounding); ``line`` (exact
+      intersection lengths) agrees to about 0.6% on Shepp-Logan.
+    * **scikit-image**: ours at angle ``t`` equals ``radon(x[::-1], -degrees(t),
+      circle=True)`` (skimage counts rows upwards and turns the other way) for
+      ``n_detectors = N`` and ``s = h = 1``.  skimage rotates about pixel ``N // 2`` and
+      ours about the grid centre ``(N - 1) / 2``: identical for odd ``N``, a half-pixel
+      shift for even ``N``.
 
     Parameters
     ----------
