@@ -86,6 +86,22 @@ def test_gaussian_log_data_sigma_matches_delta_method():
     assert torch.allclose(single, counts_to_line_integrals(counts[:1], 5000.0, 20.0))
 
 
+def test_negative_line_integrals_stay_finite_and_smooth():
+    noise = TransmissionPoisson(I0=1e4)
+    ell = torch.tensor([-300.0, -1.0, -1e-9, 0.0, 1e-9, 2.0], dtype=torch.float64)
+    ell = ell.reshape(1, 1, 1, -1).requires_grad_(True)
+    lam = noise.mean_counts(ell).detach()
+    assert torch.allclose(lam[0, 0, 0, 2:], 1e4 * torch.exp(-ell[0, 0, 0, 2:]), rtol=1e-12)
+    assert float(lam[0, 0, 0, 0]) == pytest.approx(1e4 * 301)  # tangent continuation
+    counts = torch.full_like(ell, 5000.0)
+    (grad,) = torch.autograd.grad(noise.log_likelihood(counts, ell).sum(), ell)
+    assert torch.isfinite(grad).all()
+    # d/d ell of (y log lam - lam) at 0 is lam - y = 5000 from both sides
+    assert torch.allclose(
+        grad[0, 0, 0, 2:5], torch.full((3,), 5000.0, dtype=torch.float64), rtol=1e-6
+    )
+
+
 def test_counts_floor_and_validation():
     ell = counts_to_line_integrals(torch.tensor([[[[0.0, 100.0]]]]), 100.0)
     assert torch.isfinite(ell).all() and float(ell[0, 0, 0, 1]) == 0.0

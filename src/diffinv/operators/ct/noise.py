@@ -84,7 +84,11 @@ class TransmissionPoisson:
         if y_clean.is_complex():
             raise ValueError("y_clean: expected real line integrals")
         ell = y_clean
-        trans = torch.where(ell >= 0, torch.exp(-ell.clamp(min=0)), 1.0 - ell)
+        pos = ell >= 0
+        # inner where (not clamp) so the gradient at ell = 0 is the exponential's, -1
+        trans = torch.where(
+            pos, torch.exp(-torch.where(pos, ell, torch.zeros_like(ell))), 1.0 - ell
+        )
         return self._param(self.I0, ell) * trans + self._param(self.dark, ell)
 
     def sample(
