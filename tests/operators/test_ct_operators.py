@@ -67,6 +67,17 @@ def test_sparse_matrix_is_exact_transpose():
     assert torch.allclose(op(x).reshape(2, -1), x.reshape(2, -1) @ dense.T, atol=1e-12)
 
 
+def test_torch_matrix_builder_matches_numba_builder():
+    # the torch builder serves CUDA devices; the numba builder serves the CPU
+    from diffinv.operators.ct.joseph_sparse import build_matrix
+
+    for op in (_parallel(14, 9), _fan(15, 8, curved=True)):
+        A, At = op.matrices(dtype=torch.float64)
+        B, Bt = build_matrix(op._origin, op._direction, op.image_size, op.pixel_size, torch.float64)
+        assert torch.allclose(A.to_dense(), B.to_dense(), atol=1e-13)
+        assert torch.allclose(At.to_dense(), Bt.to_dense(), atol=1e-13)
+
+
 @pytest.mark.parametrize("make", [lambda b: _parallel(20, 9, b), lambda b: _fan(20, 11, b, True)])
 def test_backends_agree(make):
     x = torch.randn(3, 1, 20, 20, dtype=torch.float64)

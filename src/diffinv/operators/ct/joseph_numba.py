@@ -212,3 +212,54 @@ def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     _KERNELS["adjb", parallel](sino, xdrive, a, m, w, buf, buf_t)
     img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).transpose(1, 0, 2)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(b, -1))
+
+
+@numba.njit(cache=True)
+def _csr_count(xdrive, a, m, n):  # pragma: no cover - compiled
+    counts = np.zeros(a.shape[0] + 1, dtype=np.int64)
+    for r in range(a.shape[0]):
+        k0, k1 = _k_range(a[r], m[r], n)
+        c_r = 0
+        for k in range(k0, k1):
+            c = a[r] + k * m[r]
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo >= 0 and lo < n and f < 1.0:
+                c_r += 1
+            if lo + 1 >= 0 and lo + 1 < n and f > 0.0:
+                c_r += 1
+        counts[r + 1] = c_r
+    return counts
+
+
+@numba.njit(cache=True)
+def _csr_fill(xdrive, a, m, w, n, indptr, cols, vals):  # pragma: no cover - compiled
+    for r in range(a.shape[0]):
+        k0, k1 = _k_range(a[r], m[r], n)
+        p = indptr[r]
+        for k in range(k0, k1):
+            c = a[r] + k * m[r]
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            for idx, wt in ((lo, 1.0 - f), (lo + 1, f)):
+                if idx >= 0 and idx < n and wt > 0.0:
+                    cols[p] = idx * n + k if xdrive[r] else k * n + idx
+                    vals[p] = w[r] * wt
+                    p += 1
+
+
+def csr_arrays(params, image_size: int):
+    """Joseph's matrix as CSR arrays ``(indptr, indices, values)`` (int64, int64, float64).
+
+    Same entries as :func:`.joseph_sparse.build_matrix`, built in two numba passes (count,
+    fill) on the CPU.
+    """
+    xdrive, a, m, w = _params_np(params, np.float64)
+    counts = _csr_count(xdrive, a, m, image_size)
+    indptr = np.cumsum(counts)
+    cols = np.empty(indptr[-1], dtype=np.int64)
+    vals = np.empty(indptr[-1], dtype=np.float64)
+    _csr_fill(xdrive, a, m, w, image_size, indptr, cols, vals)
+    return indptr, cols, vals

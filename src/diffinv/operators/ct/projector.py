@@ -19,7 +19,9 @@ backward passes are the transpose, so gradients through the operator are exact a
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 import torch
 
 from ..base import LinearOperator
@@ -118,11 +120,15 @@ class RayTransform(LinearOperator):
         self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sparse CSR ``(A, A^T)`` on ``device``/``dtype`` (built on first use, then cached)."""
-        key = (str(torch.device(device)), dtype)
+        device = torch.device(device)
+        key = (str(device), dtype)
         if key not in self._matrices:
-            self._matrices[key] = joseph_sparse.build_matrix(
-                self._origin, self._direction, self.image_size, self.pixel_size, dtype, device
-            )
+            if device.type == "cpu" and joseph_numba is not None:
+                self._matrices[key] = _csr_pair_numba(self._params, self.image_size, dtype)
+            else:
+                self._matrices[key] = joseph_sparse.build_matrix(
+                    self._origin, self._direction, self.image_size, self.pixel_size, dtype, device
+                )
         return self._matrices[key]
 
     def _apply_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,6 +183,30 @@ class RayTransform(LinearOperator):
             f"n_detectors={self.n_detectors}, pixel_size={self.pixel_size}, "
             f"backend={self.backend!r})"
         )
+
+
+def _csr_pair_numba(params, image_size: int, dtype: torch.dtype):
+    """``(A, A^T)`` as torch sparse CSR on the CPU, built by numba and transposed by scipy."""
+    import scipy.sparse
+
+    indptr, cols, vals = joseph_numba.csr_arrays(params, image_size)
+    n_rays = indptr.shape[0] - 1
+    mat = scipy.sparse.csr_matrix((vals, cols, indptr), shape=(n_rays, image_size**2))
+    mat.sort_indices()
+    mat_t = mat.T.tocsr()
+    mat_t.sort_indices()
+
+    def to_torch(sp) -> torch.Tensor:
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(sp.indptr.astype(np.int64)),
+                torch.from_numpy(sp.indices.astype(np.int64)),
+                torch.from_numpy(sp.data).to(dtype),
+                size=sp.shape,
+            )
+
+    return to_torch(mat), to_torch(mat_t)
 
 
 def default_n_detectors(image_size: int, pixel_size: float, detector_spacing: float) -> int:
