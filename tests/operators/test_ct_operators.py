@@ -98,6 +98,14 @@ def test_batch_items_independent_and_dtype_preserved():
     assert check_linearity(op, (2, 1, 16, 16)) < 1e-12
 
 
+def test_half_precision_inputs():
+    op = _parallel(12, 5)
+    x = torch.rand(2, 1, 12, 12)
+    y = op(x.to(torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), op(x), rtol=0.02, atol=0.05)
+
+
 def test_inputs_not_modified():
     op = _fan(16, 8)
     x = torch.rand(2, 1, 16, 16)

@@ -9,7 +9,9 @@ Backends (all give the same matrix, the back-projection is its exact transpose):
 
 * ``"numba"`` — on-the-fly numba kernels (CPU only, no stored matrix, the fastest on CPU);
 * ``"sparse"`` — a torch sparse CSR matrix and its transpose, built once per
-  ``(device, dtype)`` and cached (CPU and CUDA);
+  ``(device, dtype)`` and cached (CPU and CUDA; built by numba and scipy on the CPU, by
+  vectorised torch on other devices).  About 20 M entries (~0.3 GB with the transpose) at
+  256 x 256 with 180 x 256 rays; on the CPU it beats ``numba`` only for batches;
 * ``"auto"`` (default) — ``numba`` for CPU tensors, ``sparse`` otherwise.
 
 Projection and back-projection are wrapped in :class:`torch.autograd.Function` whose
@@ -132,6 +134,8 @@ class RayTransform(LinearOperator):
         return self._matrices[key]
 
     def _apply_forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype not in (torch.float32, torch.float64):  # half precision: compute in float32
+            return self._apply_forward(x.float()).to(x.dtype)
         flat = x.detach().reshape(x.shape[0], -1)
         if self._backend_for(x) == "numba":
             out = joseph_numba.forward(flat.contiguous(), self._params, self.image_size)
@@ -141,6 +145,8 @@ class RayTransform(LinearOperator):
         return out.reshape(x.shape[0], 1, self.n_angles, self.n_detectors).contiguous()
 
     def _apply_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        if y.dtype not in (torch.float32, torch.float64):
+            return self._apply_adjoint(y.float()).to(y.dtype)
         flat = y.detach().reshape(y.shape[0], -1)
         if self._backend_for(y) == "numba":
             out = joseph_numba.adjoint(flat.contiguous(), self._params, self.image_size)
