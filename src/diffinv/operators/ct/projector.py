@@ -10,7 +10,7 @@ Backends (all give the same matrix, the back-projection is its exact transpose):
 * ``"numba"`` — on-the-fly numba kernels (CPU only, no stored matrix, the fastest on CPU);
 * ``"sparse"`` — a torch sparse CSR matrix and its transpose, built once per
   ``(device, dtype)`` and cached (CPU and CUDA; built by numba and scipy on the CPU, by
-  vectorised torch on other devices).  About 20 M entries (~0.3 GB with the transpose) at
+  vectorised torch on other devices).  About 20 M entries (~0.3 GB in float32 with the transpose) at
   256 x 256 with 180 x 256 rays; on the CPU it beats ``numba`` only for batches;
 * ``"auto"`` (default) — ``numba`` for CPU tensors, ``sparse`` otherwise.
 
@@ -202,12 +202,15 @@ def _csr_pair_numba(params, image_size: int, dtype: torch.dtype):
     mat_t = mat.T.tocsr()
     mat_t.sort_indices()
 
+    # int32 indices halve the index memory when they fit
+    index_dtype = np.int32 if mat.nnz < 2**31 - 1 else np.int64
+
     def to_torch(sp) -> torch.Tensor:
         with warnings.catch_warnings():  # torch flags sparse CSR as beta
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(
-                torch.from_numpy(sp.indptr.astype(np.int64)),
-                torch.from_numpy(sp.indices.astype(np.int64)),
+                torch.from_numpy(sp.indptr.astype(index_dtype)),
+                torch.from_numpy(sp.indices.astype(index_dtype)),
                 torch.from_numpy(sp.data).to(dtype),
                 size=sp.shape,
             )
