@@ -3,7 +3,8 @@
 256 x 256 image, 180 angles over [0, pi), 256 detector cells of one pixel (the usual ASTRA
 set-up), float32.  Times are the best of ``--repeats`` runs after a warm-up; every figure is
 per image, and ratios are ``reference time / our time`` (above 1: ours is faster).  ASTRA
-and scikit-image work on one image at a time, so their batch-8 figures are 8 calls.
+and scikit-image work on one image at a time, so their batch-8 figures are 8 calls.  At this
+size the default ``backend="auto"`` is the sparse CSR pair (built once per geometry).
 
 Run:  PYTHONPATH=src python benchmarks/ct_operators.py [--threads 1] [--repeats 5]
 """

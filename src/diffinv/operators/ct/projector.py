@@ -7,12 +7,16 @@ geometry subclasses (:class:`~.parallel_beam.ParallelBeamRadon`,
 
 Backends (all give the same matrix, the back-projection is its exact transpose):
 
-* ``"numba"`` — on-the-fly numba kernels (CPU only, no stored matrix, the fastest on CPU);
+* ``"numba"`` — on-the-fly numba kernels (CPU only, nothing stored, no set-up);
 * ``"sparse"`` — a torch sparse CSR matrix and its transpose, built once per
   ``(device, dtype)`` and cached (CPU and CUDA; built by numba and scipy on the CPU, by
-  vectorised torch on other devices).  About 20 M entries (~0.3 GB in float32 with the transpose) at
-  256 x 256 with 180 x 256 rays; on the CPU it beats ``numba`` only for batches;
-* ``"auto"`` (default) — ``numba`` for CPU tensors, ``sparse`` otherwise.
+  vectorised torch on other devices).  About 20 M entries (~0.3 GB in float32 with the
+  transpose) at 256 x 256 with 180 x 256 rays;
+* ``"auto"`` (default) — ``sparse`` on GPUs, and on the CPU while the matrix is small
+  enough (:attr:`RayTransform.sparse_auto_max_entries`, 40 M entries: 256 x 256 images with
+  180 x 256 rays qualify, 640 x 640 with 181 x 640 do not), ``numba`` beyond.  On this
+  project's CPU benchmark the sparse pair is the fastest once built (a few seconds, once per
+  geometry and dtype); numba needs no memory and no set-up.
 
 Projection and back-projection are wrapped in :class:`torch.autograd.Function` whose
 backward passes are the transpose, so gradients through the operator are exact and cheap.
@@ -111,9 +115,16 @@ class RayTransform(LinearOperator):
         self._matrices: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     # -- backend plumbing ---------------------------------------------------------------
+    #: ``auto`` uses the sparse matrices on the CPU up to this many (estimated) entries
+    #: (2 per ray and step, about 8 bytes each in float32, twice with the transpose).
+    sparse_auto_max_entries: int = 40_000_000
+
     def _backend_for(self, t: torch.Tensor) -> str:
         if self.backend == "auto":
-            return "numba" if (t.device.type == "cpu" and joseph_numba is not None) else "sparse"
+            if t.device.type != "cpu" or joseph_numba is None:
+                return "sparse"
+            entries = 2 * self.n_angles * self.n_detectors * self.image_size
+            return "sparse" if entries <= self.sparse_auto_max_entries else "numba"
         if self.backend == "numba" and t.device.type != "cpu":
             raise ValueError("backend: 'numba' runs on CPU only; use 'sparse' or 'auto' on GPU")
         return self.backend
