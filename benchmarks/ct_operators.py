@@ -147,5 +147,6 @@ def main() -> None:
                     f"forward x{rf / tf:5.2f}, adjoint x{ra / ta:5.2f}"
                 )
 
+
 if __name__ == "__main__":
     main()
