@@ -1,0 +1,265 @@
+"""Joseph's projector and its exact transpose evaluated on the fly with numba (CPU).
+
+The sums are those of :mod:`.joseph_sparse` (same per-ray constants from
+:func:`.joseph_sparse.ray_parameters`); nothing but the rays is stored.  Images are laid out
+batch-last, ``(N, N, B)``, so each interpolation reads ``B`` contiguous values and a batch
+costs little more than one image.  Rays driven along ``X`` read the image, rays driven along
+``Y`` read its transpose, so every ray walks memory contiguously.  The projection runs in
+parallel over rays; the back-projection (a scatter) runs in parallel over blocks of rays,
+each into its own pair of buffers, which are summed at the end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import torch
+
+__all__ = ["forward", "adjoint"]
+
+
+@numba.njit(inline="always")
+def _k_range(a, m, n):  # pragma: no cover - compiled
+    """Steps ``k`` whose interpolation position ``a + k m`` can touch the image."""
+    lo_c, hi_c = -1.0, float(n)
+    if m == 0.0:
+        if lo_c < a < hi_c:
+            return 0, n
+        return 0, 0
+    k1 = (lo_c - a) / m
+    k2 = (hi_c - a) / m
+    if k1 > k2:
+        k1, k2 = k2, k1
+    k_start = max(0, int(math.floor(k1)) - 1)
+    k_stop = min(n, int(math.ceil(k2)) + 2)
+    return k_start, max(k_start, k_stop)
+
+
+def _fwd1_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
+    # One image.  img, img_t: (N + 2, N) with zero rows 0 and N + 1 (row lo + 1 holds image
+    # row lo), img_t the transpose for rays driven along Y.  out: (n_rays,).
+    n = img.shape[1]
+    for r in numba.prange(a.shape[0]):
+        ar, mr = a[r], m[r]
+        src = img if xdrive[r] else img_t
+        k0, k1 = _k_range(ar, mr, n)
+        acc = 0.0
+        for k in range(k0, k1):
+            c = ar + k * mr
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo < -1 or lo >= n:
+                continue
+            acc += (1.0 - f) * src[lo + 1, k] + f * src[lo + 2, k]
+        out[r] = w[r] * acc
+
+
+def _fwdb_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
+    # A batch, batch-last: img (N + 2, N, B); out (n_rays, B).  One pass along each ray
+    # serves the whole batch (contiguous reads of B values per sample).
+    n = img.shape[1]
+    nb = img.shape[2]
+    for r in numba.prange(a.shape[0]):
+        ar, mr, wr = a[r], m[r], w[r]
+        src = img if xdrive[r] else img_t
+        k0, k1 = _k_range(ar, mr, n)
+        acc = np.zeros(nb, dtype=out.dtype)
+        for k in range(k0, k1):
+            c = ar + k * mr
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo < -1 or lo >= n:
+                continue
+            g = 1.0 - f
+            row0 = src[lo + 1, k]
+            row1 = src[lo + 2, k]
+            for b in range(nb):
+                acc[b] += g * row0[b] + f * row1[b]
+        for b in range(nb):
+            out[r, b] = wr * acc[b]
+
+
+def _adj1_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
+    # One sinogram (n_rays,) scattered into buf / buf_t: (blocks, N + 2, N); each block of
+    # rays (one per thread) owns one pair of buffers; rows 0 and N + 1 catch edge terms.
+    n_blocks = buf.shape[0]
+    n = buf.shape[2]
+    n_rays = a.shape[0]
+    per = (n_rays + n_blocks - 1) // n_blocks
+    for blk in numba.prange(n_blocks):
+        for r in range(blk * per, min(n_rays, (blk + 1) * per)):
+            v = sino[r] * w[r]
+            if v == 0.0:
+                continue
+            ar, mr = a[r], m[r]
+            dst = buf[blk] if xdrive[r] else buf_t[blk]
+            k0, k1 = _k_range(ar, mr, n)
+            for k in range(k0, k1):
+                c = ar + k * mr
+                lo_f = math.floor(c)
+                f = c - lo_f
+                lo = int(lo_f)
+                if lo < -1 or lo >= n:
+                    continue
+                fv = f * v
+                dst[lo + 1, k] += v - fv
+                dst[lo + 2, k] += fv
+
+
+def _adjb_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
+    # A batch: sino (n_rays, B); buf, buf_t (blocks, N + 2, N, B), batch-last.
+    n_blocks = buf.shape[0]
+    n = buf.shape[2]
+    nb = buf.shape[3]
+    n_rays = a.shape[0]
+    per = (n_rays + n_blocks - 1) // n_blocks
+    for blk in numba.prange(n_blocks):
+        v = np.empty(nb, dtype=buf.dtype)
+        for r in range(blk * per, min(n_rays, (blk + 1) * per)):
+            ar, mr, wr = a[r], m[r], w[r]
+            for b in range(nb):
+                v[b] = wr * sino[r, b]
+            dst = buf[blk] if xdrive[r] else buf_t[blk]
+            k0, k1 = _k_range(ar, mr, n)
+            for k in range(k0, k1):
+                c = ar + k * mr
+                lo_f = math.floor(c)
+                f = c - lo_f
+                lo = int(lo_f)
+                if lo < -1 or lo >= n:
+                    continue
+                g = 1.0 - f
+                row0 = dst[lo + 1, k]
+                row1 = dst[lo + 2, k]
+                for b in range(nb):
+                    row0[b] += g * v[b]
+                    row1[b] += f * v[b]
+
+
+# Parallel kernels for large problems; serial ones (prange runs as range) for small ones, where
+# waking a thread pool costs more than the work, especially on a busy machine.  Only the
+# serial ones use numba's on-disk cache: the cache is keyed by the Python function, so two
+# compilations of one function must not both write it.
+_KERNELS = {
+    (name, parallel): numba.njit(parallel=parallel, cache=not parallel)(fn)
+    for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
+    for parallel in (False, True)
+}
+PARALLEL_MIN_WORK = 2_000_000  # rays x steps x batch below which the serial kernels run
+
+
+def _use_parallel(n_rays: int, image_size: int, batch: int) -> bool:
+    return n_rays * image_size * batch >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+
+
+def _params_np(params, dtype: np.dtype):
+    xdrive, a, m, w = params
+    return (
+        xdrive.numpy().astype(np.bool_),
+        a.numpy().astype(np.float64),
+        m.numpy().astype(np.float64),
+        w.numpy().astype(dtype),
+    )
+
+
+def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:
+    """Project a CPU batch ``x`` of shape ``(B, N*N)`` to ``(B, n_rays)``.
+
+    ``params`` are the float64 CPU tensors returned by
+    :func:`.joseph_sparse.ray_parameters`.
+    """
+    b, n = x.shape[0], image_size
+    arr = x.detach().numpy().reshape(b, n, n)
+    xdrive, a, m, w = _params_np(params, arr.dtype)
+    parallel = _use_parallel(a.shape[0], n, b)
+    if b == 1:
+        img = np.zeros((n + 2, n), dtype=arr.dtype)
+        img[1:-1] = arr[0]
+        img_t = np.zeros_like(img)
+        img_t[1:-1] = arr[0].T
+        out = np.empty(a.shape[0], dtype=arr.dtype)
+        _KERNELS["fwd1", parallel](img, img_t, xdrive, a, m, w, out)
+        return torch.from_numpy(out[None])
+    img = np.zeros((n + 2, n, b), dtype=arr.dtype)
+    img[1:-1] = arr.transpose(1, 2, 0)
+    img_t = np.zeros_like(img)
+    img_t[1:-1] = arr.transpose(2, 1, 0)
+    out = np.empty((a.shape[0], b), dtype=arr.dtype)
+    _KERNELS["fwdb", parallel](img, img_t, xdrive, a, m, w, out)
+    return torch.from_numpy(np.ascontiguousarray(out.T))
+
+
+def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
+    """Back-project a CPU batch ``y`` of shape ``(B, n_rays)`` to ``(B, N*N)`` (exact transpose)."""
+    b, n = y.shape[0], image_size
+    arr = y.detach().numpy()
+    xdrive, a, m, w = _params_np(params, arr.dtype)
+    parallel = _use_parallel(a.shape[0], n, b)
+    n_blocks = max(1, min(numba.get_num_threads(), a.shape[0])) if parallel else 1
+    if b == 1:
+        buf = np.zeros((n_blocks, n + 2, n), dtype=arr.dtype)
+        buf_t = np.zeros_like(buf)
+        _KERNELS["adj1", parallel](np.ascontiguousarray(arr[0]), xdrive, a, m, w, buf, buf_t)
+        img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).T
+        return torch.from_numpy(np.ascontiguousarray(img).reshape(1, -1))
+    sino = np.ascontiguousarray(arr.T)
+    buf = np.zeros((n_blocks, n + 2, n, b), dtype=arr.dtype)
+    buf_t = np.zeros_like(buf)
+    _KERNELS["adjb", parallel](sino, xdrive, a, m, w, buf, buf_t)
+    img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).transpose(1, 0, 2)
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(b, -1))
+
+
+@numba.njit(cache=True)
+def _csr_count(xdrive, a, m, n):  # pragma: no cover - compiled
+    counts = np.zeros(a.shape[0] + 1, dtype=np.int64)
+    for r in range(a.shape[0]):
+        k0, k1 = _k_range(a[r], m[r], n)
+        c_r = 0
+        for k in range(k0, k1):
+            c = a[r] + k * m[r]
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            if lo >= 0 and lo < n and f < 1.0:
+                c_r += 1
+            if lo + 1 >= 0 and lo + 1 < n and f > 0.0:
+                c_r += 1
+        counts[r + 1] = c_r
+    return counts
+
+
+@numba.njit(cache=True)
+def _csr_fill(xdrive, a, m, w, n, indptr, cols, vals):  # pragma: no cover - compiled
+    for r in range(a.shape[0]):
+        k0, k1 = _k_range(a[r], m[r], n)
+        p = indptr[r]
+        for k in range(k0, k1):
+            c = a[r] + k * m[r]
+            lo_f = math.floor(c)
+            f = c - lo_f
+            lo = int(lo_f)
+            for idx, wt in ((lo, 1.0 - f), (lo + 1, f)):
+                if idx >= 0 and idx < n and wt > 0.0:
+                    cols[p] = idx * n + k if xdrive[r] else k * n + idx
+                    vals[p] = w[r] * wt
+                    p += 1
+
+
+def csr_arrays(params, image_size: int):
+    """Joseph's matrix as CSR arrays ``(indptr, indices, values)`` (int64, int64, float64).
+
+    Same entries as :func:`.joseph_sparse.build_matrix`, built in two numba passes (count,
+    fill) on the CPU.
+    """
+    xdrive, a, m, w = _params_np(params, np.float64)
+    counts = _csr_count(xdrive, a, m, image_size)
+    indptr = np.cumsum(counts)
+    cols = np.empty(indptr[-1], dtype=np.int64)
+    vals = np.empty(indptr[-1], dtype=np.float64)
+    _csr_fill(xdrive, a, m, w, image_size, indptr, cols, vals)
+    return indptr, cols, vals
