@@ -8,7 +8,7 @@ denoiser ``D(x, sigma)``.
 Architecture (after Ho et al. 2020 and Dhariwal & Nichol 2021, scaled down): residual
 blocks with group normalisation, SiLU and a FiLM-style (scale, shift) modulation by a
 sinusoidal embedding of the noise level; average-pool downsampling, nearest upsampling and
-skip connections; optional self-attention at the coarsest resolution.  About 0.5M
+skip connections; optional self-attention at the coarsest resolution.  About 0.7M
 parameters with the defaults, which trains on a 2-core CPU at 32x32.
 """
 
@@ -48,8 +48,8 @@ class UNetConfig:
     """
 
     channels: int = 1
-    base_width: int = 32
-    width_mults: tuple[int, ...] = field(default=(1, 2, 2))
+    base_width: int = 16
+    width_mults: tuple[int, ...] = field(default=(1, 2, 4))
     blocks_per_level: int = 1
     attention: bool = True
     emb_dim: int = 128
