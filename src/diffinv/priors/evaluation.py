@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.nn import functional as F
+import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 __all__ = ["psnr", "denoising_psnr", "gaussian_filter_psnr", "gaussian_blur", "SIGMAS_REL"]
 

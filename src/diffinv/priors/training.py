@@ -310,8 +310,8 @@ def model_card(cfg: TrainConfig, prior: LearnedPrior, steps: int, psnr: dict) ->
         "psnr_convention": "sigma and PSNR peak relative to data_range width (hi - lo); "
                            f"{cfg.eval_images} held-out images (seed 10_000 + training seed)",
         "licence": "BSD-3-Clause (weights trained by diffinv on synthetic data)",
-        "training": "EDM loss, log-normal sigma (P_mean=%g, P_std=%g), Adam lr %g, EMA half-life %g"
-                    % (cfg.p_mean, cfg.p_std, cfg.lr, cfg.ema_half_life),
+        "training": f"EDM loss, log-normal sigma (P_mean={cfg.p_mean:g}, P_std={cfg.p_std:g}), "
+                    f"Adam lr {cfg.lr:g}, EMA half-life {cfg.ema_half_life:g} steps",
     }
 
 

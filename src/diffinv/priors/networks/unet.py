@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 __all__ = ["UNetConfig", "UNet", "noise_embedding"]
 
