@@ -18,8 +18,8 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import nn
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
+from torch import nn
 
 __all__ = ["UNetConfig", "UNet", "noise_embedding"]
 
