@@ -30,7 +30,9 @@ def shared_data():
     def get(subdir: str) -> Path:
         path = shared_data_dir() / subdir
         if not path.is_dir():
-            pytest.skip(f"real data {subdir!r} not found under {shared_data_dir()} (../shared/data)")
+            pytest.skip(
+                f"real data {subdir!r} not found under {shared_data_dir()} (../shared/data)"
+            )
         return path
 
     return get

@@ -11,5 +11,11 @@ from .solvers import Posterior, available_solvers, load_posterior
 
 __version__ = "0.1.0"
 
-__all__ = ["InverseProblem", "Posterior", "available_solvers", "load_posterior", "sample",
-           "__version__"]
+__all__ = [
+    "InverseProblem",
+    "Posterior",
+    "available_solvers",
+    "load_posterior",
+    "sample",
+    "__version__",
+]

@@ -117,8 +117,13 @@ def sample(
     generator = torch.Generator(device=device).manual_seed(int(seed))
 
     kwargs = dict(
-        sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
-        generator=generator, callback=callback, progress=progress,
+        sigmas=sigmas,
+        n_samples=n_samples,
+        image_shape=image_shape,
+        dtype=dtype,
+        generator=generator,
+        callback=callback,
+        progress=progress,
     )
     accepted = set(inspect.signature(fn).parameters)
     missing = (COMMON_ARGS - {"problem", "prior"}) - accepted
@@ -160,7 +165,7 @@ def _fit_diagnostics(
     """Reduced chi^2 of each sample and of the (weighted) posterior mean."""
     red = []
     for start in range(0, samples.shape[0], chunk):
-        red.append(problem.reduced_chi2(samples[start:start + chunk]).detach().cpu())
+        red.append(problem.reduced_chi2(samples[start : start + chunk]).detach().cpu())
     red = torch.cat(red).to(torch.float64)
     if weights is not None:
         w = weights.detach().cpu().to(torch.float64)

@@ -20,11 +20,15 @@ def squared_exponential_cov(size: int, length: float, variance: float = 1.0) -> 
     ii, jj = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
     pts = torch.stack([ii.reshape(-1), jj.reshape(-1)], 1).to(torch.float64)
     d2 = ((pts[:, None] - pts[None]) ** 2).sum(-1)
-    return variance * torch.exp(-d2 / (2 * length**2)) + 1e-6 * torch.eye(size * size, dtype=torch.float64)
+    return variance * torch.exp(-d2 / (2 * length**2)) + 1e-6 * torch.eye(
+        size * size, dtype=torch.float64
+    )
 
 
 @register_demo("gaussian-field")
-def build(seed: int = 0, size: int = 16, n_measurements: int = 96, noise_sigma: float = 0.1) -> Demo:
+def build(
+    seed: int = 0, size: int = 16, n_measurements: int = 96, noise_sigma: float = 0.1
+) -> Demo:
     """Build the demo; ``seed`` fixes the truth, the operator and the noise."""
     g = torch.Generator().manual_seed(seed)
     prior = GaussianPrior(torch.zeros(1, size, size), squared_exponential_cov(size, 3.0))
@@ -42,7 +46,11 @@ def build(seed: int = 0, size: int = 16, n_measurements: int = 96, noise_sigma: 
             f"{size}x{size} Gaussian random field (unitless) from {n_measurements} random "
             f"projections with Gaussian noise sigma={noise_sigma}; exact posterior known"
         ),
-        solver_defaults={"solver": "dps", "steps": 200, "options": {"guidance": "likelihood"}},
+        solver_defaults={
+            "solver": "dps",
+            "steps": 200,
+            "options": {"guidance": "paper", "zeta": 1.0},
+        },
         to_image=lambda x: x[:, 0],
         metadata={"units": "dimensionless", "exact_posterior": True},
     )

@@ -70,4 +70,6 @@ def get_demo(name: str) -> Callable[..., Demo]:
     try:
         return _DEMOS[name]
     except KeyError:
-        raise ValueError(f"problem: unknown problem {name!r}; expected one of {available_demos()}") from None
+        raise ValueError(
+            f"problem: unknown problem {name!r}; expected one of {available_demos()}"
+        ) from None

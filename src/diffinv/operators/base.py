@@ -78,8 +78,10 @@ class Operator:
                 setattr(self, name, value.to(device))
             elif isinstance(value, Operator):
                 value.to(device)
-            elif isinstance(value, (list, tuple)) and value and all(
-                isinstance(v, Operator) for v in value
+            elif (
+                isinstance(value, (list, tuple))
+                and value
+                and all(isinstance(v, Operator) for v in value)
             ):
                 for v in value:
                     v.to(device)

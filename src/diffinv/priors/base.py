@@ -21,7 +21,7 @@ __all__ = ["Denoiser", "sigma_per_item", "score_from_denoiser"]
 
 @runtime_checkable
 class Denoiser(Protocol):
-    """``D(x, sigma) -> E[x0 | x0 + sigma * eps = x]`` with ``x`` (batch, ...) and sigma (batch,)."""
+    """``D(x, sigma) = E[x0 | x0 + sigma * eps = x]``; x (batch, ...), sigma (batch,)."""
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor: ...
 

@@ -37,7 +37,9 @@ def _as_event(t: torch.Tensor, name: str) -> torch.Tensor:
 def _check_cov(cov: torch.Tensor, n: int, name: str) -> torch.Tensor:
     cov = _as_event(cov, name)
     if cov.shape[-2:] != (n, n):
-        raise ValueError(f"{name}: expected shape ({n}, {n}) to match the mean, got {tuple(cov.shape)}")
+        raise ValueError(
+            f"{name}: expected shape ({n}, {n}) to match the mean, got {tuple(cov.shape)}"
+        )
     if not torch.allclose(cov, cov.transpose(-1, -2), atol=1e-10 * float(cov.abs().max() + 1)):
         raise ValueError(f"{name}: expected a symmetric matrix")
     return 0.5 * (cov + cov.transpose(-1, -2))
@@ -76,7 +78,8 @@ class GaussianPrior:
         self.eigvecs = evecs
         self.sigma_min = 0.0
         self.sigma_max = (
-            float(sigma_max) if sigma_max is not None
+            float(sigma_max)
+            if sigma_max is not None
             else default_sigma_max(self.mean[None], self.eigvals)
         )
 
@@ -96,7 +99,9 @@ class GaussianPrior:
         s = sigma_per_item(sigma, x)
         flat = x.reshape(x.shape[0], -1)
         if flat.shape[1] != self.dim:
-            raise ValueError(f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}")
+            raise ValueError(
+                f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}"
+            )
         u = self.eigvecs.to(flat.dtype)
         lam = self.eigvals.to(flat.dtype)
         m = self.mean.to(flat.dtype)
@@ -109,7 +114,9 @@ class GaussianPrior:
         self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
     ) -> torch.Tensor:
         """Draw ``n`` independent images, shape ``(n, *event_shape)``."""
-        z = torch.randn(n, self.dim, dtype=torch.float64, device=self.mean.device, generator=generator)
+        z = torch.randn(
+            n, self.dim, dtype=torch.float64, device=self.mean.device, generator=generator
+        )
         x = self.mean + (z * self.eigvals.sqrt()) @ self.eigvecs.T
         return x.reshape(n, *self.event_shape).to(dtype)
 
@@ -119,8 +126,10 @@ class GaussianPrior:
             raise ValueError("cov: log_prob needs a positive definite covariance")
         flat = x.reshape(x.shape[0], -1).to(torch.float64)
         z = (flat - self.mean) @ self.eigvecs
-        return -0.5 * ((z**2) / self.eigvals).sum(-1) - 0.5 * torch.log(self.eigvals).sum() - (
-            0.5 * self.dim * math.log(2 * math.pi)
+        return (
+            -0.5 * ((z**2) / self.eigvals).sum(-1)
+            - 0.5 * torch.log(self.eigvals).sum()
+            - (0.5 * self.dim * math.log(2 * math.pi))
         )
 
     def posterior(self, problem: InverseProblem) -> GaussianPrior:

@@ -74,7 +74,9 @@ class GaussianMixturePrior:
         self.eigvecs = evecs
         self.sigma_min = 0.0
         self.sigma_max = (
-            float(sigma_max) if sigma_max is not None else default_sigma_max(self.means, self.eigvals)
+            float(sigma_max)
+            if sigma_max is not None
+            else default_sigma_max(self.means, self.eigvals)
         )
 
     @property
@@ -115,7 +117,9 @@ class GaussianMixturePrior:
         s = sigma_per_item(sigma, x)
         flat = x.reshape(x.shape[0], -1)
         if flat.shape[1] != self.dim:
-            raise ValueError(f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}")
+            raise ValueError(
+                f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}"
+            )
         log_r, comp_means = self._component_stats(flat, s**2)
         r = torch.softmax(log_r, dim=1)
         return (r[:, :, None] * comp_means).sum(1).reshape(x.shape)
@@ -144,7 +148,9 @@ class GaussianMixturePrior:
         if float(self.eigvals.min()) <= 0:
             raise ValueError("covs: log_prob needs positive definite covariances")
         flat = x.reshape(x.shape[0], -1).to(torch.float64)
-        log_r, _ = self._component_stats(flat, torch.zeros(flat.shape[0], dtype=torch.float64, device=flat.device))
+        log_r, _ = self._component_stats(
+            flat, torch.zeros(flat.shape[0], dtype=torch.float64, device=flat.device)
+        )
         return torch.logsumexp(log_r, dim=1) - 0.5 * self.dim * math.log(2 * math.pi)
 
     def posterior(self, problem: InverseProblem) -> GaussianMixturePrior:

@@ -17,7 +17,9 @@ __all__ = ["Posterior", "load_posterior", "weighted_quantile", "atomic_write"]
 _FORMAT = "diffinv.posterior/1"
 
 
-def weighted_quantile(samples: torch.Tensor, weights: torch.Tensor | None, q: float) -> torch.Tensor:
+def weighted_quantile(
+    samples: torch.Tensor, weights: torch.Tensor | None, q: float
+) -> torch.Tensor:
     """Pixelwise quantile ``q`` of samples ``(n, ...)`` with optional weights ``(n,)``.
 
     Unweighted quantiles interpolate linearly (as :func:`torch.quantile`); weighted ones use
@@ -35,7 +37,9 @@ def weighted_quantile(samples: torch.Tensor, weights: torch.Tensor | None, q: fl
     cum = torch.cumsum(w, dim=0)
     pos = (cum - 0.5 * w) / cum[-1:]
     # per-pixel linear interpolation of q in (pos, vals)
-    k = torch.searchsorted(pos.T.contiguous(), torch.full((flat.shape[1], 1), q, dtype=torch.float64))
+    k = torch.searchsorted(
+        pos.T.contiguous(), torch.full((flat.shape[1], 1), q, dtype=torch.float64)
+    )
     k = k[:, 0].clamp(1, n - 1)
     cols = torch.arange(flat.shape[1])
     p0, p1 = pos[k - 1, cols], pos[k, cols]
@@ -120,7 +124,11 @@ class Posterior:
 
     def _w(self) -> torch.Tensor:
         n = self.n_samples
-        w = self.weights if self.weights is not None else torch.full((n,), 1.0 / n, dtype=torch.float64)
+        w = (
+            self.weights
+            if self.weights is not None
+            else torch.full((n,), 1.0 / n, dtype=torch.float64)
+        )
         return w.reshape((n,) + (1,) * (self.samples.ndim - 1))
 
     @property

@@ -18,12 +18,28 @@ from typing import Any
 
 import torch
 
-__all__ = ["SolverOutput", "register_solver", "get_solver", "available_solvers", "solver_options",
-           "check_state", "COMMON_ARGS"]
+__all__ = [
+    "SolverOutput",
+    "register_solver",
+    "get_solver",
+    "available_solvers",
+    "solver_options",
+    "check_state",
+    "COMMON_ARGS",
+]
 
 COMMON_ARGS = frozenset(
-    {"problem", "prior", "sigmas", "n_samples", "image_shape", "dtype", "generator", "callback",
-     "progress"}
+    {
+        "problem",
+        "prior",
+        "sigmas",
+        "n_samples",
+        "image_shape",
+        "dtype",
+        "generator",
+        "callback",
+        "progress",
+    }
 )
 
 _SOLVERS: dict[str, Callable[..., SolverOutput]] = {}
