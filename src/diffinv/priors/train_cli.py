@@ -2,9 +2,8 @@
 
 The main ``diffinv`` parser (``diffinv.cli``) wires them in with::
 
-    from diffinv.priors.train_cli import add_priors_parser, add_train_parser
-    add_train_parser(subparsers)     # sets args.func = run_train
-    add_priors_parser(subparsers)    # sets args.func = run_priors_list
+    from diffinv.priors import train_cli
+    train_cli.add_parsers(subparsers)  # sets args.handler (= args.func) per subcommand
 
 Each ``run_*`` function takes the parsed ``argparse.Namespace`` and returns an exit code.
 """
@@ -17,7 +16,13 @@ import sys
 
 import torch
 
-__all__ = ["add_train_parser", "add_priors_parser", "run_train", "run_priors_list", "main"]
+__all__ = ["add_parsers", "add_train_parser", "add_priors_parser", "run_train", "run_priors_list", "main"]
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``train`` and ``priors`` to an ``argparse`` subparsers object."""
+    add_train_parser(subparsers)
+    add_priors_parser(subparsers)
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,12 +45,15 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--pool-size", type=int, default=4096,
                    help="training images generated per pool")
+    p.add_argument("--eval-images", type=int, default=256,
+                   help="held-out images for the model card's denoising PSNR")
+    p.add_argument("--grid-images", type=int, default=16, help="images in samples.png")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--no-resume", action="store_true", help="start afresh even if a "
                    "checkpoint exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=run_train)
+    p.set_defaults(func=run_train, handler=run_train)
     return p
 
 
@@ -55,7 +63,7 @@ def add_priors_parser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="priors_command", required=True)
     lst = sub.add_parser("list", help="list the shipped priors and their model cards")
     lst.add_argument("--json", action="store_true", help="print the model cards as JSON")
-    lst.set_defaults(func=run_priors_list)
+    lst.set_defaults(func=run_priors_list, handler=run_priors_list)
     return p
 
 
@@ -74,7 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
         dataset=args.dataset, image_size=args.image_size, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         ema_half_life=args.ema_half_life, checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every, pool_size=args.pool_size,
+        log_every=args.log_every, pool_size=args.pool_size, eval_images=args.eval_images,
+        grid_images=args.grid_images,
         unet={"base_width": args.base_width, "width_mults": mults},
     )
     prior = train(cfg, args.out, resume=not args.no_resume, device=args.device,
@@ -108,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m diffinv.priors.train_cli train ...``)."""
     parser = argparse.ArgumentParser(prog="diffinv")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_train_parser(sub)
-    add_priors_parser(sub)
+    add_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
