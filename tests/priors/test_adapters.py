@@ -183,3 +183,50 @@ def test_real_deepinv_drunet_as_prior():
     torch.testing.assert_close(out, ref)
     # the noise level is used per item (batched sigma reaches the network)
     assert not torch.allclose(prior(x[:1], sigma[:1]), prior(x[:1], sigma[1:]))
+
+
+class _TinyEpsNet(torch.nn.Module):
+    """A small learnable eps-network ``net(x_t, t)`` (weights saved to a test checkpoint)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)  # 2 channels: eps and a variance
+        self.t_gain = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x_t, t):
+        return self.conv(x_t) * (1 + self.t_gain * t.reshape(-1, 1, 1, 1) / 1000)
+
+
+def test_vp_prior_from_local_checkpoint(tmp_path):
+    from diffinv.priors.adapters import edm_prior_from_checkpoint, vp_prior_from_checkpoint
+
+    torch.manual_seed(0)
+    trained = _TinyEpsNet()
+    with torch.no_grad():
+        trained.t_gain.fill_(0.7)
+    path = tmp_path / "ema.pt"
+    torch.save({"ema": trained.state_dict(), "step": 5}, path)
+    prior = vp_prior_from_checkpoint(path, _TinyEpsNet(), prediction="epsilon")
+    reference = EpsilonPredictionPrior(trained, linear_alpha_bar(1000))
+    x = torch.randn(2, 1, 6, 6)
+    s = torch.tensor([0.3, 2.0])
+    with torch.no_grad():
+        torch.testing.assert_close(prior(x, s), reference(x, s))
+    with pytest.raises(ValueError, match="prediction"):
+        vp_prior_from_checkpoint(path, _TinyEpsNet(), prediction="x0")
+    with pytest.raises(FileNotFoundError, match="path"):
+        vp_prior_from_checkpoint(tmp_path / "none.pt", _TinyEpsNet())
+    conv = torch.nn.Conv2d(1, 1, 1)
+    torch.save(conv.state_dict(), tmp_path / "edm.pt")
+
+    class Raw(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1, 1, 1, 1))
+            self.bias = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, u, c):
+            return torch.nn.functional.conv2d(u, self.weight, self.bias)
+
+    edm = edm_prior_from_checkpoint(tmp_path / "edm.pt", Raw(), sigma_data=0.5)
+    assert torch.equal(edm.net.weight, conv.weight)

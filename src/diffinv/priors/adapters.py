@@ -45,6 +45,8 @@ __all__ = [
     "VPredictionPrior",
     "edm_prior",
     "DeepinvDenoiserPrior",
+    "vp_prior_from_checkpoint",
+    "edm_prior_from_checkpoint",
 ]
 
 
@@ -236,3 +238,59 @@ class DeepinvDenoiserPrior(nn.Module):
         s = sigma_per_item(sigma, x) / self.width
         u = (x - self.lo) / self.width
         return self.lo + self.width * self.model(u, s)
+
+
+def _load_state_dict(path) -> dict:
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no checkpoint at {str(path)!r}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("ema", "model_ema", "state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if not isinstance(state, dict):
+        raise ValueError(f"path: {str(path)!r} does not hold a state_dict")
+    return state
+
+
+def vp_prior_from_checkpoint(
+    path,
+    network: nn.Module,
+    prediction: str = "epsilon",
+    alpha_bar: torch.Tensor | None = None,
+    **adapter_options,
+) -> VPDenoiser:
+    """Load a VP (DDPM-style) network's weights from a local file and adapt it.
+
+    Parameters
+    ----------
+    path : path
+        ``torch.save``-d ``state_dict`` (or a dict holding one under ``ema``,
+        ``model_ema``, ``state_dict`` or ``model``), loaded with ``weights_only=True``.
+    network : nn.Module
+        The architecture, already constructed (e.g. deepinv's ``DiffUNet(pretrained=None)``
+        wrapped as ``net(x_t, t)`` for guided-diffusion weights); its weights are replaced.
+    prediction : {"epsilon", "v"}
+    alpha_bar : torch.Tensor, optional
+        The training schedule; default DDPM's linear schedule with 1000 steps.
+    **adapter_options
+        ``interpolate``, ``timestep_scale``, ``data_range`` (see :class:`VPDenoiser`).
+    """
+    cls = {"epsilon": EpsilonPredictionPrior, "v": VPredictionPrior}.get(prediction)
+    if cls is None:
+        raise ValueError(f"prediction: expected 'epsilon' or 'v', got {prediction!r}")
+    network.load_state_dict(_load_state_dict(path))
+    network.eval()
+    ab = linear_alpha_bar(1000) if alpha_bar is None else alpha_bar
+    return cls(network, ab, **adapter_options)
+
+
+def edm_prior_from_checkpoint(path, network: nn.Module, sigma_data: float | None = None,
+                              **options) -> nn.Module:
+    """Load an EDM-format network's weights from a local file; see :func:`edm_prior`."""
+    network.load_state_dict(_load_state_dict(path))
+    network.eval()
+    return edm_prior(network, sigma_data, **options)

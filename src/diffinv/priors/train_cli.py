@@ -16,7 +16,8 @@ import sys
 
 import torch
 
-__all__ = ["add_parsers", "add_train_parser", "add_priors_parser", "run_train", "run_priors_list", "main"]
+__all__ = ["add_parsers", "add_train_parser", "add_priors_parser", "run_train", "run_priors_list",
+           "main"]
 
 
 def add_parsers(subparsers) -> None:
