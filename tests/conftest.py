@@ -41,5 +41,5 @@ def shared_data():
 @pytest.fixture(autouse=True)
 def _limit_threads():
     """Keep tests reproducible and polite on the 2-core CI machine."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     yield

@@ -1,6 +1,7 @@
 """Built-in demonstration problems (``diffinv reconstruct --problem NAME``)."""
 
-from . import gaussian_field  # noqa: F401  (registers "gaussian-field")
+# importing a demo module registers its problems
+from . import gaussian_field, phase  # noqa: F401
 from .registry import Demo, available_demos, get_demo, register_demo
 
 DEFAULT_DEMO = "gaussian-field"

@@ -29,7 +29,10 @@ def squared_exponential_cov(size: int, length: float, variance: float = 1.0) -> 
 def build(
     seed: int = 0, size: int = 16, n_measurements: int = 96, noise_sigma: float = 0.1
 ) -> Demo:
-    """Build the demo; ``seed`` fixes the truth, the operator and the noise."""
+    """Smooth 16x16 random field from 96 random projections (exact posterior known).
+
+    ``seed`` fixes the truth, the operator and the noise.
+    """
     g = torch.Generator().manual_seed(seed)
     prior = GaussianPrior(torch.zeros(1, size, size), squared_exponential_cov(size, 3.0))
     a = torch.randn(n_measurements, size * size, dtype=torch.float64, generator=g) / size
