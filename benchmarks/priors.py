@@ -57,7 +57,10 @@ def ring_diameters(img: torch.Tensor) -> tuple[torch.Tensor, str]:
 
 
 def stats(x: torch.Tensor) -> dict[str, float]:
+    """Summary statistics; 2-channel (real, imag) images are summarised by their magnitude."""
     x = x.double()
+    if x.shape[1] == 2:
+        x = x.pow(2).sum(1, keepdim=True).sqrt()
     gy = (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
     gx = (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
     return {"pixel mean": float(x.mean()), "pixel std": float(x.std()),
@@ -84,7 +87,8 @@ def bench(name: str, n: int) -> None:
     print(f"unconditional samples: {n} in {time.time() - t0:.1f} s (24 Heun steps)")
     train = prior.training_samples(n, seed=777)
     s_stats, t_stats = stats(samples), stats(train)
-    print(f"{'statistic':>18} {'samples':>11} {'training':>11} {'ratio':>7}")
+    what = " (of the magnitude)" if samples.shape[1] == 2 else ""
+    print(f"{'statistic' + what:>18} {'samples':>11} {'training':>11} {'ratio':>7}")
     for k in s_stats:
         ratio = s_stats[k] / t_stats[k] if t_stats[k] != 0 else math.nan
         print(f"{k:>18} {s_stats[k]:>11.4g} {t_stats[k]:>11.4g} {ratio:>7.3f}")
@@ -92,7 +96,8 @@ def bench(name: str, n: int) -> None:
         ds, how = ring_diameters(samples)
         dt, _ = ring_diameters(train)
         print(f"ring diameter (uas, {how}): samples {float(ds.mean()):.1f} +- "
-              f"{float(ds.std()):.1f}, training {float(dt.mean()):.1f} +- {float(dt.std()):.1f}")
+              f"{float(ds.std()):.1f} (median {float(ds.median()):.1f}), training "
+              f"{float(dt.mean()):.1f} +- {float(dt.std()):.1f} (median {float(dt.median()):.1f})")
         rs, _ = ring_diameters(samples) if how.startswith("radial") else (
             radial_ring_diameter(samples), "")
         rt = radial_ring_diameter(train)
