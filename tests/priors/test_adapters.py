@@ -230,3 +230,21 @@ def test_vp_prior_from_local_checkpoint(tmp_path):
 
     edm = edm_prior_from_checkpoint(tmp_path / "edm.pt", Raw(), sigma_data=0.5)
     assert torch.equal(edm.net.weight, conv.weight)
+
+
+def test_real_deepinv_ncsnpp_as_prior():
+    import deepinv as dinv
+
+    torch.manual_seed(0)
+    model = dinv.models.NCSNpp(img_resolution=16, in_channels=1, out_channels=1,
+                               model_channels=32, channel_mult=(1, 1), num_blocks=1,
+                               attn_resolutions=(), augment_dim=0, dropout=0.0,
+                               pretrained=None).eval()
+    prior = DeepinvDenoiserPrior(model, data_range=(-1.0, 1.0))
+    x = torch.rand(2, 1, 16, 16) * 2 - 1
+    sigma = torch.tensor([0.2, 0.6])
+    with torch.no_grad():
+        out = prior(x, sigma)
+        ref = -1.0 + 2.0 * model((x + 1) / 2, sigma / 2)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref)
