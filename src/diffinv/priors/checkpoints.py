@@ -1,0 +1,181 @@
+"""Our checkpoint format for learned priors; shipped priors; loading from a local path.
+
+A prior checkpoint is a ``torch.save`` dictionary (loaded with ``weights_only=True``, so no
+code runs on load)::
+
+    {"format": "diffinv-prior", "format_version": 1,
+     "network": {"type": "unet", "config": UNetConfig.to_dict()},
+     "state_dict": {...},                       # EMA weights, float32
+     "preconditioning": {"sigma_data", "offset", "scale", "sigma_min", "sigma_max"},
+     "data": {"dataset", "image_size", "channels", "units", "data_range", "source"},
+     "card": {...}}                              # model card (see training.model_card)
+
+Shipped priors live in this package's ``checkpoints/`` folder as ``NAME.pt`` with a model
+card ``NAME.json`` (and a readable ``NAME.md``) beside it; :func:`load` reads them offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..solvers.posterior import atomic_write
+from .edm import EDMDenoiser
+from .networks.unet import UNet, UNetConfig
+
+__all__ = ["LearnedPrior", "save_prior", "load", "load_prior", "list_shipped", "FORMAT"]
+
+FORMAT = "diffinv-prior"
+FORMAT_VERSION = 1
+
+
+class LearnedPrior(EDMDenoiser):
+    """A trained UNet with EDM preconditioning, with its data convention attached.
+
+    Call it as ``prior(x, sigma)`` with ``x`` of shape ``(batch, *image_shape)`` in the
+    prior's frame (``units``, typical values within ``data_range``) and ``sigma`` (batch,)
+    in the same units.
+
+    Attributes
+    ----------
+    image_shape : tuple of int
+        ``(channels, H, W)``; complex images are 2 channels ``(real, imag)``.
+    event_shape : tuple of int
+        Same as ``image_shape`` (the name samplers read).
+    data_range : tuple of float
+        ``(lo, hi)`` the training data was normalised from (``[-1, 1]`` inside the network).
+    units : str
+        Physical units of the pixel values.
+    dataset : str
+        Name of the training data set in :mod:`diffinv.datasets.registry`.
+    is_complex : bool
+        True for 2-channel (real, imag) priors of complex images.
+    card : dict
+        The model card.
+    """
+
+    def __init__(self, net: UNet, preconditioning: dict, data: dict, card: dict | None = None):
+        super().__init__(net, **preconditioning)
+        size = int(data["image_size"])
+        self.image_shape = (int(data["channels"]), size, size)
+        self.event_shape = self.image_shape
+        self.data_range = tuple(float(v) for v in data["data_range"])
+        self.units = str(data.get("units", ""))
+        self.dataset = data.get("dataset")
+        self.is_complex = bool(data.get("is_complex", False))
+        self.data_info = dict(data)
+        self.card = dict(card or {})
+        self.eval()
+
+    def training_samples(self, n: int, seed: int = 0) -> torch.Tensor:
+        """Fresh draws ``(n, *image_shape)`` float32 from the training generator (CPU).
+
+        Raises ``ValueError`` when the prior was not trained on a registered data set.
+        """
+        from ..datasets.registry import get_dataset
+
+        if self.dataset is None:
+            raise ValueError("training_samples: this prior has no registered training data set")
+        g = torch.Generator().manual_seed(int(seed))
+        return get_dataset(self.dataset).sample(int(n), self.image_shape[-1], g)
+
+    def checkpoint_dict(self) -> dict:
+        """The checkpoint dictionary (see the module docstring)."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "network": {"type": "unet", "config": self.net.config.to_dict()},
+            "state_dict": {k: v.detach().cpu().float() for k, v in self.net.state_dict().items()},
+            "preconditioning": {
+                "sigma_data": self.sigma_data, "offset": self.offset, "scale": self.scale,
+                "sigma_min": self.sigma_min, "sigma_max": self.sigma_max,
+            },
+            "data": dict(self.data_info, data_range=list(self.data_range)),
+            "card": self.card,
+        }
+
+    def __repr__(self) -> str:
+        return (f"LearnedPrior(dataset={self.dataset!r}, image_shape={self.image_shape}, "
+                f"units={self.units!r}, data_range={self.data_range})")
+
+
+def save_prior(prior: LearnedPrior, path: str | os.PathLike) -> Path:
+    """Write ``prior`` atomically to ``path`` (our checkpoint format)."""
+    ckpt = prior.checkpoint_dict()
+    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def prior_from_dict(ckpt: dict, source: str = "checkpoint") -> LearnedPrior:
+    """Build a :class:`LearnedPrior` from a checkpoint dictionary."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{source}: not a diffinv prior checkpoint (missing format={FORMAT!r})")
+    if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
+        raise ValueError(f"{source}: format_version {ckpt['format_version']} is newer than "
+                         f"this diffinv supports ({FORMAT_VERSION})")
+    if ckpt["network"].get("type") != "unet":
+        raise ValueError(f"{source}: unknown network type {ckpt['network'].get('type')!r}")
+    net = UNet(UNetConfig.from_dict(ckpt["network"]["config"]))
+    net.load_state_dict(ckpt["state_dict"])
+    return LearnedPrior(net, ckpt["preconditioning"], ckpt["data"], ckpt.get("card"))
+
+
+def load_prior(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LearnedPrior:
+    """Load a prior saved with :func:`save_prior` (or by training) from a local file.
+
+    A training checkpoint (``checkpoint.pt`` from :func:`diffinv.priors.training.train`)
+    is accepted too; its EMA weights are used.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path: no prior checkpoint at {str(path)!r}")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if isinstance(ckpt, dict) and "prior" in ckpt and ckpt.get("format") == "diffinv-train":
+        ckpt = ckpt["prior"]
+    return prior_from_dict(ckpt, source=str(path))
+
+
+def _shipped_dir():
+    return resources.files("diffinv.priors") / "checkpoints"
+
+
+def list_shipped() -> list[dict]:
+    """Model cards of the shipped priors (each a dict with at least ``name``)."""
+    cards = []
+    folder = _shipped_dir()
+    if not folder.is_dir():
+        return cards
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".json"):
+            card = json.loads(entry.read_text())
+            card.setdefault("name", entry.name[: -len(".json")])
+            cards.append(card)
+    return cards
+
+
+def load(name: str, map_location: str | torch.device = "cpu") -> LearnedPrior:
+    """Load a shipped prior by name (offline, package data) or a checkpoint from a path.
+
+    Parameters
+    ----------
+    name : str
+        A shipped name (``diffinv priors list``), or a path to a ``.pt`` checkpoint.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``name`` is neither a shipped prior nor an existing file.
+    """
+    entry = _shipped_dir() / f"{name}.pt"
+    if "/" not in name and os.sep not in name and entry.is_file():
+        with resources.as_file(entry) as path:
+            return load_prior(path, map_location)
+    if Path(name).is_file():
+        return load_prior(name, map_location)
+    shipped = [c["name"] for c in list_shipped()]
+    raise FileNotFoundError(
+        f"name: {name!r} is neither a shipped prior (available: {shipped}) nor a checkpoint file"
+    )
