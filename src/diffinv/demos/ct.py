@@ -30,7 +30,9 @@ from ..operators.ct.noise import TransmissionPoisson, gaussian_log_data
 from ..priors import GaussianPrior
 from .registry import Demo, register_demo
 
-__all__ = ["phantom_gaussian_prior", "transmission_curvature", "build_sparse_view", "build_tooth"]
+__all__ = [
+    "phantom_gaussian_prior", "transmission_curvature", "build_sparse_view", "build_tooth"
+]
 
 
 @functools.lru_cache(maxsize=4)
@@ -56,7 +58,7 @@ def phantom_gaussian_prior(
 
 
 def transmission_curvature(op: ParallelBeamRadon, counts: torch.Tensor, iters: int = 30) -> float:
-    r"""Largest eigenvalue of ``A^T diag(y) A`` (units mm^2 per 1/mm^2 image, i.e. 1 / image units^2), by power iteration.
+    r"""Largest eigenvalue of ``A^T diag(y) A`` (1 / image units^2), by power iteration.
 
     The Hessian of the transmission Poisson negative log-likelihood
     ``sum I0 exp(-A x) - y log(...)`` is ``A^T diag(I0 exp(-A x)) A``; at the data
