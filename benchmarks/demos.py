@@ -175,7 +175,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for name in args.demo or available_demos():
-        print_table(name, run_demo(name, args.quick, args.seed))
+        rows = run_demo(name, args.quick, args.seed)
+        if rows:
+            print_table(name, rows)
 
 
 if __name__ == "__main__":
