@@ -19,8 +19,8 @@ Methods:
   (``DAPS-LGV``) and with Metropolis-adjusted HMC data steps (``DAPS-HMC``), both with
   Tweedie x0 estimates and the step size from the likelihood curvature at the prior mean
   times ``LIP_SCALE`` (a data-only choice, :func:`curvature`); SMC with twisted proposals
-  (``SMC-TDS``); DPS.  Prior: the best available, the learned ``diffinv.priors.load("natural-patches")``
-  when it exists (HOOK in :func:`diffinv.demos.phase.patch_prior`), else the Gaussian
+  (``SMC-TDS``); DPS.  Prior: the best available, the learned
+  ``diffinv.priors.load("natural-patches")`` when it exists (HOOK in :func:`diffinv.demos.phase.patch_prior`), else the Gaussian
   fitted to training patches.  The samplers use the variance-stabilised amplitude
   likelihood (``AmplitudeGaussianNoise.from_flux``) of the Poisson data; of ``--samples``
   chains the one with the lowest reduced chi^2 is reported (again a data-only choice).
