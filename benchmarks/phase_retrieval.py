@@ -20,10 +20,11 @@ Methods:
   Tweedie x0 estimates and the step size from the likelihood curvature at the prior mean
   times ``LIP_SCALE`` (a data-only choice, :func:`curvature`); SMC with twisted proposals
   (``SMC-TDS``); DPS.  Prior: the best available, the learned
-  ``diffinv.priors.load("natural-patches")`` when it exists (HOOK in :func:`diffinv.demos.phase.patch_prior`), else the Gaussian
-  fitted to training patches.  The samplers use the variance-stabilised amplitude
-  likelihood (``AmplitudeGaussianNoise.from_flux``) of the Poisson data; of ``--samples``
-  chains the one with the lowest reduced chi^2 is reported (again a data-only choice).
+  ``diffinv.priors.load("natural-patches")`` when it exists (HOOK in
+  :func:`diffinv.demos.phase.patch_prior`), else the Gaussian fitted to training patches.
+  The samplers use the variance-stabilised amplitude likelihood
+  (``AmplitudeGaussianNoise.from_flux``) of the Poisson data; of ``--samples`` chains the
+  one with the lowest reduced chi^2 is reported (again a data-only choice).
 
 Output: a table per problem with PSNR and SSIM (mean +- std over images, data range 1,
 maximised over the ambiguities) and seconds per image, plus each method's PSNR difference
