@@ -49,12 +49,12 @@ def test_gaussian_field_defaults_match_exact_posterior():
     """At full steps the default sampler's mean/std agree with the exact posterior."""
     demo = get_demo("gaussian-field")(seed=0)
     d = demo.solver_defaults
-    post = diffinv.sample(demo.problem, demo.prior, solver=d["solver"], n_samples=16,
+    post = diffinv.sample(demo.problem, demo.prior, solver=d["solver"], n_samples=8,
                           steps=d["steps"], seed=1, **d["options"])
     exact = demo.prior.posterior(demo.problem)
     std = torch.diagonal(exact.cov).sqrt().reshape(post.image_shape)
     z = (post.mean.double() - exact.mean.reshape(post.image_shape)) / std
-    # 16 exact samples give an RMS z of ~0.25; DPS at its old defaults gave 1.7
-    assert float(z.pow(2).mean().sqrt()) < 0.6
+    # 8 exact samples give an RMS z of ~0.35; DPS at its old defaults gave 1.7
+    assert float(z.pow(2).mean().sqrt()) < 0.75  # DAPS: 0.37-0.55 over seeds 1-5
     ratio = float((post.std.double() / std).median())
-    assert 0.75 < ratio < 1.4
+    assert 0.7 < ratio < 1.45
