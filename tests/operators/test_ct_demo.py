@@ -24,8 +24,8 @@ def test_sparse_view_demo_builds_and_reconstructs():
     assert float((fbp - x).norm() / x.norm()) < 0.6
     # the prior is swappable: any denoiser with the same event shape is used as given
     assert demo.prior is prior
-    opts = demo.solver_defaults["options"]
-    post = diffinv.sample(problem, demo.prior, solver="dps", n_samples=2, steps=30, seed=0, **opts)
+    solver, opts = demo.solver_defaults["solver"], demo.solver_defaults["options"]
+    post = diffinv.sample(problem, demo.prior, solver=solver, n_samples=2, steps=30, seed=0, **opts)
     mean = post.mean.reshape(1, 1, 16, 16)
     assert torch.isfinite(mean).all()
     prior_mean = demo.prior.mean.reshape(1, 1, 16, 16).to(mean.dtype)
