@@ -8,12 +8,15 @@ import pytest
 
 from diffinv import load_posterior
 from diffinv.cli import main
+from diffinv.demos import get_demo
+from diffinv.operators.ct import counts_to_line_integrals
+from diffinv.report import psnr
 
 
 def test_reconstruct_default_writes_outputs(tmp_path, capsys):
     out = tmp_path / "run"
     assert (
-        main(["reconstruct", "--out", str(out), "--steps", "30", "--samples", "4", "--no-progress"])
+        main(["reconstruct", "--out", str(out), "--steps", "20", "--samples", "4", "--no-progress"])
         == 0
     )
     names = {p.name for p in out.iterdir()}
@@ -27,10 +30,16 @@ def test_reconstruct_default_writes_outputs(tmp_path, capsys):
         "error.png",
     } <= names
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["problem"] == "gaussian-field" and summary["nfe"] == 30
-    assert summary["psnr_mean"] > 10  # far better than the prior mean on this problem
+    assert summary["problem"] == "ct-sparse-view" and summary["nfe"] == 20
+    # the default is sparse-view CT with the learned prior: its posterior mean must beat
+    # filtered back-projection of the same counts
+    demo = get_demo("ct-sparse-view")(seed=0)
+    line_integrals = counts_to_line_integrals(demo.problem.y, demo.metadata["I0"])
+    fbp = demo.problem.operator.fbp(line_integrals)
+    assert summary["psnr_mean"] > psnr(fbp[0], demo.x_true[0]) + 2.0
     post = load_posterior(out / "posterior.h5")
-    assert post.samples.shape == (4, 1, 16, 16)
+    assert post.samples.shape == (4, 1, 32, 32)
+    assert post.metadata["units"] == "1/mm"
     assert (out / "mean.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [n for n in names if n.startswith(".")]  # no temporary files left
 
@@ -48,7 +57,7 @@ def test_listing_commands(capsys):
     assert main(["solvers"]) == 0
     assert "dps:" in capsys.readouterr().out
     assert main(["problems"]) == 0
-    assert "gaussian-field (default)" in capsys.readouterr().out
+    assert "ct-sparse-view (default)" in capsys.readouterr().out
 
 
 def test_console_script_entry_point_runs():

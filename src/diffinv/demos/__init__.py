@@ -4,6 +4,6 @@
 from . import ct, eht, gaussian_field, mri, phase  # noqa: F401
 from .registry import Demo, available_demos, get_demo, register_demo
 
-DEFAULT_DEMO = "gaussian-field"
+DEFAULT_DEMO = "ct-sparse-view"
 
 __all__ = ["DEFAULT_DEMO", "Demo", "available_demos", "get_demo", "register_demo"]
