@@ -31,7 +31,8 @@ step-size bias.
 
 Step size of Langevin: ``eta_i = langevin_lr / (1 / r_i^2 + L)``, where ``L`` bounds the
 curvature of ``-log p(y | x0)`` (option ``lipschitz``; estimated by power iteration on
-``A^T W A`` for linear-Gaussian problems, ``0`` otherwise).  With ``langevin_lr < 2`` the
+``A^T W A`` for linear-Gaussian problems, otherwise at the prior mean image by
+:func:`diffinv.solvers.curvature.estimate_curvature`).  With ``langevin_lr < 2`` the
 quadratic case is always stable.  For strongly curved nonlinear likelihoods pass ``lipschitz``
 (or lower ``langevin_lr``); a NaN/Inf state raises ``FloatingPointError`` with the step.
 HMC uses the leapfrog step ``sqrt(2 eta_i)`` (one leapfrog step is then MALA with step
@@ -46,6 +47,7 @@ import warnings
 import torch
 
 from .batching import check_max_batch, run_chunked
+from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
@@ -116,7 +118,8 @@ def daps(
     hmc_leapfrog : int
         Leapfrog steps per HMC transition.
     lipschitz : float, optional
-        Curvature bound ``L`` of ``-log p(y|x0)`` (units: 1 / image units^2).
+        Curvature bound ``L`` of ``-log p(y|x0)`` (units: 1 / image units^2); default
+        estimated (see the module docstring).
     r_scale : float
         ``r_t = r_scale * sigma_t``, the standard deviation of the Gaussian approximation
         of ``p(x0 | x_t)``.
@@ -163,6 +166,8 @@ def daps(
             curvature = float(lipschitz)
         elif data is not None:
             curvature = data.lipschitz(image_shape, generator=generator)
+        else:
+            curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
 
     def run(n: int, offset: int) -> SolverOutput:
         return _daps_chunk(

@@ -29,6 +29,7 @@ import math
 import torch
 
 from .batching import check_max_batch, run_chunked
+from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
@@ -70,7 +71,8 @@ def diffpir(
     prox_lr : float
         Gradient step as a fraction of ``1 / (lambda / sigma_t^2 + L)``, in (0, 2).
     lipschitz : float, optional
-        Curvature bound ``L`` of ``-log p(y|x)`` for the gradient steps (default 0).
+        Curvature bound ``L`` of ``-log p(y|x)`` for the gradient steps; default estimated
+        at the prior mean image (:func:`diffinv.solvers.curvature.estimate_curvature`).
     cg_tol, cg_max_iter : float, int
         Conjugate-gradient tolerance (default 1e-10 in float64, 1e-5 else) and cap.
     max_batch : int, optional
@@ -98,6 +100,8 @@ def diffpir(
     if problem.is_linear_gaussian:
         data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = float(lipschitz) if lipschitz is not None else 0.0
+    if data is None and lipschitz is None:
+        curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
 
     def run(n: int, offset: int) -> SolverOutput:
         return _diffpir_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback,

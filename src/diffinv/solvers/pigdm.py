@@ -22,7 +22,9 @@ For nonlinear operators or non-Gaussian noise, the fallback uses the DPS-style s
 ``grad_{x_t} log p(y | x0_hat(x_t))`` damped by ``1 / (1 + r_t^2 L)``, with ``L`` (option
 ``lipschitz``) a bound on the curvature ``J^T W J`` of ``-log p(y|x)``: PiGDM's covariance
 ``(r_t^2 J J^T + Sigma)^{-1}`` with the Jacobian's spectrum replaced by its bound.  Without
-``lipschitz`` (``L = 0``) this is literal DPS and can diverge for informative data.
+``lipschitz`` it is estimated at the prior mean image
+(:func:`diffinv.solvers.curvature.estimate_curvature`); ``lipschitz=0`` gives literal DPS,
+which can diverge for informative data.
 
 PiGDM is approximate.  For an isotropic Gaussian prior ``N(m, c I)`` with ``data_var = c`` the
 Gaussian approximation is exact and only discretisation error remains; for other priors the
@@ -36,6 +38,7 @@ import math
 import torch
 
 from .batching import check_max_batch, run_chunked
+from .curvature import estimate_curvature
 from .dps import ancestral_step
 from .gaussian_data import LinearGaussianData
 from .registry import SolverOutput, check_state, register_solver
@@ -76,7 +79,8 @@ def pigdm(
     eta : float
         Ancestral noise fraction in [0, 1] (1: stochastic DDPM-like, 0: deterministic DDIM).
     lipschitz : float, optional
-        Curvature bound ``L`` of ``-log p(y|x)`` for the nonlinear fallback (image units^-2).
+        Curvature bound ``L`` of ``-log p(y|x)`` for the nonlinear fallback (image units^-2);
+        default estimated at the prior mean image.
     cg_tol, cg_max_iter : float, int
         Conjugate-gradient tolerance (default 1e-10 in float64, 1e-5 else) and cap.
     max_batch : int, optional
@@ -100,10 +104,12 @@ def pigdm(
     if cg_tol is not None and not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
         raise ValueError(f"cg_tol: expected a positive number, got {cg_tol!r}")
     check_max_batch(max_batch)
-    curvature = float(lipschitz) if lipschitz is not None else 0.0
     data = None
     if problem.is_linear_gaussian:
         data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+    curvature = float(lipschitz) if lipschitz is not None else 0.0
+    if data is None and lipschitz is None:
+        curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
 
     def run(n: int, offset: int) -> SolverOutput:
         return _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback,
