@@ -63,7 +63,15 @@ from dataclasses import dataclass
 import torch
 
 from ..priors.linear_gaussian import real_linear_system
-from .particles import ParticleWeights, denoise, gather, log_normal, reverse_kernel
+from .particles import (
+    ParticleWeights,
+    RunWeights,
+    denoise,
+    gather,
+    log_normal,
+    reverse_kernel,
+    run_weights,
+)
 from .registry import SolverOutput, check_state
 from .utils import initial_noise, progress_bar
 
@@ -162,6 +170,24 @@ def local_gaussian_fit(
     inf = torch.full_like(alpha, math.inf)
     lam = torch.where(alpha < 1.0, sigma**2 * alpha / (1.0 - alpha), inf)
     m = torch.where(alpha < 1.0, (m0 - alpha * mx) / (1.0 - alpha), torch.zeros_like(alpha))
+    return lam, m
+
+
+def _fit_per_run(
+    xbar: torch.Tensor, x0bar: torch.Tensor, weights: ParticleWeights | RunWeights, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`local_gaussian_fit` on each run's particles separately (runs stay independent).
+
+    One run: ``(r,)`` parameters shared by the particles; several: ``(N, r)`` per particle.
+    """
+    ws = run_weights(weights)
+    if len(ws) == 1:
+        return local_gaussian_fit(xbar, x0bar, ws[0], sigma)
+    n = ws[0].numel()
+    fits = [local_gaussian_fit(xbar[k * n:(k + 1) * n], x0bar[k * n:(k + 1) * n], w, sigma)
+            for k, w in enumerate(ws)]
+    lam = torch.stack([f[0] for f in fits]).repeat_interleave(n, dim=0)
+    m = torch.stack([f[1] for f in fits]).repeat_interleave(n, dim=0)
     return lam, m
 
 
@@ -294,7 +320,7 @@ def run_mcgdiff(
     image_shape: tuple[int, ...],
     dtype: torch.dtype,
     generator: torch.Generator,
-    weights: ParticleWeights,
+    weights: ParticleWeights | RunWeights,
     max_batch: int | None,
     callback=None,
     progress: bool = False,
@@ -339,7 +365,7 @@ def run_mcgdiff(
                                    kernel)
         xbar, mean_bar = lik.coords(x), lik.coords(mean)
         if potential == "adaptive":
-            lam, m = local_gaussian_fit(xbar[:, :r], lik.coords(x0)[:, :r], weights.weights, s)
+            lam, m = _fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
         elif potential == "local" and s_next > 0.0:
             lam, m = local_gaussian_from_jacobian(xbar[:, :r], lik.coords(x0)[:, :r], diag, s)
         else:
@@ -363,7 +389,8 @@ def run_mcgdiff(
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0,
                       "ess": weights.ess_history[-1]})
-    weights.log_evidence += lik.log_const
+    for run in weights.runs if isinstance(weights, RunWeights) else [weights]:
+        run.log_evidence += lik.log_const
     diagnostics = {"method": "mcgdiff", "rank": r, **weights.diagnostics()}
     return SolverOutput(samples=x.detach(), nfe=steps, weights=weights.weights,
                         diagnostics=diagnostics)
