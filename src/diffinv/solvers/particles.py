@@ -19,7 +19,7 @@ import torch
 
 from .smc_resampling import effective_sample_size, normalise_log_weights, resample
 
-__all__ = ["KERNELS", "ParticleWeights", "denoise", "reverse_kernel", "gather"]
+__all__ = ["KERNELS", "ParticleWeights", "RunWeights", "denoise", "reverse_kernel", "gather"]
 
 
 class ParticleWeights:
@@ -130,6 +130,87 @@ class ParticleWeights:
             "ess_final": effective_sample_size(self.log_w),
             "ess_collapsed": self._warned,
         }
+
+
+class RunWeights:
+    """``n_runs`` independent SMC runs of ``n`` particles each, stacked in one batch.
+
+    The particles of run ``k`` are the rows ``k n .. (k + 1) n - 1`` of the batch.  Each run
+    has its own :class:`ParticleWeights` (its own weights, adaptive resampling decision,
+    log-evidence and ESS history) and resampling never mixes runs, so the runs are
+    statistically independent; only the random numbers come from one shared generator.  The
+    interface is that of :class:`ParticleWeights` on the whole batch.
+
+    Parameters
+    ----------
+    n_runs, n : int
+        Number of runs and particles per run.
+    device, scheme, ess_threshold, generator, collapse_fraction, collapse_steps
+        As for :class:`ParticleWeights` (shared by the runs).
+    """
+
+    def __init__(self, n_runs: int, n: int, device: torch.device, scheme: str,
+                 ess_threshold: float, generator: torch.Generator | None,
+                 collapse_fraction: float = 0.05, collapse_steps: int = 10):
+        self.n_runs, self.n = n_runs, n
+        self.runs = [
+            ParticleWeights(n, device, scheme, ess_threshold, generator,
+                            collapse_fraction=collapse_fraction, collapse_steps=collapse_steps)
+            for _ in range(n_runs)
+        ]
+
+    def reweight(self, log_increment: torch.Tensor, step: int) -> None:
+        """Reweight every run with its block of ``log_increment`` ``(n_runs n,)``."""
+        inc = log_increment.reshape(self.n_runs, self.n)
+        for k, run in enumerate(self.runs):
+            run.reweight(inc[k], step)
+
+    def maybe_resample(self, step: int) -> torch.Tensor | None:
+        """Resample the runs whose ESS is low; global ancestor indices ``(n_runs n,)`` or None.
+
+        Runs that do not resample keep their own particles (identity indices).
+        """
+        idx = [run.maybe_resample(step) for run in self.runs]
+        if all(i is None for i in idx):
+            return None
+        out = []
+        for k, i in enumerate(idx):
+            base = torch.arange(self.n, device=self.runs[k].log_w.device) if i is None else i
+            out.append(base + k * self.n)
+        return torch.cat(out)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """Float64 weights ``(n_runs n,)``: normalised within each run, divided by ``n_runs``."""
+        return torch.cat([run.weights for run in self.runs]) / self.n_runs
+
+    @property
+    def run_weights(self) -> list[torch.Tensor]:
+        """Normalised weights ``(n,)`` of each run."""
+        return [run.weights for run in self.runs]
+
+    @property
+    def ess_history(self) -> list[list[float]]:
+        """Per step, the ESS of every run."""
+        return [list(e) for e in zip(*(run.ess_history for run in self.runs))]
+
+    def diagnostics(self) -> dict:
+        """Per-run diagnostics: every :class:`ParticleWeights` entry becomes a list over runs.
+
+        ``ess_collapsed`` is True when any run collapsed; ``n_runs`` is added.
+        """
+        per = [run.diagnostics() for run in self.runs]
+        out = {key: [d[key] for d in per] for key in per[0]}
+        out["ess_collapsed"] = any(out["ess_collapsed"])
+        out["n_runs"] = self.n_runs
+        return out
+
+
+def run_weights(weights) -> list[torch.Tensor]:
+    """Normalised weights of each run of a :class:`ParticleWeights` or :class:`RunWeights`."""
+    if isinstance(weights, RunWeights):
+        return weights.run_weights
+    return [weights.weights]
 
 
 def gather(idx: torch.Tensor | None, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

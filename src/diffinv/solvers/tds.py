@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import torch
 
-from .particles import ParticleWeights, denoise, gather, reverse_kernel
+from .particles import ParticleWeights, RunWeights, denoise, gather, reverse_kernel
 from .registry import SolverOutput, check_state
 from .utils import initial_noise, progress_bar
 
@@ -54,7 +54,7 @@ def run_tds(
     image_shape: tuple[int, ...],
     dtype: torch.dtype,
     generator: torch.Generator,
-    weights: ParticleWeights,
+    weights: ParticleWeights | RunWeights,
     max_batch: int | None,
     callback=None,
     progress: bool = False,

@@ -1,0 +1,152 @@
+"""Several independent SMC runs batched together (``smc(..., n_runs=R)``).
+
+Each run must be a complete SMC run of its own: its weighted estimates match the exact
+target within its own SNIS standard errors, resampling never mixes runs, and the spread of
+the run means agrees with the spread of separately seeded runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import diffinv
+from diffinv.operators.base import MatrixOperator
+from diffinv.operators.noise import GaussianNoise
+from diffinv.operators.problem import InverseProblem
+from diffinv.priors import GaussianPrior
+from diffinv.priors.gaussian import gaussian_conditional
+from diffinv.priors.linear_gaussian import real_linear_system
+from diffinv.solvers.chain_reference import model_prior
+from diffinv.solvers.particles import ParticleWeights, RunWeights
+from diffinv.solvers.schedules import karras_sigmas
+
+F64 = torch.float64
+SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
+
+
+# helpers as in test_smc.py (tests are not a package under --import-mode=importlib)
+def gaussian_case(n=3, m=2, sigma_y=0.5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(n, n, dtype=F64, generator=g)
+    prior = GaussianPrior(torch.randn(n, dtype=F64, generator=g),
+                          q @ q.T / n + 0.3 * torch.eye(n, dtype=F64))
+    op = MatrixOperator(torch.randn(m, n, dtype=F64, generator=g), in_shape=(n,))
+    noise = GaussianNoise(sigma_y)
+    y = noise.sample(op(prior.sample(1, g)), g)
+    return prior, InverseProblem(op, noise, y)
+
+
+def run(problem, prior, n, steps, seed=0, **options):
+    return diffinv.sample(problem, prior, solver="smc", n_samples=n, steps=steps, seed=seed,
+                          dtype=F64, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, **options)
+
+
+def snis_moments(post):
+    """Weighted mean and covariance and the SNIS standard error of the mean."""
+    w = post.weights.to(F64)
+    w = w / w.sum()
+    x = post.samples.reshape(post.n_samples, -1).to(F64)
+    mean = (w[:, None] * x).sum(0)
+    d = x - mean
+    cov = (w[:, None, None] * d[:, :, None] * d[:, None, :]).sum(0)
+    se_mean = torch.sqrt((w[:, None] ** 2 * d**2).sum(0))
+    return mean, cov, se_mean
+
+
+def model_reference(prior, problem, steps):
+    """Exact target of the SMC run (model prior x likelihood): (mean, cov, log Z)."""
+    mp = model_prior(prior, karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX))
+    a, y, var = real_linear_system(problem, prior.event_shape)
+    return gaussian_conditional(mp.mean, mp.cov, a, y, var)
+
+
+def _run_moments(post, runs):
+    """SNIS moments of each run (weights renormalised within the run)."""
+    n = post.n_samples // runs
+    out = []
+    for k in range(runs):
+        sl = slice(k * n, (k + 1) * n)
+        sub = type(post)(post.samples[sl], post.weights[sl])
+        out.append(snis_moments(sub))
+    return out
+
+
+@pytest.mark.parametrize("method", ["mcgdiff", "tds"])
+def test_each_batched_run_matches_the_target(method):
+    """No resampling: every run's weighted mean within 5 of its own SNIS se of the target."""
+    prior, problem = gaussian_case(sigma_y=1.0 if method == "tds" else 0.5)
+    steps, n, runs = 30, 1500, 3
+    post = run(problem, prior, runs * n, steps, method=method, ess_threshold=0.0, n_runs=runs)
+    d = post.diagnostics
+    assert d["n_runs"] == runs and len(d["log_evidence"]) == runs
+    assert len(d["ess_per_step"]) == runs and len(d["ess_per_step"][0]) == steps
+    assert d["n_resamples"] == [0] * runs
+    blocks = post.weights.reshape(runs, n).sum(1)
+    assert torch.allclose(blocks, torch.full((runs,), 1.0 / runs, dtype=F64), atol=1e-12)
+    ref_mean, ref_cov, ref_logz = model_reference(prior, problem, steps)
+    for k, (mean, _, se_mean) in enumerate(_run_moments(post, runs)):
+        if method == "mcgdiff":
+            assert bool(((mean - ref_mean).abs() <= 5 * se_mean).all()), (k, mean, ref_mean)
+        else:  # TDS's finite-N accuracy is looser (see test_smc): 0.15 posterior std
+            std = ref_cov.diag().sqrt()
+            assert bool(((mean - ref_mean).abs() <= 0.15 * std).all()), (k, mean, ref_mean)
+    if method == "mcgdiff":
+        for k in range(runs):
+            se = math.sqrt(1.0 / d["ess_final"][k] - 1.0 / n)
+            assert abs(d["log_evidence"][k] - float(ref_logz)) <= 5 * se + 1e-3
+    # the runs differ (independent random numbers)
+    a, b = post.samples[:n], post.samples[n:2 * n]
+    assert not torch.allclose(a, b)
+
+
+def test_batched_runs_spread_like_separate_runs():
+    """Resampling every step: the between-run spread of R batched runs is that of R separately
+    seeded runs (F-test at 0.1% two-sided), and both centre on the exact target."""
+    prior, problem = gaussian_case(seed=2)
+    steps, n, runs = 20, 200, 12
+    post = run(problem, prior, runs * n, steps, seed=7, method="mcgdiff", ess_threshold=1.0,
+               n_runs=runs)
+    assert post.diagnostics["n_resamples"] == [steps - 1] * runs
+    batched = torch.stack([m[0] for m in _run_moments(post, runs)])
+    separate = torch.stack([
+        snis_moments(run(problem, prior, n, steps, seed=100 + s, method="mcgdiff",
+                         ess_threshold=1.0))[0]
+        for s in range(runs)
+    ])
+    ref_mean, _, _ = model_reference(prior, problem, steps)
+    t_999 = 4.44  # two-sided 0.999 Student t, 11 degrees of freedom
+    for means in (batched, separate):
+        spread = means.std(0) / math.sqrt(runs)
+        assert bool(((means.mean(0) - ref_mean).abs() <= t_999 * spread).all())
+    ratio = batched.var(0) / separate.var(0)
+    f_999 = 7.63  # 0.9995 quantile of F(11, 11)
+    assert bool(((ratio < f_999) & (ratio > 1 / f_999)).all()), ratio
+
+
+def test_run_weights_never_mix_runs():
+    g = torch.Generator().manual_seed(0)
+    rw = RunWeights(3, 4, torch.device("cpu"), "multinomial", 0.5, g)
+    inc = torch.tensor([0.0, -50.0, -50.0, -50.0,  # run 0: one particle carries the weight
+                        0.0, 0.0, 0.0, 0.0,  # run 1: even, not resampled
+                        -50.0, -50.0, 0.0, -50.0], dtype=F64)  # run 2: particle 10
+    rw.reweight(inc, 0)
+    idx = rw.maybe_resample(0)
+    assert idx.tolist() == [0, 0, 0, 0, 4, 5, 6, 7, 10, 10, 10, 10]
+    assert rw.diagnostics()["n_resamples"] == [1, 0, 1]
+    assert torch.allclose(rw.weights, torch.full((12,), 1 / 12, dtype=F64))
+    # per-run evidence equals that of a separate ParticleWeights with the same increments
+    single = ParticleWeights(4, torch.device("cpu"), "multinomial", 0.5, g)
+    single.reweight(inc[:4], 0)
+    assert rw.diagnostics()["log_evidence"][0] == pytest.approx(single.log_evidence)
+    assert rw.ess_history[0] == pytest.approx([1.0, 4.0, 1.0])
+    assert RunWeights(2, 3, torch.device("cpu"), "systematic", 0.5, g).maybe_resample(0) is None
+
+
+@pytest.mark.parametrize("n_runs, match", [(0, "n_runs"), (True, "n_runs"), (3, "multiple")])
+def test_bad_n_runs_raise(n_runs, match):
+    prior, problem = gaussian_case()
+    with pytest.raises(ValueError, match=match):
+        run(problem, prior, 8, 3, n_runs=n_runs)
