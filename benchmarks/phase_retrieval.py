@@ -86,7 +86,9 @@ SAMPLERS = {
 # * "learned" (32x32 natural-patches prior), tuned on 4 TRAINING-split patches only at 1e4
 #   photons, 100 steps, ode_steps 1, 4 chains (Fourier, DAPS-LGV / DAPS-HMC PSNR: 0.02:
 #   17.9 / 17.2; 0.1: 17.8 / 18.8; 0.5: 20.0 / 18.0; 2.0: 17.9 / 18.6, HIO 16.5;
-#   CDP: 0.5: 26.1 / 23.8; 2.0: 26.3 / 26.1, WF 21.9).
+#   CDP: 0.5: 26.1 / 23.8; 2.0: 26.3 / 26.1; 8.0: 26.2 / 25.4, WF 21.9).  At Fourier 0.5:
+#   8 chains 20.4 / 19.9; ode_steps 3: 19.9 / 19.2 (slower); 50 Langevin / HMC steps:
+#   20.1 / 20.6 (HMC 4x slower), so ode_steps 1 and 20 / 5 data steps stay.
 LIP_SCALE = {
     "gaussian": {"fourier": 0.02, "cdp": 2.0},
     "learned": {"fourier": 0.5, "cdp": 2.0},
@@ -213,19 +215,29 @@ def _score(est, x, amb, seconds):
 
 
 def _table(name, op, scores, ref) -> None:
+    """Print mean +- std over images; dPSNR vs ``ref`` is paired (mean +- std of the
+    per-image differences) with the number of images where the method wins, when the method
+    has a score for every image (no failed runs)."""
     def stats(v):
         t = torch.tensor(v, dtype=torch.float64)
         return float(t.mean()), float(t.std()) if len(v) > 1 else 0.0
 
     print(f"\n## {name}: {type(op).__name__}, data {tuple(op.out_shape)} per image")
     print(f"{'method':<16} {'PSNR [dB]':>14} {'SSIM':>14} {'s/image':>9} "
-          f"{'dPSNR vs ' + ref:>14} {'time ratio':>10}")
-    ref_p = stats([s[0] for s in scores[ref]])[0]
+          f"{'dPSNR vs ' + ref + ' (paired)':>24} {'wins':>6} {'time ratio':>10}")
+    ref_ps = [s[0] for s in scores[ref]]
     ref_t = stats([s[2] for s in scores[ref]])[0]
     for label, vals in scores.items():
         (pm, ps), (sm, ss), (tm, _) = (stats([v[k] for v in vals]) for k in range(3))
+        if len(vals) == len(ref_ps):
+            diff = [v[0] - r for v, r in zip(vals, ref_ps)]
+            dm, ds = stats(diff)
+            paired = f"{dm:+7.2f} +- {ds:<4.2f}"
+            wins = f"{sum(d > 0 for d in diff)}/{len(diff)}"
+        else:
+            paired, wins = "n/a (failed runs)", "n/a"
         print(f"{label:<16} {pm:>7.2f} +- {ps:<4.2f} {sm:>7.3f} +- {ss:<5.3f} {tm:>9.2f} "
-              f"{pm - ref_p:>+14.2f} {tm / ref_t:>10.2f}")
+              f"{paired:>24} {wins:>6} {tm / ref_t:>10.2f}")
 
 
 def main() -> None:
