@@ -9,9 +9,10 @@ The prior is swappable (``prior=`` argument): by default (``"auto"``) the learne
 natural-patch diffusion prior ``diffinv.priors.load("natural-patches")`` when the installed
 diffinv has it with a matching image shape (it is 32x32: ``size=32``), otherwise an analytic
 :class:`~diffinv.priors.GaussianPrior` whose mean and covariance are fitted to training
-patches (disjoint source images).  With ``size=32`` and the learned prior, DAPS beats the
-classical baselines on held-out patches (``benchmarks/phase_retrieval.py --size 32``: coded
-diffraction vs Wirtinger flow, and 2x oversampled Fourier vs HIO).
+patches (disjoint source images).  With ``size=32`` and the learned prior, DAPS beats
+Wirtinger flow on held-out coded-diffraction patches by about 4 dB at 1e4 photons and 7 dB
+at 1e3 (``benchmarks/phase_retrieval.py --size 32``; the same benchmark's 2x oversampled
+Fourier problem is much closer: about +1.4 dB over HIO at 1e4 photons, -0.5 dB at 1e3).
 """
 
 from __future__ import annotations
