@@ -1,13 +1,16 @@
 """Phase retrieval: classical baselines versus diffusion-prior posterior samplers.
 
-Held-out set: ``--n-images`` 16x16 grey-level patches (values in [0, 1]) cut from the
-scikit-image *test* images (cell, chelsea, coffee, text), which the prior never saw (it is
-fitted on patches of the training images), keeping patches with pixel std >= 0.1.
+Held-out set: ``--n-images`` ``--size`` x ``--size`` (16 or 32) grey-level patches (values
+in [0, 1]) cut from the scikit-image *test* images (cell, chelsea, coffee, text), which the
+prior never saw (it is fitted / trained on patches of the training images), keeping patches
+with pixel std >= 0.1.  ``--split train`` draws training-split patches instead: use it for
+tuning only, never for the reported comparison.
 
 Problems (Poisson photon noise, ``--photons`` expected photons per diffraction pattern):
 
-* ``fourier``: 2x oversampled Fourier intensities (32x32 detector).  Ambiguities removed by
-  the metrics: global sign, translation, twin image.
+* ``fourier``: 2x oversampled Fourier intensities (2 size x 2 size detector), support (the
+  object window) known.  Ambiguities removed by the metrics: global sign, translation, twin
+  image.
 * ``cdp``: 4 coded diffraction patterns (random phase masks).  Ambiguity: global sign.
 
 Methods:
@@ -19,9 +22,10 @@ Methods:
   (``DAPS-LGV``) and with Metropolis-adjusted HMC data steps (``DAPS-HMC``), both with
   Tweedie x0 estimates and the step size from the likelihood curvature at the prior mean
   times ``LIP_SCALE`` (a data-only choice, :func:`curvature`); SMC with twisted proposals
-  (``SMC-TDS``); DPS.  Prior: the best available, the learned
-  ``diffinv.priors.load("natural-patches")`` when it exists (HOOK in
-  :func:`diffinv.demos.phase.patch_prior`), else the Gaussian fitted to training patches.
+  (``SMC-TDS``); DPS.  Prior (``--prior``): ``auto`` takes the learned 32x32
+  ``diffinv.priors.load("natural-patches")`` when ``--size 32`` (HOOK in
+  :func:`diffinv.demos.phase.patch_prior`), else the Gaussian fitted to training patches;
+  ``learned`` / ``gaussian`` force one.
   The samplers use the variance-stabilised amplitude likelihood
   (``AmplitudeGaussianNoise.from_flux``) of the Poisson data; of ``--samples`` chains the
   one with the lowest reduced chi^2 is reported (again a data-only choice).
@@ -31,7 +35,8 @@ maximised over the ambiguities) and seconds per image, plus each method's PSNR d
 and time ratio against the classical reference (HIO for ``fourier``, WF for ``cdp``)
 measured in the same run.
 
-Run: ``PYTHONPATH=src python benchmarks/phase_retrieval.py [--n-images 8 --photons 1e4]``.
+Run: ``PYTHONPATH=src python benchmarks/phase_retrieval.py [--n-images 8 --photons 1e4]``;
+learned prior: ``... --size 32 --prior learned --samplers DAPS-LGV DAPS-HMC``.
 """
 
 from __future__ import annotations
@@ -74,14 +79,24 @@ SAMPLERS = {
 
 
 # The curvature at the prior mean overestimates the Fourier problem's (the smooth mean puts
-# all its energy in the DC term); factors tuned on the held-out set at 1e4 photons
-# (Fourier, DAPS-HMC: 20.8 dB at 0.2, 22.3 at 0.05, 22.7 at 0.02 with 200 steps; CDP: 2.0,
-# HMC loses 2.7 dB at 0.2).
-LIP_SCALE = {"fourier": 0.02, "cdp": 2.0}
+# all its energy in the DC term).  Factors per prior kind:
+# * "gaussian" (16x16 fitted Gaussian), tuned on the held-out set at 1e4 photons (Fourier,
+#   DAPS-HMC: 20.8 dB at 0.2, 22.3 at 0.05, 22.7 at 0.02 with 200 steps; CDP: 2.0, HMC loses
+#   2.7 dB at 0.2);
+# * "learned" (32x32 natural-patches prior), tuned on 4 TRAINING-split patches only at 1e4
+#   photons, 100 steps, ode_steps 1, 4 chains (Fourier, DAPS-LGV / DAPS-HMC PSNR: 0.02:
+#   17.9 / 17.2; 0.1: 17.8 / 18.8; 0.5: 20.0 / 18.0; 2.0: 17.9 / 18.6, HIO 16.5;
+#   CDP: 0.5: 26.1 / 23.8; 2.0: 26.3 / 26.1; 8.0: 26.2 / 25.4, WF 21.9).  At Fourier 0.5:
+#   8 chains 20.4 / 19.9; ode_steps 3: 19.9 / 19.2 (slower); 50 Langevin / HMC steps:
+#   20.1 / 20.6 (HMC 4x slower), so ode_steps 1 and 20 / 5 data steps stay.
+LIP_SCALE = {
+    "gaussian": {"fourier": 0.02, "cdp": 2.0},
+    "learned": {"fourier": 0.5, "cdp": 2.0},
+}
 
 
-def _lip_scale(args, problem: str) -> float:
-    return LIP_SCALE[problem] if args.lipschitz_scale is None else args.lipschitz_scale
+def _lip_scale(args, problem: str, kind: str) -> float:
+    return LIP_SCALE[kind][problem] if args.lipschitz_scale is None else args.lipschitz_scale
 
 
 def curvature(problem: InverseProblem, x: torch.Tensor, iters: int = 20) -> float:
@@ -125,23 +140,28 @@ def classical_methods(problem: str, restarts: int):
 
 def run(args) -> None:
     torch.set_num_threads(args.threads)
-    prior, prior_desc = patch_prior("auto", 16)
-    images = natural_patches(args.n_images, 16, torch.Generator().manual_seed(2024),
-                             split="test", min_std=0.1, dtype=torch.float64)
+    n = args.size
+    prior, prior_desc = patch_prior(args.prior, n)
+    kind = "learned" if prior_desc.startswith("learned") else "gaussian"
+    # held-out patches (split "test"); "train" only for tuning, with a different seed
+    seed = 2024 if args.split == "test" else 7
+    images = natural_patches(args.n_images, n, torch.Generator().manual_seed(seed),
+                             split=args.split, min_std=0.1, dtype=torch.float64)
     samplers = {k: v for k, v in SAMPLERS.items()
                 if v[0] in available_solvers() and (args.samplers is None or k in args.samplers)}
     solvers = list(samplers)
     # data-independent point for the curvature: the prior's denoised mid-grey (~ its mean)
-    x_ref = prior(torch.full((1, 1, 16, 16), 0.5), torch.tensor([1e3])).detach()
-    print(f"# phase retrieval benchmark: {args.n_images} held-out 16x16 patches, "
+    with torch.no_grad():
+        x_ref = prior(torch.full((1, 1, n, n), 0.5), torch.tensor([1e3])).detach()
+    print(f"# phase retrieval benchmark: {args.n_images} {args.split}-split {n}x{n} patches, "
           f"{args.photons:g} photons per pattern, prior: {prior_desc}")
     print(f"# samplers: {solvers}; {args.samples} chains each (steps: "
           f"{ {k: _steps(v[1], args.steps) for k, v in samplers.items()} }), lowest reduced "
           f"chi^2 chain reported; {args.restarts} restarts for ER/HIO/RAAR; Langevin/HMC step "
-          f"from { {p: _lip_scale(args, p) for p in args.problems} } x the likelihood curvature at "
-          "the prior mean")
+          f"from { {p: _lip_scale(args, p, kind) for p in args.problems} } x the likelihood "
+          "curvature at the prior mean")
     for name in args.problems:
-        op = FourierPhaseRetrieval(16) if name == "fourier" else CodedDiffraction(16, 4, seed=7)
+        op = FourierPhaseRetrieval(n) if name == "fourier" else CodedDiffraction(n, 4, seed=7)
         amb = {} if name == "fourier" else {"translation": False, "twin": False}
         methods = classical_methods(name, args.restarts)
         scores: dict[str, list[tuple[float, float, float]]] = {}
@@ -158,11 +178,16 @@ def run(args) -> None:
                 scores.setdefault(label, []).append(_score(est, x, amb, dt))
             problem = InverseProblem(op, AmplitudeGaussianNoise.from_flux(flux), y.float())
             t = time.perf_counter()
-            lip = _lip_scale(args, name) * curvature(problem, x_ref)
+            lip = _lip_scale(args, name, kind) * curvature(problem, x_ref)
             t_lip = time.perf_counter() - t
             for label, (solver, steps, opts) in samplers.items():
                 known = solver_options(solver)
                 opts = {k: (lip if v == "L" else v) for k, v in opts.items() if k in known}
+                if solver == "daps":
+                    if args.ode_steps is not None:
+                        opts["ode_steps"] = args.ode_steps
+                    if args.langevin_steps is not None:
+                        opts["langevin_steps"] = args.langevin_steps
                 t = time.perf_counter()
                 try:
                     post = diffinv.sample(problem, prior, solver=solver,
@@ -190,24 +215,45 @@ def _score(est, x, amb, seconds):
 
 
 def _table(name, op, scores, ref) -> None:
+    """Print mean +- std over images; dPSNR vs ``ref`` is paired (mean +- std of the
+    per-image differences) with the number of images where the method wins, when the method
+    has a score for every image (no failed runs)."""
     def stats(v):
         t = torch.tensor(v, dtype=torch.float64)
         return float(t.mean()), float(t.std()) if len(v) > 1 else 0.0
 
     print(f"\n## {name}: {type(op).__name__}, data {tuple(op.out_shape)} per image")
     print(f"{'method':<16} {'PSNR [dB]':>14} {'SSIM':>14} {'s/image':>9} "
-          f"{'dPSNR vs ' + ref:>14} {'time ratio':>10}")
-    ref_p = stats([s[0] for s in scores[ref]])[0]
+          f"{'dPSNR vs ' + ref + ' (paired)':>24} {'wins':>6} {'time ratio':>10}")
+    ref_ps = [s[0] for s in scores[ref]]
     ref_t = stats([s[2] for s in scores[ref]])[0]
     for label, vals in scores.items():
         (pm, ps), (sm, ss), (tm, _) = (stats([v[k] for v in vals]) for k in range(3))
+        if len(vals) == len(ref_ps):
+            diff = [v[0] - r for v, r in zip(vals, ref_ps)]
+            dm, ds = stats(diff)
+            paired = f"{dm:+7.2f} +- {ds:<4.2f}"
+            wins = f"{sum(d > 0 for d in diff)}/{len(diff)}"
+        else:
+            paired, wins = "n/a (failed runs)", "n/a"
         print(f"{label:<16} {pm:>7.2f} +- {ps:<4.2f} {sm:>7.3f} +- {ss:<5.3f} {tm:>9.2f} "
-              f"{pm - ref_p:>+14.2f} {tm / ref_t:>10.2f}")
+              f"{paired:>24} {wins:>6} {tm / ref_t:>10.2f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-images", type=int, default=8)
+    ap.add_argument("--size", type=int, default=16,
+                    help="patch size in pixels (the learned prior is 32x32)")
+    ap.add_argument("--prior", default="auto", choices=["auto", "learned", "gaussian"],
+                    help="auto: learned 'natural-patches' when its size matches, else the "
+                         "Gaussian fitted to training patches")
+    ap.add_argument("--split", default="test", choices=["test", "train"],
+                    help="test: held-out images (the comparison); train: for tuning only")
+    ap.add_argument("--ode-steps", type=int, default=None,
+                    help="override DAPS ode_steps")
+    ap.add_argument("--langevin-steps", type=int, default=None,
+                    help="override DAPS langevin_steps (Langevin and HMC)")
     ap.add_argument("--photons", type=float, default=1e4)
     ap.add_argument("--steps", type=int, default=100,
                     help="step scale in percent of each sampler's SAMPLERS steps")
@@ -216,7 +262,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lipschitz-scale", type=float, default=None,
                     help="Langevin/HMC curvature = this x the curvature at the prior mean "
-                         f"(default per problem: {LIP_SCALE})")
+                         f"(default per prior kind and problem: {LIP_SCALE})")
     ap.add_argument("--samplers", nargs="*", default=None, choices=list(SAMPLERS),
                     help="samplers to run (default: all registered)")
     ap.add_argument("--problems", nargs="+", default=["fourier", "cdp"],

@@ -10,7 +10,12 @@ pytest.importorskip("skimage")
 import diffinv  # noqa: E402
 from diffinv.demos import available_demos, get_demo  # noqa: E402
 from diffinv.demos.phase import fitted_gaussian_patch_prior, patch_prior  # noqa: E402
-from diffinv.operators.phase_retrieval import CodedDiffraction, PhotonNoise, psnr  # noqa: E402
+from diffinv.operators.phase_retrieval import (  # noqa: E402
+    CodedDiffraction,
+    PhotonNoise,
+    psnr,
+    wirtinger_flow,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +73,24 @@ def test_dps_on_demo_beats_prior_mean():
     got = psnr(post.samples, demo.x_true, data_range=1.0, **amb)
     base = psnr(demo.prior.mean.reshape(1, 1, 16, 16).float(), demo.x_true, data_range=1.0, **amb)
     assert float(got.min()) > float(base) + 8.0
+
+
+def test_size_32_defaults_to_learned_prior_and_beats_wirtinger_flow():
+    from diffinv.demos.phase import learned_patch_prior
+
+    if learned_patch_prior(32) is None:
+        pytest.skip("no learned 32x32 natural-patches prior in this diffinv")
+    demo = get_demo("phase-retrieval-cdp")(seed=0, size=32)
+    assert demo.metadata["prior"].startswith("learned")
+    assert demo.problem.y.shape == (1, 4, 32, 32)
+    defaults = demo.solver_defaults
+    post = diffinv.sample(demo.problem, demo.prior, solver=defaults["solver"], n_samples=2,
+                          steps=100, seed=0, **defaults["options"])
+    wf = wirtinger_flow(demo.problem.operator, demo.problem.y, 500, real=True,
+                        generator=torch.Generator().manual_seed(0)).x
+    amb = dict(translation=False, twin=False)
+    got = psnr(post.samples.to(torch.float64), demo.x_true.to(torch.float64), data_range=1.0,
+               **amb)
+    ref = psnr(wf.to(torch.float64), demo.x_true.to(torch.float64), data_range=1.0, **amb)
+    # measured: DAPS ~27 dB, WF ~19 dB (1e4 photons per pattern)
+    assert float(got.min()) > float(ref) + 3.0
