@@ -73,7 +73,9 @@ def sample(
     Posterior
         Samples with ``diagnostics`` holding ``nfe`` (denoiser calls per chain),
         ``wall_seconds``, ``reduced_chi2`` (of each sample, and ``reduced_chi2_mean`` of
-        the posterior mean) and the solver's own entries.
+        the posterior mean; ``reduced_chi2_mean_by_product`` when the noise model has a
+        ``chi2_by_product`` method, as combined VLBI data products do) and the solver's own
+        entries.
     """
     if not isinstance(problem, InverseProblem):
         raise ValueError(f"problem: expected an InverseProblem, got {type(problem).__name__}")
@@ -174,9 +176,14 @@ def _fit_diagnostics(
     else:
         mean = samples.mean(0)
     red_mean = float(problem.reduced_chi2(mean[None])[0])
-    return {
+    out = {
         "reduced_chi2": red.tolist(),
         "reduced_chi2_median": float(red.median()),
         "reduced_chi2_mean": red_mean if math.isfinite(red_mean) else str(red_mean),
         "n_data": int(problem.noise.n_data(problem.y)),
     }
+    by_product = getattr(problem.noise, "chi2_by_product", None)
+    if callable(by_product):  # noise models made of several data products (e.g. VLBI)
+        parts = by_product(problem.y, problem.forward(mean[None]))
+        out["reduced_chi2_mean_by_product"] = {k: float(v[0]) for k, v in parts.items()}
+    return out

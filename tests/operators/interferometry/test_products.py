@@ -76,3 +76,20 @@ def test_errors():
         data_product_problem(obs, 16, 160.0, {"flux": 1.0})
     with pytest.raises(ValueError, match="unknown"):
         data_product_problem(obs, 16, 160.0, {"bispectrum": 1.0})
+
+
+def test_every_posterior_reports_reduced_chi2_per_data_product():
+    import diffinv
+    from diffinv.priors import GaussianPrior
+
+    obs, x = _data()
+    weights = {"cphase": 1.0, "logcamp": 1.0, "flux": 1.0}
+    prob = data_product_problem(obs, 16, 160.0, weights, total_flux=0.6, dtype=torch.float64)
+    prior = GaussianPrior(x[0], 1e-6 * torch.eye(256, dtype=torch.float64))  # pins the truth
+    post = diffinv.sample(prob, prior, "dps", n_samples=2, steps=3, dtype=torch.float64, zeta=0.0)
+    by_product = post.diagnostics["reduced_chi2_mean_by_product"]
+    assert set(by_product) == {"cphase", "logcamp", "flux"}
+    expected = product_reduced_chi2(prob, post.mean[None])
+    for name, value in by_product.items():
+        assert value == pytest.approx(float(expected[name][0]), rel=1e-9)
+    assert 0.3 < by_product["cphase"] < 2.0  # the pinned truth fits at the noise level
