@@ -31,6 +31,7 @@ import torch
 from .batching import check_max_batch, run_chunked
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
+from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
 
@@ -87,14 +88,7 @@ def diffpir(
         raise ValueError(f"prox_steps: expected a positive integer, got {prox_steps!r}")
     if not (isinstance(prox_lr, (int, float)) and 0 < prox_lr < 2):
         raise ValueError(f"prox_lr: expected a number in (0, 2), got {prox_lr!r}")
-    if lipschitz is not None and not (
-        isinstance(lipschitz, (int, float)) and lipschitz >= 0 and math.isfinite(lipschitz)
-    ):
-        raise ValueError(f"lipschitz: expected a non-negative finite number, got {lipschitz!r}")
-    if isinstance(cg_max_iter, bool) or not isinstance(cg_max_iter, int) or cg_max_iter < 1:
-        raise ValueError(f"cg_max_iter: expected a positive integer, got {cg_max_iter!r}")
-    if cg_tol is not None and not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
-        raise ValueError(f"cg_tol: expected a positive number, got {cg_tol!r}")
+    check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None
     if problem.is_linear_gaussian:

@@ -41,6 +41,7 @@ from .batching import check_max_batch, run_chunked
 from .curvature import estimate_curvature
 from .dps import ancestral_step
 from .gaussian_data import LinearGaussianData
+from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
 
@@ -95,14 +96,7 @@ def pigdm(
         )
     if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
         raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
-    if lipschitz is not None and not (
-        isinstance(lipschitz, (int, float)) and lipschitz >= 0 and math.isfinite(lipschitz)
-    ):
-        raise ValueError(f"lipschitz: expected a non-negative finite number, got {lipschitz!r}")
-    if isinstance(cg_max_iter, bool) or not isinstance(cg_max_iter, int) or cg_max_iter < 1:
-        raise ValueError(f"cg_max_iter: expected a positive integer, got {cg_max_iter!r}")
-    if cg_tol is not None and not (isinstance(cg_tol, (int, float)) and cg_tol > 0):
-        raise ValueError(f"cg_tol: expected a positive number, got {cg_tol!r}")
+    check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None
     if problem.is_linear_gaussian:
