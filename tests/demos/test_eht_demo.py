@@ -1,19 +1,10 @@
 import pytest
-import torch
 
 from diffinv.demos import available_demos, get_demo
 from diffinv.operators.interferometry import product_reduced_chi2, ring_metrics
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def test_eht_crescent_vis_exact_posterior_recovers_ring(one_thread):
+def test_eht_crescent_vis_exact_posterior_recovers_ring():
     assert {"eht-crescent", "eht-m87"} <= set(available_demos())
     demo = get_demo("eht-crescent")(seed=0)
     assert demo.metadata["exact_posterior"] and demo.metadata["units"] == "Jy/pixel"
@@ -28,7 +19,7 @@ def test_eht_crescent_vis_exact_posterior_recovers_ring(one_thread):
     assert demo.to_image(demo.x_true).shape == (1, 32, 32)
 
 
-def test_eht_crescent_closures(one_thread):
+def test_eht_crescent_closures():
     demo = get_demo("eht-crescent")(seed=1, data="closures")
     chi = product_reduced_chi2(demo.problem, demo.x_true)
     assert set(chi) == {"cphase", "logcamp", "flux"}
@@ -37,7 +28,7 @@ def test_eht_crescent_closures(one_thread):
         get_demo("eht-crescent")(data="bispectra")
 
 
-def test_eht_m87_demo(shared_data, monkeypatch, one_thread):
+def test_eht_m87_demo(shared_data, monkeypatch):
     root = shared_data("eht2017_m87")
     monkeypatch.setenv("DIFFINV_SHARED_DATA", str(root.parent))
     demo = get_demo("eht-m87")()

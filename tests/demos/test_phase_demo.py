@@ -18,14 +18,6 @@ from diffinv.operators.phase_retrieval import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_demo_registered_and_built():
     assert "phase-retrieval-cdp" in available_demos()
     demo = get_demo("phase-retrieval-cdp")(seed=0)

@@ -20,15 +20,6 @@ from diffinv.operators.testing import check_adjoint, check_gradient
 ADJOINT_TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny FFTs: thread hand-off costs more than the work on a loaded 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 

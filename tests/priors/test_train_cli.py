@@ -8,7 +8,6 @@ from diffinv.cli import main
 
 
 def test_train_command_writes_prior_and_resumes(tmp_path, capsys):
-    torch.set_num_threads(1)
     out = tmp_path / "run"
     argv = ["train", "--dataset", "disks", "--image-size", "8", "--steps", "4", "--out",
             str(out), "--batch-size", "4", "--base-width", "8", "--width-mults", "1,2",

@@ -11,13 +11,6 @@ from diffinv.priors.training import TrainConfig, train
 TINY_UNET = {"base_width": 8, "width_mults": [1, 2], "emb_dim": 16, "attention": False}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread is fastest and avoids contention on a busy 2-core machine."""
-    torch.set_num_threads(1)
-    yield
-
-
 def _cfg(**kw):
     base = dict(dataset="disks", image_size=8, steps=12, batch_size=8, lr=2e-3, warmup=2,
                 pool_size=64, pool_refresh=5, checkpoint_every=4, log_every=2,

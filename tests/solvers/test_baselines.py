@@ -35,25 +35,12 @@ from diffinv.operators.base import (
 )
 from diffinv.operators.noise import GaussianNoise, PoissonNoise
 from diffinv.priors import GaussianPrior
+from diffinv.solvers.checks import random_gaussian_prior as random_prior
 from diffinv.solvers.checks import whitened_moment_errors
 
 BUDGET = {"pigdm": (0.8, 0.6), "diffpir": (0.6, 1.8), "ddrm": (1.2, 2.6)}
 SOLVERS = sorted(BUDGET)
 N = 1000
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny tensors: threading only adds contention on shared CPUs
-    yield
-
-
-def random_prior(shape, seed):
-    g = torch.Generator().manual_seed(seed)
-    d = math.prod(shape)
-    b = torch.randn(d, d, generator=g, dtype=torch.float64)
-    cov = b @ b.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
-    return GaussianPrior(torch.randn(shape, generator=g, dtype=torch.float64), cov), g
 
 
 def vector_case(seed=0):

@@ -33,12 +33,6 @@ from diffinv.solvers.calibration import (
 D = 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    yield
-
-
 def problems(n_problems, seed, shrink=1.0, n_samples=400):
     """``(posteriors, truths)`` for i.i.d. linear-Gaussian problems sharing prior and operator."""
     g = torch.Generator().manual_seed(seed)

@@ -29,26 +29,12 @@ from diffinv.operators.base import (
     RealToComplex,
 )
 from diffinv.operators.noise import GaussianNoise
-from diffinv.priors import GaussianPrior
+from diffinv.solvers.checks import random_gaussian_prior as random_prior
 from diffinv.solvers.checks import whitened_moment_errors
 
 DAPS_MEAN_BIAS = 0.1  # whitened, 200 levels, exact data step (see module docstring)
 DAPS_COV_BIAS = 0.2
 N = 2000
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)  # tiny tensors: threading only adds contention on shared CPUs
-    yield
-
-
-def random_prior(shape, seed):
-    g = torch.Generator().manual_seed(seed)
-    d = math.prod(shape)
-    b = torch.randn(d, d, generator=g, dtype=torch.float64)
-    cov = b @ b.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
-    return GaussianPrior(torch.randn(shape, generator=g, dtype=torch.float64), cov), g
 
 
 def real_case(seed=0, d=8, m=4, sigma=0.3):

@@ -15,7 +15,9 @@ import math
 
 import torch
 
-__all__ = ["whitened_moment_errors"]
+from ..priors.gaussian import GaussianPrior
+
+__all__ = ["random_gaussian_prior", "whitened_moment_errors"]
 
 
 def whitened_moment_errors(
@@ -55,3 +57,18 @@ def whitened_moment_errors(
         "mean_mc": math.sqrt(d / n),
         "cov_mc": math.sqrt((d * d + d) / n),
     }
+
+
+def random_gaussian_prior(
+    shape: tuple[int, ...], seed: int
+) -> tuple[GaussianPrior, torch.Generator]:
+    """A random well-conditioned :class:`GaussianPrior` on images of ``shape`` (float64).
+
+    Mean ~ N(0, I); covariance ``B B^T / d + 0.1 I`` with ``B`` standard normal.  Returns the
+    prior and the generator (seeded by ``seed``) for drawing the rest of a test problem.
+    """
+    g = torch.Generator().manual_seed(seed)
+    d = math.prod(shape)
+    b = torch.randn(d, d, generator=g, dtype=torch.float64)
+    cov = b @ b.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+    return GaussianPrior(torch.randn(shape, generator=g, dtype=torch.float64), cov), g
