@@ -47,9 +47,9 @@ from diffinv.solvers.metrics import sliced_wasserstein
 N_REF = 10_000
 # extra configurations printed beside the registered solvers' defaults: label -> (solver, options)
 VARIANTS = {
-    "smc[kernel=ddpm]": ("smc", {"kernel": "ddpm"}),
+    "smc[kernel=midpoint]": ("smc", {"kernel": "midpoint", "potential": "adaptive"}),
+    "smc[midpoint+local]": ("smc", {"kernel": "midpoint", "potential": "local"}),
     "smc[method=tds]": ("smc", {"method": "tds"}),
-    "smc[potential=local]": ("smc", {"potential": "local"}),
     "dps[likelihood]": ("dps", {"guidance": "likelihood"}),
 }
 N_PROJ = 200

@@ -124,6 +124,45 @@ class GaussianMixturePrior:
         r = torch.softmax(log_r, dim=1)
         return (r[:, :, None] * comp_means).sum(1).reshape(x.shape)
 
+    def denoiser_jacobian(
+        self, x: torch.Tensor, sigma: torch.Tensor | float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Denoiser and its exact Jacobian, ``(B, *event_shape)`` and ``(B, n, n)``.
+
+        With per-component posterior means ``mu_k`` and shrinkage
+        ``A_k = C_k (C_k + sigma^2 I)^{-1}``,
+
+        .. math:: \frac{\partial D}{\partial x} = \sum_k r_k A_k
+                  + \frac{1}{\sigma^2} \sum_k r_k (\mu_k - D)(\mu_k - D)^T
+                  = \mathrm{Cov}(x_0 | x) / \sigma^2,
+
+        symmetric positive semi-definite (used by the ``tweedie`` SMC kernel in place of
+        one backward pass per unknown).  Needs ``sigma > 0``.
+        """
+        s = sigma_per_item(sigma, x)
+        if bool((s <= 0).any()):
+            raise ValueError("sigma: the denoiser's Jacobian needs positive noise levels")
+        flat = x.reshape(x.shape[0], -1)
+        if flat.shape[1] != self.dim:
+            raise ValueError(
+                f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}"
+            )
+        s2 = s**2
+        log_r, comp_means = self._component_stats(flat, s2)
+        r = torch.softmax(log_r, dim=1)
+        d = (r[:, :, None] * comp_means).sum(1)
+        dev = (comp_means - d[:, None, :]) * r[:, :, None].sqrt()
+        jac = dev.transpose(1, 2) @ dev / s2[:, None, None]
+        lam, u = self.eigvals.to(flat.dtype), self.eigvecs.to(flat.dtype)
+        if self.shared_cov:
+            shrink = lam[None] / (lam[None] + s2[:, None])
+            jac = jac + (u[None] * shrink[:, None, :]) @ u.T[None]
+        else:
+            for k in range(self.n_components):
+                shrink = r[:, k:k + 1] * lam[k][None] / (lam[k][None] + s2[:, None])
+                jac = jac + (u[k][None] * shrink[:, None, :]) @ u[k].T[None]
+        return d.reshape(x.shape), 0.5 * (jac + jac.transpose(1, 2))
+
     def responsibilities(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         """Posterior component probabilities ``p(k | x0 + sigma eps = x)``, shape (B, K)."""
         s = sigma_per_item(sigma, x)

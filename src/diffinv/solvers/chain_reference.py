@@ -9,7 +9,9 @@ samplers move particles with (:func:`diffinv.solvers.particles.reverse_kernel`, 
 
 The SMC target is this model prior times the exact likelihood; it tends to the exact posterior
 as the number of steps grows (with ``kernel='ddpm'`` the kernel omits ``Var(x0 | x_t)``: a
-variance deficit of order 1/steps; ``'midpoint'`` nearly cancels it).
+variance deficit of order 1/steps; ``'midpoint'`` nearly cancels it; ``'tweedie'``
+(:mod:`diffinv.solvers.tweedie_kernel`) is the exact transition, so the only gap left is the
+start ``N(0, sigma_max^2 I)`` in place of ``N(m, C + sigma_max^2 I)``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def model_prior(
         Decreasing noise levels ending in 0 (a :mod:`~diffinv.solvers.schedules` schedule);
         the chain starts at ``N(0, sigmas[0]^2 I)``.
     kernel : str
-        Variance rule of :func:`diffinv.solvers.particles.reverse_kernel`.
+        Variance rule of :func:`diffinv.solvers.particles.reverse_kernel`, or ``"tweedie"``.
 
     Returns
     -------
@@ -53,7 +55,10 @@ def model_prior(
         else:
             a = sn * sn / (s * s)
             b = a + (1 - a) * shrink
-            v = reverse_kernel(torch.zeros(1), torch.zeros(1), s, sn, kernel)[1]
+            if kernel == "tweedie":  # adds (1 - a)^2 Var(x0 | x_s) = (1 - a)^2 s^2 shrink
+                v = sn * sn * (1 - a) + (1 - a) ** 2 * s * s * shrink
+            else:
+                v = reverse_kernel(torch.zeros(1), torch.zeros(1), s, sn, kernel)[1]
         var = b * b * var + v
         gain = b * gain
     mean = m + u @ (gain * (u.T @ (-m)))

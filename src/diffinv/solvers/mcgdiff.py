@@ -62,8 +62,10 @@ bias is what the particles converge to, and the likelihood can amplify it (one d
 problem: the main posterior mode gets 0.693 +- 0.004 with ``midpoint``, 0.769 with ``ddpm``,
 exact 0.733), so at 2,000+ particles the error no longer falls like an exact sample's.  The
 kernel's missing term is ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes
-separate; estimating it per particle (a Jacobian trace) is the natural next step.  Use
-``n_runs`` (several independent runs batched together) to see the run-to-run spread.
+separate.  ``kernel="tweedie"`` (:mod:`diffinv.solvers.mcgdiff_tweedie`) adds it with the
+denoiser's full Jacobian, together with per-particle potentials from the same Jacobian, and
+is what ``smc`` uses by default where the Jacobian is cheap.  Use ``n_runs`` (several
+independent runs batched together) to see the run-to-run spread.
 
 Operators.  The SVD is computed from the dense matrix (``LinearOperator.to_matrix``), so this
 method is for problems with at most :data:`MAX_DIM` unknowns; larger problems should use
@@ -154,6 +156,19 @@ class SVDLikelihood:
             - float(torch.log(s[:r]).sum())
         )
         return cls(v=vh.T.contiguous(), ybar=ybar, rho2=rho2, log_const=log_const)
+
+    @classmethod
+    def on_device(cls, problem, image_shape: tuple[int, ...]) -> SVDLikelihood:
+        """:meth:`from_problem` for a linear-Gaussian problem (else a clear error), with the
+        tensors moved to the device of ``problem.y``."""
+        if not problem.is_linear_gaussian:
+            raise ValueError(
+                "method: 'mcgdiff' needs a LinearOperator with GaussianNoise; use method='tds'"
+            )
+        lik = cls.from_problem(problem, image_shape)
+        device = problem.y.device
+        lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
+        return lik
 
     def coords(self, x: torch.Tensor) -> torch.Tensor:
         """``xbar = V^T x`` in float64, ``(N, n)``."""
@@ -356,13 +371,8 @@ def run_mcgdiff(
     """
     if potential not in POTENTIALS:
         raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
-    if not problem.is_linear_gaussian:
-        raise ValueError(
-            "method: 'mcgdiff' needs a LinearOperator with GaussianNoise; use method='tds'"
-        )
     device = problem.y.device
-    lik = SVDLikelihood.from_problem(problem, image_shape)
-    lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
+    lik = SVDLikelihood.on_device(problem, image_shape)
     r = lik.rank
     steps = len(sigmas) - 1
 

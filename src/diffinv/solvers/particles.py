@@ -108,8 +108,8 @@ class ParticleWeights:
     def maybe_resample(self, step: int) -> torch.Tensor | None:
         """Resample when ``ESS / n < ess_threshold``; return ancestor indices or ``None``."""
         ess = effective_sample_size(self.log_w)
-        if ess / self.n >= self.ess_threshold:
-            return None
+        if self.ess_threshold < 1.0 and ess / self.n >= self.ess_threshold:
+            return None  # (a threshold of 1 resamples every step, even equal weights)
         idx = resample(self.scheme, normalise_log_weights(self.log_w), self.generator)
         self.log_w = torch.zeros_like(self.log_w)
         self.resampled_at.append(step)

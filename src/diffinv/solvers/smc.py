@@ -6,7 +6,9 @@ The particles are the samples and come with normalised importance weights
 
 * ``mcgdiff`` (:mod:`diffinv.solvers.mcgdiff`) — linear operator with Gaussian noise: a
   proposal that uses the operator exactly through its SVD (MCGdiff, Cardoso et al. 2024; FPS,
-  Dou & Song 2024).  Needs at most ``mcgdiff.MAX_DIM`` unknowns (a dense SVD).
+  Dou & Song 2024).  Needs at most ``mcgdiff.MAX_DIM`` unknowns (a dense SVD).  Where the
+  denoiser's Jacobian is cheap it runs with the Tweedie kernel and per-particle potentials
+  (:mod:`diffinv.solvers.mcgdiff_tweedie`).
 * ``tds`` (:mod:`diffinv.solvers.tds`) — any differentiable likelihood: twisted SMC with the
   DPS-style twisting function ``p(y | D(x_t, sigma_t))`` (Wu et al. 2023).
 
@@ -26,14 +28,19 @@ import math
 import torch
 
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
+from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import KERNELS, ParticleWeights, RunWeights
 from .registry import SolverOutput, register_solver
 from .smc_resampling import RESAMPLERS
 from .tds import run_tds
 
-__all__ = ["smc", "METHODS"]
+__all__ = ["smc", "METHODS", "SMC_KERNELS",
+           "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD"]
 
 METHODS = ("auto", "mcgdiff", "tds")
+SMC_KERNELS = ("auto", *KERNELS, "tweedie")
+AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analytic Jacobian
+AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
 
 
 @register_solver("smc")
@@ -54,8 +61,8 @@ def smc(
     max_batch: int | None = None,
     collapse_fraction: float = 0.05,
     collapse_steps: int = 10,
-    potential: str = "adaptive",
-    kernel: str = "midpoint",
+    potential: str = "auto",
+    kernel: str = "auto",
     n_runs: int = 1,
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
@@ -76,17 +83,28 @@ def smc(
         ESS fraction in (0, 1] below which a step counts towards the collapse warning.
     collapse_steps : int
         Consecutive low-ESS steps that trigger the warning (positive).
-    potential : {"adaptive", "local", "flat"}
+    potential : {"auto", "adaptive", "local", "flat"}
         Intermediate potentials of ``mcgdiff`` (ignored by ``tds``): ``adaptive`` fits one
         local Gaussian model to all particles at each step; ``local`` gives each particle its
-        own from the denoiser's Jacobian diagonal in the observed directions (one backward
-        pass per observed direction, up to 8, then a random probe); ``flat`` uses
-        ``N(ybar; xbar, rho^2 + sigma^2)``.  See :mod:`diffinv.solvers.mcgdiff`.
-    kernel : {"midpoint", "ddpm"}
-        Variance of the model's backward kernel (the particles' prior dynamics), see
-        :func:`diffinv.solvers.particles.reverse_kernel`: ``ddpm`` is the ancestral (eta = 1)
-        kernel, ``midpoint`` the average of it and the Euler-Maruyama variance, which makes
-        the chain's output much closer to the prior at 50-100 steps.
+        own from the denoiser's Jacobian (with ``kernel="tweedie"`` the full Jacobian that
+        the kernel computes anyway; otherwise its diagonal in the observed directions: one
+        backward pass per observed direction, up to 8, then a random probe); ``flat`` uses
+        ``N(ybar; xbar, rho^2 + sigma^2)``.  ``auto``: ``local`` with the Tweedie kernel,
+        else ``adaptive``.  See :mod:`diffinv.solvers.mcgdiff`.
+    kernel : {"auto", "tweedie", "midpoint", "ddpm"}
+        The model's backward kernel (the particles' prior dynamics).  ``tweedie``
+        (:mod:`diffinv.solvers.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
+        ``s'^2 (1 - a) I + (1 - a)^2 Cov(x_0 | x_s)`` from the denoiser's Jacobian: exact for
+        Gaussian priors at any number of steps, and on the MCGdiff mixture benchmark it is
+        what brings SMC to the exact-sample noise floor; it costs the Jacobian (analytic
+        for :class:`~diffinv.priors.GaussianPrior` and
+        :class:`~diffinv.priors.GaussianMixturePrior`, else one backward pass per unknown)
+        and ``(particles, n, n)`` float64 matrices.  ``midpoint`` and ``ddpm`` are isotropic
+        (:func:`diffinv.solvers.particles.reverse_kernel`): ``ddpm`` is the ancestral
+        (eta = 1) kernel, ``midpoint`` the average of it and the Euler-Maruyama variance.
+        ``auto`` picks ``tweedie`` for ``mcgdiff`` when the prior has an analytic
+        ``denoiser_jacobian`` and at most :data:`AUTO_TWEEDIE_ANALYTIC` unknowns, or at most
+        :data:`AUTO_TWEEDIE_AUTOGRAD` unknowns otherwise; else ``midpoint``.
     n_runs : int
         Number of independent SMC runs batched together (same denoiser calls, one batch);
         ``n_samples`` must be a multiple of it and each run has ``n_samples // n_runs``
@@ -119,10 +137,12 @@ def smc(
         )
     if not isinstance(collapse_steps, int) or collapse_steps < 1:
         raise ValueError(f"collapse_steps: expected a positive integer, got {collapse_steps!r}")
-    if potential not in POTENTIALS:
-        raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
+    if potential not in ("auto", *POTENTIALS):
+        raise ValueError(
+            f"potential: expected one of {['auto', *POTENTIALS]}, got {potential!r}"
+        )
+    if kernel not in SMC_KERNELS:
+        raise ValueError(f"kernel: expected one of {list(SMC_KERNELS)}, got {kernel!r}")
     if not isinstance(n_runs, int) or isinstance(n_runs, bool) or n_runs < 1:
         raise ValueError(f"n_runs: expected a positive integer, got {n_runs!r}")
     if n_samples % n_runs:
@@ -132,6 +152,13 @@ def smc(
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
+    if kernel == "auto":
+        kernel = _auto_kernel(prior, math.prod(image_shape)) if method == "mcgdiff" else "midpoint"
+    if potential == "auto":
+        potential = "local" if kernel == "tweedie" else "adaptive"
+    if kernel == "tweedie" and method != "mcgdiff":
+        raise ValueError("kernel: 'tweedie' is available with method='mcgdiff' only (a linear "
+                         "operator with Gaussian noise); use 'midpoint' or 'ddpm' with 'tds'")
     weight_options = dict(
         device=problem.y.device, scheme=resampling, ess_threshold=float(ess_threshold),
         generator=generator, collapse_fraction=float(collapse_fraction),
@@ -144,11 +171,23 @@ def smc(
     common = dict(
         sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
         generator=generator, weights=weights, max_batch=max_batch, callback=callback,
-        progress=progress, kernel=kernel,
+        progress=progress,
     )
-    if method == "mcgdiff":
-        out = run_mcgdiff(problem, prior, potential=potential, **common)
+    if method == "mcgdiff" and kernel == "tweedie":
+        out = run_mcgdiff_tweedie(problem, prior, potential=potential, **common)
+    elif method == "mcgdiff":
+        out = run_mcgdiff(problem, prior, potential=potential, kernel=kernel, **common)
     else:
-        out = run_tds(problem, prior, **common)
-    out.diagnostics["resampling"] = resampling
+        out = run_tds(problem, prior, kernel=kernel, **common)
+    out.diagnostics.update(resampling=resampling, kernel=kernel)
+    if method == "mcgdiff":
+        out.diagnostics["potential"] = potential
     return out
+
+
+def _auto_kernel(prior, n: int) -> str:
+    """``tweedie`` where the Jacobian is cheap (see ``kernel`` in :func:`smc`), else
+    ``midpoint``."""
+    analytic = callable(getattr(prior, "denoiser_jacobian", None))
+    limit = AUTO_TWEEDIE_ANALYTIC if analytic else AUTO_TWEEDIE_AUTOGRAD
+    return "tweedie" if n <= limit else "midpoint"
