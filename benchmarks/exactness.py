@@ -20,11 +20,13 @@ of the metric itself), the worst single run, and an exact sampler's single-run q
 the SMC error against the particle count, the 90% interval coverage of SMC on a Gaussian
 problem, and deepinv's DPS / DiffPIR where deepinv imports.
 
-Rows named ``solver[option=value]`` are the same solver with a non-default option (see
-``VARIANTS``).  Run ``python benchmarks/exactness.py --quick`` (2 seeds, 500 particles per
-run; ``--runs`` times the old cost) or without ``--quick`` for 5 seeds, 2000 particles and a
-longer particle curve; ``--dx8-only --solvers smc`` for the SMC table alone (about 7 minutes
-for 5 seeds, two variants, 500 particles, 4 runs, on one busy core).
+Rows named ``solver[option=value]`` are the same solver with non-default options (see
+``VARIANTS``; ``smc`` itself runs with the Tweedie kernel here, as the mixture prior has an
+analytic Jacobian: its cost shows in the wall time, not in NFE).  Run
+``python benchmarks/exactness.py --quick`` (2 seeds, 500 particles per run; ``--runs`` times
+the old cost) or without ``--quick`` for 5 seeds, 2000 particles and a longer particle curve;
+``--dx8-only --solvers smc`` for the SMC table alone (about 7 minutes for 5 seeds, three SMC
+variants, 500 particles, 4 runs, on a busy 2-core machine).
 """
 
 from __future__ import annotations

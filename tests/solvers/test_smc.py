@@ -174,7 +174,8 @@ def test_mixture_component_weights_are_recovered(kernel, potential):
     assert bool(((est - exact.weights).abs() <= 5 * se + 0.01).all()), (est, exact.weights)
 
 
-def test_complex_image_problem():
+@pytest.mark.parametrize("kernel", ["midpoint", "tweedie"])
+def test_complex_image_problem(kernel):
     """A complex measurement of a 2-channel real image (RealToComplex adapter)."""
     g = torch.Generator().manual_seed(5)
     shape = (2, 2, 2)
@@ -187,11 +188,11 @@ def test_complex_image_problem():
     y = noise.sample(op(prior.sample(1, g)), g)
     problem = InverseProblem(op, noise, y, image_shape=shape)
     steps = 40
-    post = run(problem, prior, 1500, steps, ess_threshold=0.0)
+    post = run(problem, prior, 1500, steps, ess_threshold=0.0, kernel=kernel)
     assert post.diagnostics["method"] == "mcgdiff" and post.diagnostics["rank"] == 6
     assert post.samples.shape == (1500, *shape)
     mean, _, se_mean, _ = snis_moments(post)
-    ref_mean, _, _ = model_reference(prior, problem, steps)
+    ref_mean, _, _ = model_reference(prior, problem, steps, kernel)
     assert bool(((mean - ref_mean).abs() <= 5 * se_mean).all())
 
 

@@ -21,6 +21,7 @@ from diffinv.operators.problem import InverseProblem
 from diffinv.priors import GaussianMixturePrior, GaussianPrior
 from diffinv.solvers.chain_reference import model_prior
 from diffinv.solvers.schedules import karras_sigmas
+from diffinv.solvers.smc import AUTO_TWEEDIE_MAX_BYTES, _auto_kernel
 from diffinv.solvers.tweedie_kernel import MAX_TWEEDIE_DIM, denoiser_jacobian
 
 F64 = torch.float64
@@ -149,6 +150,8 @@ def test_auto_picks_the_tweedie_kernel_where_the_jacobian_is_cheap():
                                                                           "adaptive")
     post = diffinv.sample(prob, big, solver="smc", n_samples=8, steps=4, seed=0)
     assert post.diagnostics["kernel"] == "tweedie"
+    many = AUTO_TWEEDIE_MAX_BYTES // (8 * 100 * 100) + 1  # particles past the memory bound
+    assert _auto_kernel(big, 100, many) == "midpoint" and _auto_kernel(big, 100, 8) == "tweedie"
 
 
 def test_threshold_one_resamples_every_step_even_with_equal_weights():

@@ -34,13 +34,14 @@ from .registry import SolverOutput, register_solver
 from .smc_resampling import RESAMPLERS
 from .tds import run_tds
 
-__all__ = ["smc", "METHODS", "SMC_KERNELS",
-           "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD"]
+__all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD",
+           "AUTO_TWEEDIE_MAX_BYTES"]
 
 METHODS = ("auto", "mcgdiff", "tds")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
 AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analytic Jacobian
 AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
+AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 array fits in this
 
 
 @register_solver("smc")
@@ -95,8 +96,9 @@ def smc(
         The model's backward kernel (the particles' prior dynamics).  ``tweedie``
         (:mod:`diffinv.solvers.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
         ``s'^2 (1 - a) I + (1 - a)^2 Cov(x_0 | x_s)`` from the denoiser's Jacobian: exact for
-        Gaussian priors at any number of steps, and on the MCGdiff mixture benchmark it is
-        what brings SMC to the exact-sample noise floor; it costs the Jacobian (analytic
+        Gaussian priors at any number of steps; on the MCGdiff mixture benchmark it brings
+        SMC from about 2x the exact-sample noise floor to 1.1-1.25x (median; figures in
+        :mod:`diffinv.solvers.mcgdiff_tweedie`); it costs the Jacobian (analytic
         for :class:`~diffinv.priors.GaussianPrior` and
         :class:`~diffinv.priors.GaussianMixturePrior`, else one backward pass per unknown)
         and ``(particles, n, n)`` float64 matrices.  ``midpoint`` and ``ddpm`` are isotropic
@@ -104,7 +106,9 @@ def smc(
         (eta = 1) kernel, ``midpoint`` the average of it and the Euler-Maruyama variance.
         ``auto`` picks ``tweedie`` for ``mcgdiff`` when the prior has an analytic
         ``denoiser_jacobian`` and at most :data:`AUTO_TWEEDIE_ANALYTIC` unknowns, or at most
-        :data:`AUTO_TWEEDIE_AUTOGRAD` unknowns otherwise; else ``midpoint``.
+        :data:`AUTO_TWEEDIE_AUTOGRAD` unknowns otherwise, and one ``(particles, n, n)``
+        float64 array takes at most :data:`AUTO_TWEEDIE_MAX_BYTES` (the run holds a few
+        such arrays); else ``midpoint``.
     n_runs : int
         Number of independent SMC runs batched together (same denoiser calls, one batch);
         ``n_samples`` must be a multiple of it and each run has ``n_samples // n_runs``
@@ -153,7 +157,8 @@ def smc(
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
     if kernel == "auto":
-        kernel = _auto_kernel(prior, math.prod(image_shape)) if method == "mcgdiff" else "midpoint"
+        kernel = (_auto_kernel(prior, math.prod(image_shape), n_samples)
+                  if method == "mcgdiff" else "midpoint")
     if potential == "auto":
         potential = "local" if kernel == "tweedie" else "adaptive"
     if kernel == "tweedie" and method != "mcgdiff":
@@ -185,9 +190,10 @@ def smc(
     return out
 
 
-def _auto_kernel(prior, n: int) -> str:
-    """``tweedie`` where the Jacobian is cheap (see ``kernel`` in :func:`smc`), else
-    ``midpoint``."""
+def _auto_kernel(prior, n: int, particles: int) -> str:
+    """``tweedie`` where the Jacobian is cheap and its ``(particles, n, n)`` arrays are small
+    (see ``kernel`` in :func:`smc`), else ``midpoint``."""
     analytic = callable(getattr(prior, "denoiser_jacobian", None))
     limit = AUTO_TWEEDIE_ANALYTIC if analytic else AUTO_TWEEDIE_AUTOGRAD
-    return "tweedie" if n <= limit else "midpoint"
+    small = 8 * particles * n * n <= AUTO_TWEEDIE_MAX_BYTES
+    return "tweedie" if n <= limit and small else "midpoint"
