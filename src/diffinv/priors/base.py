@@ -5,7 +5,10 @@ Any callable ``prior(x, sigma)`` is a prior, in the variance-exploding (EDM, Kar
 ``(batch,)`` (or a scalar, broadcast over the batch).  Optional attributes ``sigma_min`` and
 ``sigma_max`` tell samplers the noise range the denoiser was built for; ``event_shape`` tells
 them the shape of one image.  By Tweedie's formula the score of the noised prior is
-``(D(x, sigma) - x) / sigma**2``.
+``(D(x, sigma) - x) / sigma**2``.  An optional method ``denoiser_jacobian(x, sigma) ->
+(D(x, sigma), dD/dx)`` (shape ``(batch, n, n)``, ``n`` values per image) lets samplers that
+need ``Cov(x0 | x) = sigma**2 dD/dx`` skip one backward pass per unknown (the analytic
+priors have it; see :mod:`diffinv.solvers.tweedie_kernel`).
 
 Other parameterisations (VP/DDPM epsilon prediction, v prediction) are adapted at the edge.
 """
