@@ -64,8 +64,9 @@ CONFIGS: dict[str, list[tuple[str, str, int, int, dict]]] = {
     ],
     "mri-multicoil": [
         ("dps", "dps", 100, 8, {"guidance": "paper", "zeta": 0.05}),
-        ("daps-lgv", "daps", 50, 8, {"ode_steps": 1, "langevin_steps": 20, "lipschitz": "L"}),
-        ("diffpir", "diffpir", 50, 8, {"lipschitz": "L"}),
+        ("pigdm", "pigdm", 50, 8, {}),
+        ("daps-ode1", "daps", 50, 8, {"ode_steps": 1}),
+        ("diffpir", "diffpir", 50, 8, {}),
         ("smc-tds", "smc", 50, 16, {"method": "tds"}),
     ],
     "phase-retrieval-cdp": [

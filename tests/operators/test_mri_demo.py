@@ -50,3 +50,17 @@ def test_demo_dps_runs_and_prior_is_swappable():
                           guidance="paper", zeta=0.3)
     assert post.samples.shape == (2, 2, 16, 16) and len(calls) == 10
     assert bool(torch.isfinite(post.samples).all())
+
+
+def test_curvature_bound_and_exact_steps():
+    """The noise is a masked GaussianNoise (exact CG steps apply), and ``mri_curvature``
+    bounds the largest eigenvalue of ``A^T W A`` (power iteration)."""
+    from diffinv.demos.mri import mri_curvature
+    from diffinv.solvers.gaussian_data import LinearGaussianData
+
+    problem, _, _, mri = make_mri_problem(size=16, seed=0)
+    assert problem.is_linear_gaussian
+    assert problem.noise.n_data(problem.y) == 2 * 8 * int(mri.mask.sum())
+    top = LinearGaussianData(problem, torch.float64).lipschitz((2, 16, 16)) / 1.05
+    bound = mri_curvature(mri, 0.005)
+    assert top <= bound * (1 + 1e-6) and top > 0.5 * bound

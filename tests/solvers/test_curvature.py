@@ -37,9 +37,16 @@ def test_poisson_curvature_matches_the_analytic_hessian():
 
 def test_default_curvature_keeps_daps_stable_on_multicoil_mri():
     # before the default estimate, DAPS on this non-Gaussian (coil covariance) likelihood took
-    # a first Langevin step ~ lr * sigma_max^2 and became NaN at step 0
+    # a first Langevin step ~ lr * sigma_max^2 and became NaN at step 0.  (The demo itself now
+    # has a masked GaussianNoise and exact steps; the same data under CoilNoise does not.)
+    from diffinv.operators.mri import CoilNoise
+
     demo = get_demo("mri-multicoil")(seed=0, size=32)
-    post = diffinv.sample(demo.problem, demo.prior, "daps", n_samples=2, steps=8, ode_steps=1)
+    p = demo.problem
+    coil = CoilNoise(torch.full((8,), 2 * 0.005**2, dtype=torch.float64), mask=p.noise.mask)
+    problem = InverseProblem(p.operator, coil, p.y, image_shape=p.image_shape)
+    assert not problem.is_linear_gaussian
+    post = diffinv.sample(problem, demo.prior, "daps", n_samples=2, steps=8, ode_steps=1)
     assert torch.isfinite(post.samples).all()
     assert post.diagnostics["lipschitz"] > 1e3
 

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite"]
+__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite", "measured_weight"]
 
 
 @runtime_checkable
@@ -58,7 +58,7 @@ def _randn_like(t: torch.Tensor, generator: torch.Generator | None) -> torch.Ten
 
 
 class GaussianNoise:
-    r"""Additive white Gaussian noise, real or complex.
+    r"""Additive white Gaussian noise, real or complex, optionally on a subset of entries.
 
     .. math:: y = A(x) + n,\qquad n \sim \mathcal N(0, \sigma^2)
 
@@ -71,51 +71,99 @@ class GaussianNoise:
     sigma : float or torch.Tensor
         Standard deviation, a positive number or a tensor broadcastable to one measurement
         item (per-measurement sigmas, e.g. thermal noise of each baseline).
+    mask : torch.Tensor, optional
+        Boolean tensor broadcastable to one measurement item: only ``True`` entries are
+        measured.  The others (e.g. the zero-filled, unacquired k-space entries of
+        :class:`~diffinv.operators.mri.MultiCoilMRI`) get no noise and do not enter the
+        likelihood, chi^2, data count or residual norm; the exact linear-Gaussian solvers drop
+        them (:func:`measured_weight`).
     """
 
-    def __init__(self, sigma: float | torch.Tensor):
+    def __init__(self, sigma: float | torch.Tensor, mask: torch.Tensor | None = None):
         s = torch.as_tensor(sigma)
         if s.is_complex() or not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
             raise ValueError(f"sigma: expected positive finite real values, got {sigma!r}")
         self.sigma = sigma if isinstance(sigma, torch.Tensor) else float(sigma)
+        if mask is not None:
+            mask = torch.as_tensor(mask)
+            if mask.dtype != torch.bool:
+                raise ValueError(f"mask: expected a boolean tensor, got dtype {mask.dtype}")
+            if not bool(mask.any()):
+                raise ValueError("mask: no entry is measured")
+        self.mask = mask
 
     def _sigma_like(self, y: torch.Tensor) -> torch.Tensor:
         real = y.real if y.is_complex() else y
         return torch.as_tensor(self.sigma, dtype=real.dtype, device=y.device)
 
+    def _mask_like(self, y: torch.Tensor) -> torch.Tensor | None:
+        """The mask broadcast to one item of ``y`` (None when every entry is measured)."""
+        if self.mask is None:
+            return None
+        try:
+            return torch.broadcast_to(self.mask.to(y.device), y.shape[1:])
+        except RuntimeError as err:
+            raise ValueError(
+                f"mask: shape {tuple(self.mask.shape)} does not broadcast to the measurement "
+                f"shape {tuple(y.shape[1:])}"
+            ) from err
+
+    def _masked(self, t: torch.Tensor) -> torch.Tensor:
+        mask = self._mask_like(t)
+        return t if mask is None else t * mask.to(t.real.dtype if t.is_complex() else t.dtype)
+
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Return ``y_clean`` plus a noise draw (a new tensor)."""
-        return y_clean + self._sigma_like(y_clean) * _randn_like(y_clean, generator) * (
+        """Return ``y_clean`` plus a noise draw (a new tensor); unmeasured entries unchanged."""
+        n = self._sigma_like(y_clean) * _randn_like(y_clean, generator) * (
             math.sqrt(2.0) if y_clean.is_complex() else 1.0
         )
+        return y_clean + self._masked(n)
 
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Sum of squared whitened residuals per batch item (real and imaginary counted)."""
         r = (y - y_clean) / self._sigma_like(y)
-        return _sum_per_item(r.abs() ** 2)
+        return _sum_per_item(self._masked(r.abs() ** 2))
 
     def n_data(self, y: torch.Tensor) -> int:
-        """Number of real data values in one item (complex counts twice)."""
-        return (2 if y.is_complex() else 1) * math.prod(y.shape[1:])
+        """Number of measured real data values in one item (complex counts twice)."""
+        mask = self._mask_like(y)
+        count = math.prod(y.shape[1:]) if mask is None else int(mask.sum())
+        return (2 if y.is_complex() else 1) * count
 
     def log_likelihood(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
-        """Gaussian log density per batch item, constants included."""
+        """Gaussian log density per batch item over the measured entries, constants included."""
         sigma = self._sigma_like(y)
-        quad = _sum_per_item(((y - y_clean) / sigma).abs() ** 2)
+        quad = self.chi2(y, y_clean)
         factor = 2 if y.is_complex() else 1
-        n = math.prod(y.shape[1:])
-        log_det = factor * torch.broadcast_to(torch.log(sigma), y.shape[1:]).sum()
-        return -0.5 * quad - log_det - 0.5 * factor * n * math.log(2 * math.pi)
+        log_sigma = torch.broadcast_to(torch.log(sigma), y.shape[1:])
+        mask = self._mask_like(y)
+        if mask is not None:
+            log_sigma = log_sigma[mask]
+        log_det = factor * log_sigma.sum()
+        n = self.n_data(y)
+        return -0.5 * quad - log_det - 0.5 * n * math.log(2 * math.pi)
 
     def residual_norm(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Unweighted residual norm ``||y - A(x)||_2`` per item (the DPS paper's choice)."""
-        return torch.sqrt(_sum_per_item((y - y_clean).abs() ** 2))
+        return torch.sqrt(_sum_per_item(self._masked((y - y_clean).abs() ** 2)))
 
     def __repr__(self) -> str:
         s = self.sigma if not isinstance(self.sigma, torch.Tensor) else "tensor"
-        return f"GaussianNoise(sigma={s})"
+        masked = "" if self.mask is None else ", masked"
+        return f"GaussianNoise(sigma={s}{masked})"
+
+
+def measured_weight(noise: GaussianNoise, y: torch.Tensor) -> torch.Tensor:
+    """Inverse variances ``1 / sigma^2`` of one item of ``y``, zero where not measured.
+
+    Real tensor of shape ``y.shape[1:]`` in ``y``'s real dtype: the weights ``W`` of the
+    exact linear-Gaussian data terms ``(y - A x)^T W (y - A x)``.
+    """
+    w = torch.broadcast_to(noise._sigma_like(y) ** -2, y.shape[1:]).clone()
+    mask = noise._mask_like(y)
+    return w if mask is None else w * mask.to(w.dtype)
 
 
 class PoissonNoise:

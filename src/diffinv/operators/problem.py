@@ -111,12 +111,14 @@ class InverseProblem:
         return self.noise.sigma
 
     def to(self, device: torch.device | str) -> InverseProblem:
-        """Move the operator, data and tensor sigmas to ``device`` (in place); returns self."""
+        """Move the operator, data, tensor sigmas and masks to ``device`` in place; return self."""
         if hasattr(self.operator, "to"):
             self.operator.to(device)
         self.y = self.y.to(device)
         if isinstance(self.noise, GaussianNoise) and isinstance(self.noise.sigma, torch.Tensor):
             self.noise.sigma = self.noise.sigma.to(device)
+        if isinstance(self.noise, GaussianNoise) and self.noise.mask is not None:
+            self.noise.mask = self.noise.mask.to(device)
         return self
 
     def __repr__(self) -> str:

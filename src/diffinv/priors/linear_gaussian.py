@@ -12,9 +12,10 @@ import math
 import torch
 
 from ..operators.base import LinearOperator
+from ..operators.noise import measured_weight
 from ..operators.problem import InverseProblem
 
-__all__ = ["real_linear_system"]
+__all__ = ["real_linear_system", "stack_real_rows"]
 
 
 def real_linear_system(
@@ -47,15 +48,29 @@ def real_linear_system(
     if problem.y.shape[0] != 1:
         raise ValueError(f"y: expected a single measurement (batch 1), got {problem.y.shape[0]}")
     a = op.to_matrix(tuple(event_shape), dtype=torch.float64)
+    if a.shape[1] != math.prod(event_shape):
+        raise ValueError("event_shape: does not match the operator's input size")
+    return stack_real_rows(problem, a)
+
+
+def stack_real_rows(
+    problem: InverseProblem, a: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(A, y, noise_var)`` as real float64 arrays from the operator's matrix ``a``.
+
+    Complex rows become stacked real and imaginary rows; entries that the noise model does
+    not measure (:class:`GaussianNoise` ``mask``) are dropped.
+    """
     y = problem.y.reshape(-1)
-    sigma = torch.as_tensor(problem.sigma, device=y.device)
-    var = torch.broadcast_to(sigma.to(torch.float64) ** 2, problem.y.shape[1:]).reshape(-1)
+    y64 = problem.y.to(torch.complex128 if problem.y.is_complex() else torch.float64)
+    weight = measured_weight(problem.noise, y64).reshape(-1)
+    keep = weight > 0
+    a, y = a[keep], y[keep]
+    var = 1.0 / weight[keep].to(torch.float64)
     if a.is_complex() or y.is_complex():
         a = a.to(torch.complex128)
         y = y.to(torch.complex128)
         a = torch.cat([a.real, a.imag], dim=0)
         y = torch.cat([y.real, y.imag], dim=0)
         var = torch.cat([var, var], dim=0)
-    if a.shape[1] != math.prod(event_shape):
-        raise ValueError("event_shape: does not match the operator's input size")
     return a.to(torch.float64), y.to(torch.float64), var

@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from ..priors.linear_gaussian import stack_real_rows
 from .batching import check_max_batch, run_chunked
 from .registry import SolverOutput, check_state, register_solver
 from .utils import progress_bar
@@ -96,17 +97,7 @@ def _real_system(problem, image_shape):
     n = math.prod(image_shape)
     eye = torch.eye(n, dtype=torch.float64, device=problem.y.device).reshape(n, *image_shape)
     cols = problem.operator.forward(eye).reshape(n, -1)
-    a = cols.transpose(0, 1)
-    y = problem.y.reshape(-1)
-    sigma = torch.as_tensor(problem.sigma, device=y.device)
-    var = torch.broadcast_to(sigma.to(torch.float64) ** 2, problem.y.shape[1:]).reshape(-1)
-    if a.is_complex() or y.is_complex():
-        a = a.to(torch.complex128)
-        y = y.to(torch.complex128)
-        a = torch.cat([a.real, a.imag], dim=0)
-        y = torch.cat([y.real, y.imag], dim=0)
-        var = torch.cat([var, var], dim=0)
-    return a.to(torch.float64), y.to(torch.float64), var
+    return stack_real_rows(problem, cols.transpose(0, 1))
 
 
 @register_solver("ddrm")

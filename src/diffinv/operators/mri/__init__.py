@@ -10,13 +10,14 @@ from .coils import birdcage_maps, espirit_maps, noise_covariance, prewhiten, rss
 from .fft import fft2c, ifft2c
 from .masks import cartesian_mask, poisson_disc_mask
 from .metrics import nmse, psnr, ssim
-from .noise import CoilNoise
+from .noise import CoilMixing, CoilNoise
 from .noncartesian import NonCartesianMRI, check_trajectory
 from .recon import cg_sense, gridding_recon, l1_wavelet_recon, zero_filled_rss
 from .trajectories import GOLDEN_ANGLE, radial_trajectory, spiral_trajectory
 
 __all__ = [
     "GOLDEN_ANGLE",
+    "CoilMixing",
     "CoilNoise",
     "MultiCoilMRI",
     "NonCartesianMRI",

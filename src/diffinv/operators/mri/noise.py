@@ -6,9 +6,11 @@ import math
 
 import torch
 
-from ..noise import check_finite
+from ..base import LinearOperator
+from ..noise import GaussianNoise, check_finite
+from ..problem import InverseProblem
 
-__all__ = ["CoilNoise"]
+__all__ = ["CoilMixing", "CoilNoise"]
 
 
 class CoilNoise:
@@ -139,3 +141,56 @@ class CoilNoise:
 
     def __repr__(self) -> str:
         return f"CoilNoise(coils={self.n_coils}, masked={self.mask is not None})"
+
+    def whitened(self, problem: InverseProblem) -> InverseProblem:
+        r"""The same problem with white noise: ``L^{-1} y = L^{-1} A(x) + w``, ``w ~ CN(0, I)``.
+
+        Returns an :class:`InverseProblem` with operator ``CoilMixing(L^{-1}) @ A`` and
+        :class:`~diffinv.operators.noise.GaussianNoise` (``sigma = sqrt(1/2)`` per real and
+        imaginary part, this noise's ``mask``), so the exact linear-Gaussian solver steps (DAPS's
+        closed-form data step, DDRM, SMC-MCGdiff, PiGDM/DiffPIR's CG) apply.  Its
+        log-likelihood differs from this one by the constant ``M log det Sigma`` and its chi^2
+        is the same.  ``problem`` must use this noise model with a linear operator.
+        """
+        if problem.noise is not self:
+            raise ValueError("problem: expected a problem whose noise model is this CoilNoise")
+        if not isinstance(problem.operator, LinearOperator):
+            raise ValueError("problem: whitening keeps the problem exact only for a "
+                             "LinearOperator")
+        wmat = torch.linalg.inv(self._chol_for(problem.y))
+        mixing = CoilMixing(wmat)
+        noise = GaussianNoise(math.sqrt(0.5), mask=self.mask)
+        return InverseProblem(mixing @ problem.operator, noise, mixing(problem.y),
+                              image_shape=problem.image_shape)
+
+
+class CoilMixing(LinearOperator):
+    r"""``y_c = sum_d W_{cd} x_d`` along the coil axis (dim 1) of ``(batch, coils, ...)`` data.
+
+    The adjoint applies ``W^H``.  With ``W = L^{-1}`` (``Sigma = L L^H``) it whitens coil
+    noise (:meth:`CoilNoise.whitened`).
+
+    Parameters
+    ----------
+    matrix : torch.Tensor
+        ``(coils, coils)`` complex mixing matrix.
+    """
+
+    def __init__(self, matrix: torch.Tensor):
+        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 or (
+                matrix.shape[0] != matrix.shape[1]):
+            raise ValueError("matrix: expected a square (coils, coils) torch.Tensor")
+        check_finite("matrix", matrix)
+        self.matrix = matrix
+
+    def _apply(self, mat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if t.shape[1] != mat.shape[0]:
+            raise ValueError(f"x: expected {mat.shape[0]} coils along dim 1, got {t.shape[1]}")
+        mat = mat.to(device=t.device, dtype=torch.promote_types(mat.dtype, t.dtype))
+        return torch.movedim(torch.movedim(t, 1, -1) @ mat.transpose(0, 1), -1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._apply(self.matrix, x)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        return self._apply(self.matrix.conj().transpose(0, 1), y)
