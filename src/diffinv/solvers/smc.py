@@ -79,7 +79,9 @@ def smc(
         Resample when ESS / particles falls below this value, in [0, 1] (0 never
         resamples, 1 resamples every step).
     max_batch : int, optional
-        Largest number of particles per denoiser call (bounds peak memory; ``None`` = all).
+        Largest number of particles per denoiser (and Jacobian) call, bounding the memory of
+        the network's activations; ``None`` = all.  The Tweedie kernel's ``(particles, n, n)``
+        arrays are not chunked.
     collapse_fraction : float
         ESS fraction in (0, 1] below which a step counts towards the collapse warning.
     collapse_steps : int
