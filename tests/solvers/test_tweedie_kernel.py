@@ -158,3 +158,19 @@ def test_threshold_one_resamples_every_step_even_with_equal_weights():
     prior, problem = gaussian_case()
     post = run(problem, prior, 16, 6, ess_threshold=1.0)
     assert post.diagnostics["n_resamples"] == 5  # all but the deterministic last step
+
+
+def test_analytic_jacobians_with_per_item_noise_levels():
+    g = torch.Generator().manual_seed(4)
+    prior, _ = gaussian_case(n=3)
+    mix = GaussianMixturePrior(torch.tensor([0.3, 0.7], dtype=F64),
+                               torch.randn(2, 3, dtype=F64, generator=g) * 2,
+                               torch.eye(3, dtype=F64) * 0.5)
+    x = torch.randn(4, 3, dtype=F64, generator=g)
+    sigma = torch.tensor([0.1, 0.5, 2.0, 0.5], dtype=F64)
+    for p in (prior, mix):
+        x0, jac = p.denoiser_jacobian(x, sigma)
+        ref = torch.stack([
+            torch.autograd.functional.jacobian(lambda t, s=s, p=p: p(t[None], s[None])[0], xi)
+            for xi, s in zip(x, sigma)])
+        assert torch.allclose(jac, ref, atol=1e-10) and torch.allclose(x0, p(x, sigma))

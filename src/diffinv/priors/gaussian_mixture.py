@@ -155,8 +155,7 @@ class GaussianMixturePrior:
         jac = dev.transpose(1, 2) @ dev / s2[:, None, None]
         lam, u = self.eigvals.to(flat.dtype), self.eigvecs.to(flat.dtype)
         if self.shared_cov:
-            shrink = lam[None] / (lam[None] + s2[:, None])
-            jac = jac + (u[None] * shrink[:, None, :]) @ u.T[None]
+            jac = jac + _shrinkage_matrices(u, lam, s2)
         else:
             for k in range(self.n_components):
                 shrink = r[:, k:k + 1] * lam[k][None] / (lam[k][None] + s2[:, None])
@@ -216,3 +215,13 @@ class GaussianMixturePrior:
 
     def __repr__(self) -> str:
         return f"GaussianMixturePrior(K={self.n_components}, event_shape={self.event_shape})"
+
+
+def _shrinkage_matrices(u: torch.Tensor, lam: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    """``U diag(lam / (lam + s2_b)) U^T`` per item ``(B, n, n)``; formed once (and expanded)
+    when every item has the same noise level, as in a sampler's batch."""
+    if bool((s2 == s2[0]).all()):
+        one = (u * (lam / (lam + s2[0]))[None, :]) @ u.T
+        return one.expand(s2.shape[0], -1, -1)
+    shrink = lam[None] / (lam[None] + s2[:, None])
+    return (u[None] * shrink[:, None, :]) @ u.T[None]
