@@ -122,10 +122,10 @@ class GaussianPrior:
         u = self.eigvecs.to(x.dtype)
         lam = self.eigvals.to(x.dtype)
         s2 = (s**2).clamp(min=torch.finfo(x.dtype).tiny)
-        if bool((s2 == s2[0]).all()):  # one matrix for the whole batch
-            jac = ((u * (lam / (lam + s2[0]))[None, :]) @ u.T).expand(x.shape[0], -1, -1)
-        else:
-            jac = (u[None] * (lam[None] / (lam[None] + s2[:, None]))[:, None, :]) @ u.T[None]
+        if bool((s2 == s2[0]).all()):  # one matrix for the whole batch (a view, no copies)
+            one = (u * (lam / (lam + s2[0]))[None, :]) @ u.T
+            return self(x, s), (0.5 * (one + one.T)).expand(x.shape[0], -1, -1)
+        jac = (u[None] * (lam[None] / (lam[None] + s2[:, None]))[:, None, :]) @ u.T[None]
         return self(x, s), 0.5 * (jac + jac.transpose(1, 2))
 
     def sample(

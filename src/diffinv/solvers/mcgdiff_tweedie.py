@@ -93,16 +93,17 @@ def run_mcgdiff_tweedie(
                       if potential == "adaptive" else (None, None))
             gp = GaussianPotential.at(lik, s_next, lam, m)
             nxt = MatrixPotential.from_diagonal(ybar, v_obs, gp.alpha, gp.beta, gp.c, n_samples)
-        log_inc = nxt.log_predictive(kern)
+        pred = nxt.predict(kern)
+        log_inc = pred.log_predictive
         if current is not None:
             log_inc = log_inc - current.log_value(xf)
         weights.reweight(log_inc, i)
         if s_next > 0.0:
             idx = weights.maybe_resample(i)
-            kern, nxt = kern.gather(idx), nxt.gather(idx)
+            kern, nxt, pred = kern.gather(idx), nxt.gather(idx), pred.gather(idx)
             z = torch.randn(xf.shape, dtype=f64, device=device, generator=generator)
             e = torch.randn((n_samples, r), dtype=f64, device=device, generator=generator)
-            x = nxt.propose(kern, z, e).to(dtype).reshape(x.shape)
+            x = nxt.propose(kern, pred, z, e).to(dtype).reshape(x.shape)
         else:
             x = x0
         current = nxt

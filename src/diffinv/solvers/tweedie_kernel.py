@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["MAX_TWEEDIE_DIM", "MatrixPotential", "TweedieKernel", "denoiser_jacobian",
-           "tweedie_kernel"]
+           "tweedie_kernel", "Prediction"]
 
 MAX_TWEEDIE_DIM = 1024  # largest number of unknowns for which the full Jacobian is formed
 
@@ -66,7 +66,8 @@ def denoiser_jacobian(
     x0 : torch.Tensor
         Detached denoised estimates, shape of ``x``.
     jac : torch.Tensor
-        ``(N, n, n)`` float64, ``jac[k, i, j] = d D(x_k)_i / d x_{k, j}``.
+        ``(N, n, n)`` float64, ``jac[k, i, j] = d D(x_k)_i / d x_{k, j}``; symmetric (the
+        exact Jacobian is ``Cov(x_0 | x) / sigma^2``; a learned one is symmetrised).
     """
     n_part = x.shape[0]
     n = x[0].numel()
@@ -95,7 +96,10 @@ def denoiser_jacobian(
                 (g,) = torch.autograd.grad(flat[:, i].sum(), xg, retain_graph=i < n - 1)
                 rows.append(g.reshape(b, n).to(torch.float64))
         outs.append(flat.detach().reshape(xc.shape))
-        jacs.append(torch.stack(rows, dim=1))
+        jac = torch.stack(rows, dim=1)
+        jacs.append(0.5 * (jac + jac.transpose(-1, -2)))  # a learned denoiser's is nearly so
+    if len(jacs) == 1:  # (no copy of an expanded, batch-shared Jacobian)
+        return outs[0], jacs[0]
     return torch.cat(outs), torch.cat(jacs)
 
 
@@ -110,8 +114,8 @@ def tweedie_kernel(
     x, x0 : torch.Tensor
         ``(N, n)`` float64 flattened particles and their denoised estimates.
     jac : torch.Tensor or None
-        ``(N, n, n)`` float64 Jacobians of the denoiser at ``x`` (symmetrised here; ``None``
-        only when ``sigma_next = 0``).
+        ``(N, n, n)`` float64 symmetric Jacobians of the denoiser at ``x``
+        (:func:`denoiser_jacobian`; ``None`` only when ``sigma_next = 0``).
     sigma, sigma_next : float
         Noise levels, ``sigma > sigma_next >= 0``.
 
@@ -129,8 +133,9 @@ def tweedie_kernel(
     a = sigma_next**2 / sigma**2
     n = x.shape[1]
     eye = torch.eye(n, dtype=x.dtype, device=x.device)
-    jac = 0.5 * (jac + jac.transpose(-1, -2))
-    chol, info = torch.linalg.cholesky_ex(a * eye + (1.0 - a) * jac)
+    m = (1.0 - a) * jac
+    m.diagonal(dim1=-2, dim2=-1).add_(a)
+    chol, info = torch.linalg.cholesky_ex(m)
     bad = info != 0
     if bool(bad.any()):
         j, u = torch.linalg.eigh(jac[bad])
@@ -247,24 +252,47 @@ class MatrixPotential:
         """``log g`` at flattened particles ``x`` ``(N, n)``; ``(N,)`` float64."""
         return _log_normal_full(self.ybar - self._mean(x), self.gamma)
 
-    def log_predictive(self, kernel: TweedieKernel) -> torch.Tensor:
-        """``log int N(x'; mean, C) g(x') dx'`` per particle, ``(N,)`` float64."""
-        cpt = kernel.cov_times(self.p.transpose(-1, -2))
-        return _log_normal_full(self.ybar - self._mean(kernel.mean),
-                                _sym(self.p @ cpt + self.gamma))
+    def predict(self, kernel: TweedieKernel) -> Prediction:
+        """The kernel pushed through the potential: ``C P^T``, ``S = P C P^T + Gamma`` and
+        ``log int N(x'; mean, C) g(x') dx'`` per particle (the incremental weight's
+        numerator), computed once for the weights and the proposal."""
+        cpt = kernel.cov_times(self.p.transpose(-1, -2))  # (N, n, r)
+        s_chol = torch.linalg.cholesky(_sym(self.p @ cpt + self.gamma))
+        innov = self.ybar - self._mean(kernel.mean)
+        white = torch.linalg.solve_triangular(s_chol, innov[..., None], upper=False)[..., 0]
+        logdet = 2.0 * torch.log(torch.diagonal(s_chol, dim1=-2, dim2=-1)).sum(-1)
+        log_pred = (-0.5 * (white**2).sum(-1) - 0.5 * logdet
+                    - 0.5 * innov.shape[-1] * math.log(2 * math.pi))
+        return Prediction(cpt=cpt, s_chol=s_chol, log_predictive=log_pred)
 
-    def propose(self, kernel: TweedieKernel, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    def propose(self, kernel: TweedieKernel, pred: Prediction, z: torch.Tensor,
+                e: torch.Tensor) -> torch.Tensor:
         """Draw ``x' ~ N(mean, C) g(x')`` (normalised) from standard normals ``z`` ``(N, n)``
-        and ``e`` ``(N, r)``.
+        and ``e`` ``(N, r)``; ``pred`` is :meth:`predict` of the same kernel (both reindexed
+        alike after resampling).
 
         Perturb-then-correct (Matheron's rule): ``x_p = mean + C^{1/2} z`` and
         ``y_p = P x_p + beta + Gamma^{1/2} e``, then ``x' = x_p + C P^T S^{-1} (ybar - y_p)``
         with ``S = P C P^T + Gamma``: an exact draw from the Gaussian posterior without
         factorising its covariance.
         """
-        cpt = kernel.cov_times(self.p.transpose(-1, -2))  # (N, n, r)
-        s = _sym(self.p @ cpt + self.gamma)
         xp = kernel.draw(z)
         noise = (torch.linalg.cholesky(self.gamma) @ e[..., None])[..., 0]
         innov = (self.ybar - self._mean(xp) - noise)[..., None]
-        return xp + (cpt @ torch.cholesky_solve(innov, torch.linalg.cholesky(s)))[..., 0]
+        return xp + (pred.cpt @ torch.cholesky_solve(innov, pred.s_chol))[..., 0]
+
+
+@dataclass
+class Prediction:
+    """:meth:`MatrixPotential.predict`: ``C P^T`` ``(N, n, r)``, the Cholesky factor of
+    ``S`` ``(N, r, r)`` and the log predictive density ``(N,)``."""
+
+    cpt: torch.Tensor
+    s_chol: torch.Tensor
+    log_predictive: torch.Tensor
+
+    def gather(self, idx: torch.Tensor | None) -> Prediction:
+        """Reindex by ancestor indices."""
+        if idx is None:
+            return self
+        return Prediction(self.cpt[idx], self.s_chol[idx], self.log_predictive[idx])
