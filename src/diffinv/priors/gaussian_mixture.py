@@ -151,16 +151,17 @@ class GaussianMixturePrior:
         log_r, comp_means = self._component_stats(flat, s2)
         r = torch.softmax(log_r, dim=1)
         d = (r[:, :, None] * comp_means).sum(1)
-        dev = (comp_means - d[:, None, :]) * r[:, :, None].sqrt()
-        jac = dev.transpose(1, 2) @ dev / s2[:, None, None]
+        # (B, n, n) passes dominate the cost: scale the (B, K, n) factor, not its product
+        dev = (comp_means - d[:, None, :]) * (r[:, :, None] / s2[:, None, None]).sqrt()
         lam, u = self.eigvals.to(flat.dtype), self.eigvecs.to(flat.dtype)
         if self.shared_cov:
-            jac = jac + _shrinkage_matrices(u, lam, s2)
+            jac = torch.baddbmm(_shrinkage_matrices(u, lam, s2), dev.transpose(1, 2), dev)
         else:
+            jac = dev.transpose(1, 2) @ dev
             for k in range(self.n_components):
                 shrink = r[:, k:k + 1] * lam[k][None] / (lam[k][None] + s2[:, None])
-                jac = jac + (u[k][None] * shrink[:, None, :]) @ u[k].T[None]
-        return d.reshape(x.shape), 0.5 * (jac + jac.transpose(1, 2))
+                jac = torch.baddbmm(jac, u[k][None] * shrink[:, None, :], u[k].T.expand_as(jac))
+        return d.reshape(x.shape), (jac + jac.transpose(1, 2)).mul_(0.5)
 
     def responsibilities(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         """Posterior component probabilities ``p(k | x0 + sigma eps = x)``, shape (B, K)."""
