@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import shared_batch as sb
+
 __all__ = ["MAX_TWEEDIE_DIM", "MatrixPotential", "TweedieKernel", "denoiser_jacobian",
            "tweedie_kernel", "Prediction"]
 
@@ -86,7 +88,7 @@ def denoiser_jacobian(
         if callable(analytic):
             x0, jac = analytic(xc, sig)
             outs.append(x0.detach())
-            jacs.append(jac.detach().to(torch.float64))
+            jacs.append(sb.to_float64(jac.detach()))
             continue
         with torch.enable_grad():
             xg = xc.requires_grad_(True)
@@ -131,21 +133,31 @@ def tweedie_kernel(
     if sigma_next == 0.0:
         return TweedieKernel(mean=x0, scale2=0.0, jac=None, chol=None)
     a = sigma_next**2 / sigma**2
-    n = x.shape[1]
-    eye = torch.eye(n, dtype=x.dtype, device=x.device)
+    if sb.is_shared(jac):  # one Jacobian for every particle (a Gaussian prior): factor once
+        one, chol = _factor(jac[:1], a)
+        jac, chol = one.expand_as(jac), chol.expand_as(jac)
+    else:
+        jac, chol = _factor(jac, a)
+    return TweedieKernel(mean=x0 + a * (x - x0), scale2=(1.0 - a) * sigma**2, jac=jac,
+                         chol=chol)
+
+
+def _factor(jac: torch.Tensor, a: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cholesky factors of ``M = a I + (1 - a) J`` per item, with ``J``'s negative
+    eigenvalues set to zero where ``M`` is not positive definite; returns ``(J, L)``."""
     m = (1.0 - a) * jac
     m.diagonal(dim1=-2, dim2=-1).add_(a)
     chol, info = torch.linalg.cholesky_ex(m)
     bad = info != 0
     if bool(bad.any()):
+        eye = torch.eye(jac.shape[-1], dtype=jac.dtype, device=jac.device)
         j, u = torch.linalg.eigh(jac[bad])
         fixed = (u * j.clamp(min=0.0)[:, None, :]) @ u.transpose(-1, -2)
         jac = jac.clone()
         jac[bad] = 0.5 * (fixed + fixed.transpose(-1, -2))
         chol = chol.clone()
         chol[bad] = torch.linalg.cholesky(a * eye + (1.0 - a) * jac[bad])
-    return TweedieKernel(mean=x0 + a * (x - x0), scale2=(1.0 - a) * sigma**2, jac=jac,
-                         chol=chol)
+    return jac, chol
 
 
 @dataclass
@@ -165,31 +177,28 @@ class TweedieKernel:
             return self
         if self.chol is None:
             return TweedieKernel(self.mean[idx], self.scale2, None, None)
-        return TweedieKernel(self.mean[idx], self.scale2, self.jac[idx], self.chol[idx])
+        return TweedieKernel(self.mean[idx], self.scale2, sb.take(self.jac, idx),
+                             sb.take(self.chol, idx))
 
     def cov_times(self, m: torch.Tensor) -> torch.Tensor:
         """``C m`` for ``m`` ``(N, n, k)``."""
         if self.chol is None:
             return torch.zeros_like(m)
-        return self.scale2 * (self.chol @ (self.chol.transpose(-1, -2) @ m))
+        return self.scale2 * sb.matmul(self.chol, sb.matmul(self.chol.transpose(-1, -2), m))
 
     def draw(self, z: torch.Tensor) -> torch.Tensor:
         """``mean + sqrt(scale2) L z`` for standard normals ``z`` ``(N, n)``."""
         if self.chol is None:
             return self.mean
-        return self.mean + math.sqrt(self.scale2) * (self.chol @ z[..., None])[..., 0]
+        return self.mean + math.sqrt(self.scale2) * sb.matvec(self.chol, z)
 
 
 def _log_normal_full(innov: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     """``log N(innov; 0, cov)`` for ``innov`` ``(N, r)`` and ``cov`` ``(N, r, r)``."""
-    chol = torch.linalg.cholesky(cov)
-    white = torch.linalg.solve_triangular(chol, innov[..., None], upper=False)[..., 0]
+    chol = sb.cholesky(cov)
+    white = sb.tril_solve_vec(chol, innov)
     logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
     return -0.5 * (white**2).sum(-1) - 0.5 * logdet - 0.5 * innov.shape[-1] * math.log(2 * math.pi)
-
-
-def _sym(m: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (m + m.transpose(-1, -2))
 
 
 @dataclass
@@ -232,21 +241,23 @@ class MatrixPotential:
         if sigma_next == 0.0 or kernel.chol is None:
             ones = torch.ones_like(rho2)
             return cls.from_diagonal(ybar, v_obs, ones, torch.zeros_like(ones), rho2, n_part)
-        jv = kernel.jac @ v_obs  # (N, n, r)
-        jpv = torch.cholesky_solve(jv, kernel.chol)  # J' V_r = M^{-1} J V_r
+        jv = sb.matmul(kernel.jac, v_obs.expand(n_part, -1, -1))  # (N, n, r)
+        jpv = sb.cholesky_solve(jv, kernel.chol)  # J' V_r = M^{-1} J V_r
         p = jpv.transpose(-1, -2)
-        beta = x0 @ v_obs - (p @ kernel.mean[..., None])[..., 0]
-        gamma = torch.diag_embed(rho2.expand(n_part, -1)) + sigma_next**2 * (v_obs.T @ jpv)
-        return cls(ybar, p, beta, _sym(gamma))
+        beta = x0 @ v_obs - sb.matvec(p, kernel.mean)
+        vjv = sb.matmul(v_obs.T.expand(n_part, -1, -1), jpv)
+        gamma = sb.pointwise(lambda m: torch.diag(rho2) + sigma_next**2 * m, vjv)
+        return cls(ybar, p, beta, sb.symmetrize(gamma))
 
     def gather(self, idx: torch.Tensor | None) -> MatrixPotential:
         """Reindex the per-particle parameters by ancestor indices."""
         if idx is None:
             return self
-        return MatrixPotential(self.ybar, self.p[idx], self.beta[idx], self.gamma[idx])
+        return MatrixPotential(self.ybar, sb.take(self.p, idx), self.beta[idx],
+                               sb.take(self.gamma, idx))
 
     def _mean(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.p @ x[..., None])[..., 0] + self.beta
+        return sb.matvec(self.p, x) + self.beta
 
     def log_value(self, x: torch.Tensor) -> torch.Tensor:
         """``log g`` at flattened particles ``x`` ``(N, n)``; ``(N,)`` float64."""
@@ -257,9 +268,10 @@ class MatrixPotential:
         ``log int N(x'; mean, C) g(x') dx'`` per particle (the incremental weight's
         numerator), computed once for the weights and the proposal."""
         cpt = kernel.cov_times(self.p.transpose(-1, -2))  # (N, n, r)
-        s_chol = torch.linalg.cholesky(_sym(self.p @ cpt + self.gamma))
+        pcp = sb.matmul(self.p, cpt)
+        s_chol = sb.cholesky(sb.symmetrize(sb.pointwise(torch.add, pcp, self.gamma)))
         innov = self.ybar - self._mean(kernel.mean)
-        white = torch.linalg.solve_triangular(s_chol, innov[..., None], upper=False)[..., 0]
+        white = sb.tril_solve_vec(s_chol, innov)
         logdet = 2.0 * torch.log(torch.diagonal(s_chol, dim1=-2, dim2=-1)).sum(-1)
         log_pred = (-0.5 * (white**2).sum(-1) - 0.5 * logdet
                     - 0.5 * innov.shape[-1] * math.log(2 * math.pi))
@@ -277,9 +289,9 @@ class MatrixPotential:
         factorising its covariance.
         """
         xp = kernel.draw(z)
-        noise = (torch.linalg.cholesky(self.gamma) @ e[..., None])[..., 0]
+        noise = sb.matvec(sb.cholesky(self.gamma), e)
         innov = (self.ybar - self._mean(xp) - noise)[..., None]
-        return xp + (pred.cpt @ torch.cholesky_solve(innov, pred.s_chol))[..., 0]
+        return xp + sb.matvec(pred.cpt, sb.cholesky_solve(innov, pred.s_chol)[..., 0])
 
 
 @dataclass
@@ -295,4 +307,5 @@ class Prediction:
         """Reindex by ancestor indices."""
         if idx is None:
             return self
-        return Prediction(self.cpt[idx], self.s_chol[idx], self.log_predictive[idx])
+        return Prediction(sb.take(self.cpt, idx), sb.take(self.s_chol, idx),
+                          self.log_predictive[idx])
