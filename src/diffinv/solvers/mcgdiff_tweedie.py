@@ -32,7 +32,7 @@ Cost per step: one Jacobian (analytic for the mixture) plus one ``n x n`` Choles
 per particle, i.e. ``O(N n^3)``; one factor in all when the Jacobian is shared by every
 particle (a Gaussian prior).  With 2,000 particles on the mixture: 2.5x the wall time of
 ``midpoint`` + adaptive at dx = 16, 8x at dx = 64, 6x at dx = 128 (where ``midpoint`` +
-``local`` costs about as much), 19x at 1x16x16 (10x ``midpoint`` + ``local``, for the same
+``local`` costs about as much), 14x at 1x16x16 (7x ``midpoint`` + ``local``, for the same
 error there).
 """
 

@@ -115,7 +115,7 @@ def smc(
         a Gaussian prior, is cheap): on the mixture benchmark with 2,000 particles it took
         1.3x the wall time of ``kernel="midpoint", potential="local"`` at n = 64 (with a
         lower error: 1.06 against 1.12 of the noise floor), 1.2x at n = 128 (1.14 against
-        1.19), but 10x at n = 256 with the same error (1.13 against 1.12), where the latter
+        1.19), but 7x at n = 256 with the same error (1.13 against 1.12), where the latter
         is the cheaper choice (``benchmarks/exactness.py``).
     n_runs : int
         Number of independent SMC runs batched together (same denoiser calls, one batch);
