@@ -11,6 +11,11 @@ Two step rules:
   with ``zeta_i = zeta / ||y - A(x0_hat)||`` per chain, i.e. ``x' - 2 zeta grad ||r||``
   (the official code's ``scale`` equals ``2 * zeta``).  ``||.||`` is the noise model's
   residual norm (unweighted for Gaussian noise; the paper's Lambda weighting for Poisson).
+  The step is taken in the variance-exploding state ``x_t = x_0 + sigma_t eps``.  The paper
+  works in the variance-preserving state ``x_VP = x_t / sqrt(1 + sigma_t^2)``; its step carried
+  over literally would be ``(1 + sigma_t^2)`` times larger here, so the same ``zeta`` guides
+  far less at high noise than in the official code and the same at low noise (where
+  ``sigma_t << 1``, the steps that set the data fit).
 * ``guidance="likelihood"``: the posterior score approximation taken literally,
   ``x <- x' + step_size (sigma_i^2 - sigma_{i+1}^2) grad log p(y | x0_hat(x))``.  With
   ``step_size=1`` this is the reverse SDE of the DPS-approximate posterior.
