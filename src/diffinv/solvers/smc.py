@@ -27,8 +27,10 @@ import math
 
 import torch
 
+from .curvature import estimate_curvature
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
+from .options import check_data_step_options
 from .particles import KERNELS, ParticleWeights, RunWeights
 from .registry import SolverOutput, register_solver
 from .smc_resampling import RESAMPLERS
@@ -65,6 +67,7 @@ def smc(
     potential: str = "auto",
     kernel: str = "auto",
     n_runs: int = 1,
+    lipschitz: float | None = None,
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -126,6 +129,11 @@ def smc(
         becomes a list over runs (``ess_per_step[k]`` is run ``k``'s history), plus
         ``n_runs``.  Independent runs give honest error bars (the spread between runs) and
         average out the weight noise of one run at the same cost per particle.
+    lipschitz : float, optional
+        ``tds`` only: the curvature ``L`` of ``-log p(y | x)`` that damps the proposal's
+        gradient step to ``v / (1 + v L)`` (:mod:`diffinv.solvers.tds`); default: estimated
+        at the prior mean image (:func:`diffinv.solvers.curvature.estimate_curvature`);
+        0 gives the undamped proposal of Wu et al. (2023).
 
     Returns
     -------
@@ -161,6 +169,7 @@ def smc(
         raise ValueError(
             f"n_runs: n_samples ({n_samples}) must be a multiple of n_runs ({n_runs})"
         )
+    check_data_step_options(lipschitz, None, 1)
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
@@ -191,7 +200,9 @@ def smc(
     elif method == "mcgdiff":
         out = run_mcgdiff(problem, prior, potential=potential, kernel=kernel, **common)
     else:
-        out = run_tds(problem, prior, kernel=kernel, **common)
+        curvature = (float(lipschitz) if lipschitz is not None
+                     else estimate_curvature(problem, prior, image_shape, sigmas, dtype))
+        out = run_tds(problem, prior, kernel=kernel, curvature=curvature, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel)
     if method == "mcgdiff":
         out.diagnostics["potential"] = potential

@@ -29,8 +29,8 @@ Implementation.  With ``a = s'^2 / s^2`` the kernel covariance is ``(1 - a) s^2 
 ``M = a I + (1 - a) J``, and the local model's ``dE[x_0 | x'] / dx' = J M^{-1}``: one
 Cholesky factor of ``M`` per particle serves both, and proposals are drawn by
 perturb-then-correct, so no ``n x n`` eigen-decomposition is needed.  A Jacobian shared by
-every particle (a Gaussian prior's, returned as one matrix expanded over the batch) stays one
-matrix throughout (:mod:`diffinv.solvers.shared_batch`): one factorisation per step.  Particles are the
+every particle (a Gaussian prior's, one matrix expanded over the batch) stays one matrix
+throughout (:mod:`diffinv.solvers.shared_batch`): one factorisation per step.  Particles are the
 flattened images in float64; the likelihood enters through the observed right singular
 vectors ``V_r`` of :class:`~diffinv.solvers.mcgdiff.SVDLikelihood`.
 """
