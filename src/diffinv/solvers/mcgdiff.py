@@ -88,7 +88,6 @@ from .particles import (
     gather,
     log_normal,
     reverse_kernel,
-    run_weights,
 )
 from .registry import SolverOutput, check_state
 from .utils import initial_noise, progress_bar
@@ -211,7 +210,7 @@ def _fit_per_run(
 
     One run: ``(r,)`` parameters shared by the particles; several: ``(N, r)`` per particle.
     """
-    ws = run_weights(weights)
+    ws = weights.run_weights
     if len(ws) == 1:
         return local_gaussian_fit(xbar, x0bar, ws[0], sigma)
     n = ws[0].numel()
@@ -415,8 +414,7 @@ def run_mcgdiff(
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0,
                       "ess": weights.ess_history[-1]})
-    for run in weights.runs if isinstance(weights, RunWeights) else [weights]:
-        run.log_evidence += lik.log_const
+    weights.add_log_evidence(lik.log_const)
     diagnostics = {"method": "mcgdiff", "rank": r, **weights.diagnostics()}
     return SolverOutput(samples=x.detach(), nfe=steps, weights=weights.weights,
                         diagnostics=diagnostics)

@@ -120,8 +120,7 @@ def run_mcgdiff_tweedie(
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0,
                       "ess": weights.ess_history[-1]})
-    for run in weights.runs if isinstance(weights, RunWeights) else [weights]:
-        run.log_evidence += lik.log_const
+    weights.add_log_evidence(lik.log_const)
     diagnostics = {"method": "mcgdiff", "kernel": "tweedie", "rank": r,
                    "backward_passes": passes, **weights.diagnostics()}
     return SolverOutput(samples=x.detach(), nfe=steps, weights=weights.weights,

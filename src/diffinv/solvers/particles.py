@@ -120,6 +120,15 @@ class ParticleWeights:
         """Normalised float64 weights ``(n,)``."""
         return normalise_log_weights(self.log_w)
 
+    @property
+    def run_weights(self) -> list[torch.Tensor]:
+        """The normalised weights as the only run (the :class:`RunWeights` interface)."""
+        return [self.weights]
+
+    def add_log_evidence(self, const: float) -> None:
+        """Add a constant of the likelihood that the incremental weights leave out."""
+        self.log_evidence += const
+
     def diagnostics(self) -> dict:
         """ESS per step, resampling count and steps, log-evidence, final ESS."""
         return {
@@ -189,6 +198,11 @@ class RunWeights:
         """Normalised weights ``(n,)`` of each run."""
         return [run.weights for run in self.runs]
 
+    def add_log_evidence(self, const: float) -> None:
+        """Add ``const`` to every run's log-evidence."""
+        for run in self.runs:
+            run.add_log_evidence(const)
+
     @property
     def ess_history(self) -> list[list[float]]:
         """Per step, the ESS of every run."""
@@ -204,13 +218,6 @@ class RunWeights:
         out["ess_collapsed"] = any(out["ess_collapsed"])
         out["n_runs"] = self.n_runs
         return out
-
-
-def run_weights(weights) -> list[torch.Tensor]:
-    """Normalised weights of each run of a :class:`ParticleWeights` or :class:`RunWeights`."""
-    if isinstance(weights, RunWeights):
-        return weights.run_weights
-    return [weights.weights]
 
 
 def gather(idx: torch.Tensor | None, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
