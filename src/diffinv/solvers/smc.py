@@ -30,7 +30,7 @@ import torch
 from .curvature import estimate_curvature
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
-from .options import check_data_step_options
+from .options import check_lipschitz
 from .particles import KERNELS, ParticleWeights, RunWeights
 from .registry import SolverOutput, register_solver
 from .smc_resampling import RESAMPLERS
@@ -169,7 +169,7 @@ def smc(
         raise ValueError(
             f"n_runs: n_samples ({n_samples}) must be a multiple of n_runs ({n_runs})"
         )
-    check_data_step_options(lipschitz, None, 1)
+    check_lipschitz(lipschitz)
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
