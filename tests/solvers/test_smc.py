@@ -20,61 +20,25 @@ import warnings
 
 import pytest
 import torch
+from smc_cases import (
+    F64,
+    SIGMA_MAX,
+    SIGMA_MIN,
+    gaussian_case,
+    model_reference,
+    run,
+    snis_moments,
+)
 
 import diffinv
 from diffinv.operators.base import ElementwiseOperator, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.priors import GaussianMixturePrior, GaussianPrior
-from diffinv.priors.gaussian import gaussian_conditional
-from diffinv.priors.linear_gaussian import real_linear_system
 from diffinv.solvers.chain_reference import model_prior
 from diffinv.solvers.dps import ancestral_step
 from diffinv.solvers.particles import reverse_kernel
 from diffinv.solvers.schedules import karras_sigmas
-
-F64 = torch.float64
-SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
-
-
-def gaussian_case(n=3, m=2, sigma_y=0.5, seed=0, shape=None):
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(n, n, dtype=F64, generator=g)
-    shape = shape or (n,)
-    prior = GaussianPrior(torch.randn(n, dtype=F64, generator=g).reshape(shape),
-                          q @ q.T / n + 0.3 * torch.eye(n, dtype=F64))
-    op = MatrixOperator(torch.randn(m, n, dtype=F64, generator=g), in_shape=shape)
-    noise = GaussianNoise(sigma_y)
-    y = noise.sample(op(prior.sample(1, g)), g)
-    return prior, InverseProblem(op, noise, y)
-
-
-def run(problem, prior, n, steps, seed=0, **options):
-    # the isotropic kernel unless a test asks otherwise: on Gaussian priors the Tweedie kernel
-    # (the default there) makes every weight equal, which would leave nothing to test here
-    options.setdefault("kernel", "midpoint")
-    return diffinv.sample(problem, prior, solver="smc", n_samples=n, steps=steps, seed=seed,
-                          dtype=F64, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, **options)
-
-
-def snis_moments(post):
-    """Weighted mean, covariance and their SNIS standard errors (flattened samples)."""
-    w = post.weights.to(F64)
-    x = post.samples.reshape(post.n_samples, -1).to(F64)
-    mean = (w[:, None] * x).sum(0)
-    d = x - mean
-    outer = d[:, :, None] * d[:, None, :]
-    cov = (w[:, None, None] * outer).sum(0)
-    se_mean = torch.sqrt((w[:, None] ** 2 * d**2).sum(0))
-    se_cov = torch.sqrt((w[:, None, None] ** 2 * (outer - cov) ** 2).sum(0))
-    return mean, cov, se_mean, se_cov
-
-
-def model_reference(prior, problem, steps, kernel="midpoint"):
-    """Exact target of the SMC run: model prior x likelihood; returns (mean, cov, log Z)."""
-    mp = model_prior(prior, karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX), kernel)
-    a, y, var = real_linear_system(problem, prior.event_shape)
-    return gaussian_conditional(mp.mean, mp.cov, a, y, var)
 
 
 # -- MCGdiff (linear-Gaussian) ------------------------------------------------------------------

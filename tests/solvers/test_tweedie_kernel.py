@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import smc_cases
 import torch
+from smc_cases import F64, SIGMA_MAX, SIGMA_MIN
 
 import diffinv
 from diffinv.operators.base import MatrixOperator
@@ -24,24 +26,14 @@ from diffinv.solvers.schedules import karras_sigmas
 from diffinv.solvers.smc import AUTO_TWEEDIE_MAX_BYTES, _auto_kernel
 from diffinv.solvers.tweedie_kernel import MAX_TWEEDIE_DIM, denoiser_jacobian
 
-F64 = torch.float64
-SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
-
 
 def gaussian_case(n=4, m=2, sigma_y=0.3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(n, n, dtype=F64, generator=g)
-    prior = GaussianPrior(torch.randn(n, dtype=F64, generator=g),
-                          q @ q.T / n + 0.2 * torch.eye(n, dtype=F64))
-    op = MatrixOperator(torch.randn(m, n, dtype=F64, generator=g))
-    noise = GaussianNoise(sigma_y)
-    return prior, InverseProblem(op, noise, noise.sample(op(prior.sample(1, g)), g))
+    return smc_cases.gaussian_case(n, m, sigma_y, seed, ridge=0.2)
 
 
 def run(problem, prior, n, steps, seed=0, **options):
-    return diffinv.sample(problem, prior, solver="smc", n_samples=n, steps=steps, seed=seed,
-                          dtype=F64, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, method="mcgdiff",
-                          kernel="tweedie", **options)
+    return smc_cases.run(problem, prior, n, steps, seed, method="mcgdiff", kernel="tweedie",
+                         **options)
 
 
 def test_chain_output_is_the_prior_at_few_steps():

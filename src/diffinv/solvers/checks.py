@@ -60,15 +60,16 @@ def whitened_moment_errors(
 
 
 def random_gaussian_prior(
-    shape: tuple[int, ...], seed: int
+    shape: tuple[int, ...], seed: int, ridge: float = 0.1
 ) -> tuple[GaussianPrior, torch.Generator]:
     """A random well-conditioned :class:`GaussianPrior` on images of ``shape`` (float64).
 
-    Mean ~ N(0, I); covariance ``B B^T / d + 0.1 I`` with ``B`` standard normal.  Returns the
-    prior and the generator (seeded by ``seed``) for drawing the rest of a test problem.
+    Mean ~ N(0, I); covariance ``B B^T / d + ridge I`` with ``B`` standard normal (drawn
+    first).  Returns the prior and the generator (seeded by ``seed``) for drawing the rest of
+    a test problem.
     """
     g = torch.Generator().manual_seed(seed)
     d = math.prod(shape)
     b = torch.randn(d, d, generator=g, dtype=torch.float64)
-    cov = b @ b.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+    cov = b @ b.T / d + ridge * torch.eye(d, dtype=torch.float64)
     return GaussianPrior(torch.randn(shape, generator=g, dtype=torch.float64), cov), g
