@@ -85,6 +85,7 @@ from .particles import (
     ParticleWeights,
     RunWeights,
     denoise,
+    denoiser_batches,
     gather,
     log_normal,
     reverse_kernel,
@@ -243,14 +244,10 @@ def jacobian_diagonal(
     diag : torch.Tensor
         ``(N, r)`` float64.
     """
-    n = x.shape[0]
     r = v_obs.shape[1]
-    step = n if not max_batch else int(max_batch)
     outs, diags = [], []
-    for start in range(0, n, step):
-        xc = x[start:start + step].detach()
+    for xc, sig in denoiser_batches(x, sigma, max_batch):
         b = xc.shape[0]
-        sig = torch.full((b,), sigma, dtype=x.dtype, device=x.device)
         with torch.enable_grad():
             xg = xc.requires_grad_(True)
             x0 = prior(xg, sig)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
 from .smc_resampling import effective_sample_size, normalise_log_weights, resample
 
-__all__ = ["KERNELS", "ParticleWeights", "RunWeights", "denoise", "reverse_kernel", "gather"]
+__all__ = ["KERNELS", "ParticleWeights", "RunWeights", "denoise", "denoiser_batches",
+           "reverse_kernel", "gather"]
 
 
 class ParticleWeights:
@@ -271,6 +272,18 @@ def reverse_kernel(
     return x0 + a * (x - x0), var
 
 
+def denoiser_batches(
+    x: torch.Tensor, sigma: float, max_batch: int | None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Detached chunks of ``max_batch`` particles of ``x`` (all when ``None``) and the
+    matching ``(b,)`` noise-level vectors: the batches of every per-particle denoiser call."""
+    n = x.shape[0]
+    step = n if not max_batch else int(max_batch)
+    for start in range(0, n, step):
+        xc = x[start:start + step].detach()
+        yield xc, torch.full((xc.shape[0],), sigma, dtype=x.dtype, device=x.device)
+
+
 def denoise(
     prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -297,12 +310,8 @@ def denoise(
     grad : torch.Tensor or None
         Gradient of ``objective`` with respect to ``x``, same shape as ``x``.
     """
-    n = x.shape[0]
-    step = n if not max_batch else int(max_batch)
     outs, vals, grads = [], [], []
-    for start in range(0, n, step):
-        xc = x[start:start + step].detach()
-        sig = torch.full((xc.shape[0],), sigma, dtype=x.dtype, device=x.device)
+    for xc, sig in denoiser_batches(x, sigma, max_batch):
         if objective is None:
             with torch.no_grad():
                 outs.append(prior(xc, sig).detach())

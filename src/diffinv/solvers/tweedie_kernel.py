@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import torch
 
 from . import shared_batch as sb
+from .particles import denoiser_batches
 
 __all__ = ["MAX_TWEEDIE_DIM", "MatrixPotential", "TweedieKernel", "denoiser_jacobian",
            "tweedie_kernel", "Prediction"]
@@ -73,20 +74,16 @@ def denoiser_jacobian(
         ``(N, n, n)`` float64, ``jac[k, i, j] = d D(x_k)_i / d x_{k, j}``; symmetric (the
         exact Jacobian is ``Cov(x_0 | x) / sigma^2``; a learned one is symmetrised).
     """
-    n_part = x.shape[0]
     n = x[0].numel()
     if n > MAX_TWEEDIE_DIM:
         raise ValueError(
             f"kernel: 'tweedie' forms the denoiser's full Jacobian and supports at most "
             f"{MAX_TWEEDIE_DIM} unknowns, got {n}; use kernel='midpoint'"
         )
-    step = n_part if not max_batch else int(max_batch)
+    analytic = getattr(prior, "denoiser_jacobian", None)
     outs, jacs = [], []
-    for start in range(0, n_part, step):
-        xc = x[start:start + step].detach()
+    for xc, sig in denoiser_batches(x, sigma, max_batch):
         b = xc.shape[0]
-        sig = torch.full((b,), sigma, dtype=x.dtype, device=x.device)
-        analytic = getattr(prior, "denoiser_jacobian", None)
         if callable(analytic):
             x0, jac = analytic(xc, sig)
             outs.append(x0.detach())
