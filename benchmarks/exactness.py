@@ -52,7 +52,7 @@ VARIANTS = {
     "smc[kernel=midpoint]": ("smc", {"kernel": "midpoint", "potential": "adaptive"}),
     "smc[midpoint+local]": ("smc", {"kernel": "midpoint", "potential": "local"}),
     "smc[method=tds]": ("smc", {"method": "tds"}),
-    "smc[tds,lipschitz=0]": ("smc", {"method": "tds", "lipschitz": 0.0}),  # paper's proposal
+    "smc[tds+lipschitz=0]": ("smc", {"method": "tds", "lipschitz": 0.0}),  # paper's proposal
     "dps[likelihood]": ("dps", {"guidance": "likelihood"}),
 }
 N_PROJ = 200

@@ -40,11 +40,11 @@ weights then degenerate (the ESS-collapse warning fires) and many particles are 
 (e.g. a 4-D Gaussian with ``sigma_y = 0.3``: mean errors of 0.4-0.8 posterior standard
 deviations with 4,000 particles, where ``mcgdiff`` is within Monte-Carlo error).  For
 linear-Gaussian problems prefer ``method="mcgdiff"``.  On the MCGdiff mixture benchmark
-(``benchmarks/exactness.py``; dx = 8, 3 seeds per dy, 500 particles, 4 runs, 100 steps; SW
-over the exact-sample floor, median / worst) the damped proposal gives dy = 1: 3.3 / 14.8,
-dy = 2: 6.4 / 7.6, dy = 4: 4.7 / 8.0, against 4.0 / 14.8, 25 / 195 and 336 / 33,674 with
-the paper's (``lipschitz=0``); ``mcgdiff`` is at 1.1-1.5 on the same problems.  On the
-image-shaped 1x16x16 case (dy = 16): 1.54 against 92 (``mcgdiff``: 1.13).
+(``benchmarks/exactness.py``; dx = 8, 5 seeds per dy, 500 particles, 4 runs, 100 steps; SW
+over the exact-sample floor, median / worst) the damped proposal gives dy = 1: 6.2 / 14.8,
+dy = 2: 6.4 / 8.1, dy = 4: 4.7 / 8.0, against 8.0 / 14.8, 17 / 195 and 4.8 / diverged (NaN
+on one seed) with the paper's (``lipschitz=0``); ``mcgdiff`` is at 1.1-1.5 on the same
+problems.  On the image-shaped 1x16x16 case (dy = 16): 1.54 against 92 (``mcgdiff``: 1.13).
 """
 
 from __future__ import annotations
