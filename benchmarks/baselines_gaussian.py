@@ -27,7 +27,7 @@ from diffinv.operators import InverseProblem
 from diffinv.operators.base import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.priors import GaussianPrior
-from diffinv.solvers.checks import whitened_moment_errors
+from diffinv.testing.checks import whitened_moment_errors
 
 SOLVERS = [
     ("daps", {"ode_steps": 1}),

@@ -42,9 +42,10 @@ import diffinv
 from diffinv.operators.base import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
+from diffinv.posterior import Posterior
 from diffinv.priors import GaussianMixturePrior, GaussianPrior
-from diffinv.solvers import Posterior, available_solvers
-from diffinv.solvers.metrics import sliced_wasserstein
+from diffinv.solvers import available_solvers
+from diffinv.testing.metrics import sliced_wasserstein
 
 N_REF = 10_000
 # extra configurations printed beside the registered solvers' defaults: label -> (solver, options)

@@ -5,14 +5,16 @@ denoiser prior ``D(x, sigma)``; :func:`sample` runs a registered solver and retu
 :class:`Posterior`.
 """
 
+from .calibration import Calibration, calibrate, load_calibration
 from .operators import InverseProblem
+from .posterior import Posterior, load_posterior, weighted_quantile
 from .sampling import sample
-from .solvers import Posterior, available_solvers, load_posterior
-from .solvers.calibration import calibrate, load_calibration
+from .solvers import available_solvers
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibration",
     "InverseProblem",
     "Posterior",
     "available_solvers",
@@ -20,5 +22,6 @@ __all__ = [
     "load_calibration",
     "load_posterior",
     "sample",
+    "weighted_quantile",
     "__version__",
 ]

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from .demos.registry import Demo
-from .solvers.posterior import Posterior, _jsonable, atomic_write
+from .io import atomic_write, jsonable
+from .posterior import Posterior
 
 __all__ = ["reconstruction_summary", "write_figures", "write_json", "psnr"]
 
@@ -47,14 +48,14 @@ def reconstruction_summary(posterior: Posterior, demo: Demo) -> dict[str, Any]:
         summary["rmse_mean"] = float(((posterior.mean - truth) ** 2).mean().sqrt())
         if not posterior.samples.is_complex() and posterior.n_samples >= 4:
             summary["coverage_90"] = posterior.coverage(truth, 0.9)
-    return _jsonable(summary)
+    return jsonable(summary)
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
     """Write ``obj`` as indented JSON, atomically."""
 
     def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+        Path(tmp).write_text(json.dumps(jsonable(obj), indent=2, sort_keys=True) + "\n")
 
     atomic_write(path, write, suffix=".json.tmp")
 

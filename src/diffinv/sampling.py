@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from .operators.problem import InverseProblem
-from .solvers.posterior import Posterior
+from .posterior import Posterior
+from .schedules import get_schedule
 from .solvers.registry import COMMON_ARGS, get_solver, solver_options
-from .solvers.schedules import get_schedule
 
 __all__ = ["sample"]
 

@@ -60,7 +60,7 @@ def test_stack_and_errors(tmp_path):
 
 def test_posterior_fits(tmp_path):
     from diffinv.datasets.fits_image import write_posterior_fits
-    from diffinv.solvers.posterior import Posterior
+    from diffinv.posterior import Posterior
 
     samples = torch.rand(5, 1, 16, 16, dtype=torch.float64)
     post = Posterior(samples)

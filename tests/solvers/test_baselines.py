@@ -1,7 +1,7 @@
 """PiGDM, DiffPIR and DDRM against exact Gaussian posteriors (documented approximations).
 
 Reference: ``GaussianPrior.posterior(problem)`` (exact).  Errors are whitened by the exact
-posterior (:func:`diffinv.solvers.checks.whitened_moment_errors`); Monte-Carlo scales for
+posterior (:func:`diffinv.testing.checks.whitened_moment_errors`); Monte-Carlo scales for
 ``N`` exact draws in ``d`` dimensions are ``sqrt(d/N)`` (mean) and ``sqrt((d^2+d)/N)`` (cov);
 tolerance = documented bias + 3 MC.  The same tolerance rejects the prior (checked), so a
 solver that ignores the data fails.
@@ -35,8 +35,8 @@ from diffinv.operators.base import (
 )
 from diffinv.operators.noise import GaussianNoise, PoissonNoise
 from diffinv.priors import GaussianPrior
-from diffinv.solvers.checks import random_gaussian_prior as random_prior
-from diffinv.solvers.checks import whitened_moment_errors
+from diffinv.testing.checks import random_gaussian_prior as random_prior
+from diffinv.testing.checks import whitened_moment_errors
 
 BUDGET = {"pigdm": (0.8, 0.6), "diffpir": (0.6, 1.8), "ddrm": (1.2, 2.6)}
 SOLVERS = sorted(BUDGET)

@@ -1,7 +1,7 @@
 """DAPS against exact Gaussian posteriors.
 
 Reference: ``GaussianPrior.posterior(problem)`` (exact).  Samples are whitened by the exact
-posterior (:func:`diffinv.solvers.checks.whitened_moment_errors`); for ``N`` exact draws in
+posterior (:func:`diffinv.testing.checks.whitened_moment_errors`); for ``N`` exact draws in
 ``d`` dimensions the whitened mean error has scale ``sqrt(d/N)`` and the covariance error
 ``sqrt((d^2+d)/N)`` ("MC").  Tolerance = documented bias + 3 MC.
 
@@ -29,8 +29,8 @@ from diffinv.operators.base import (
     RealToComplex,
 )
 from diffinv.operators.noise import GaussianNoise
-from diffinv.solvers.checks import random_gaussian_prior as random_prior
-from diffinv.solvers.checks import whitened_moment_errors
+from diffinv.testing.checks import random_gaussian_prior as random_prior
+from diffinv.testing.checks import whitened_moment_errors
 
 DAPS_MEAN_BIAS = 0.1  # whitened, 200 levels, exact data step (see module docstring)
 DAPS_COV_BIAS = 0.2

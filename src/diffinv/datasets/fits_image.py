@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..solvers.posterior import atomic_write
+from ..io import atomic_write
 
 __all__ = ["FitsImage", "write_fits_image", "read_fits_image", "write_posterior_fits"]
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..solvers.posterior import atomic_write
+from ..io import atomic_write
 
 __all__ = [
     "read_fastmri_slice",

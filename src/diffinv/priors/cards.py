@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ..solvers.posterior import atomic_write
+from ..io import atomic_write
 from .checkpoints import load_prior, save_prior
 
 __all__ = ["card_markdown", "export_prior"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..solvers.posterior import atomic_write
+from ..io import atomic_write
 from .edm import EDMDenoiser
 from .networks.unet import UNet, UNetConfig
 

@@ -6,9 +6,9 @@ import math
 
 import torch
 
+from ..operators.linear_gaussian import real_linear_system
 from ..operators.problem import InverseProblem
 from .base import sigma_per_item
-from .linear_gaussian import real_linear_system
 
 __all__ = ["GaussianPrior", "default_sigma_max"]
 

@@ -10,10 +10,10 @@ import math
 
 import torch
 
+from ..operators.linear_gaussian import real_linear_system
 from ..operators.problem import InverseProblem
 from .base import sigma_per_item
 from .gaussian import _as_event, _check_cov, default_sigma_max, gaussian_conditional
-from .linear_gaussian import real_linear_system
 
 __all__ = ["GaussianMixturePrior"]
 

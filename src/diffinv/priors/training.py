@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from ..datasets.registry import estimate_range, get_dataset
-from ..solvers.posterior import atomic_write
+from ..io import atomic_write
 from .checkpoints import LearnedPrior, save_prior
 from .edm import edm_loss_weight
 from .ema import EMA

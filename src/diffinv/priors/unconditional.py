@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..solvers.schedules import karras_sigmas
+from ..schedules import karras_sigmas
 
 __all__ = ["sample_prior"]
 

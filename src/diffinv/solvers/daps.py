@@ -49,32 +49,12 @@ import torch
 from .batching import check_max_batch, run_chunked
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
+from .kernels import ode_x0
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
 
-__all__ = ["daps", "ode_x0"]
-
-_ODE_RHO = 7.0
-
-
-def ode_x0(prior, x: torch.Tensor, sigma: float, ode_steps: int) -> torch.Tensor:
-    """Estimate ``x0`` from ``x`` at noise ``sigma`` by Euler steps of the probability-flow ODE.
-
-    The inner schedule is ``sigma (1 - k / K)^7`` for ``k = 0..K`` (the EDM spacing, dense near
-    0); the last step jumps to ``sigma = 0`` with the denoiser.  Costs ``ode_steps`` denoiser
-    calls.  Runs without gradients.
-    """
-    n = x.shape[0]
-    with torch.no_grad():
-        for k in range(ode_steps):
-            s = sigma * (1.0 - k / ode_steps) ** _ODE_RHO
-            d = prior(x, torch.full((n,), s, dtype=x.dtype, device=x.device))
-            if k == ode_steps - 1:
-                return d
-            s_next = sigma * (1.0 - (k + 1) / ode_steps) ** _ODE_RHO
-            x = x + (s_next - s) * (x - d) / s
-    return x  # pragma: no cover - ode_steps >= 1
+__all__ = ["daps"]
 
 
 @register_solver("daps")

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from ..priors.linear_gaussian import stack_real_rows
+from ..operators.linear_gaussian import stack_real_rows
 from .batching import check_max_batch, run_chunked
 from .registry import SolverOutput, check_state, register_solver
 from .utils import progress_bar

@@ -30,6 +30,7 @@ import math
 
 import torch
 
+from .kernels import ancestral_step
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar
 
@@ -104,30 +105,3 @@ def dps(
     if residual_norms:
         diagnostics["residual_norm_per_step"] = residual_norms
     return SolverOutput(samples=x.detach(), nfe=steps, diagnostics=diagnostics)
-
-
-def ancestral_step(
-    x: torch.Tensor,
-    x0: torch.Tensor,
-    sigma: float,
-    sigma_next: float,
-    eta: float,
-    generator: torch.Generator | None,
-) -> torch.Tensor:
-    """One ancestral step of the VE reverse SDE from ``sigma`` to ``sigma_next``.
-
-    Splits ``sigma_next`` into a deterministic part ``sigma_down`` and fresh noise
-    ``sigma_up`` (Karras et al. 2022 / k-diffusion ``sample_euler_ancestral``): with
-    ``eta = 1`` the step samples exactly ``p(x_next | x, x0)`` of the Gaussian reverse
-    kernel when ``x0`` is exact.
-    """
-    if sigma_next == 0.0:
-        return x0.clone()
-    up = eta * math.sqrt(max(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2, 0.0))
-    up = min(up, sigma_next)
-    down = math.sqrt(sigma_next**2 - up**2)
-    d = (x - x0) / sigma
-    out = x + d * (down - sigma)
-    if up > 0:
-        out = out + up * torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
-    return out

@@ -39,8 +39,8 @@ import torch
 
 from .batching import check_max_batch, run_chunked
 from .curvature import estimate_curvature
-from .dps import ancestral_step
 from .gaussian_data import LinearGaussianData
+from .kernels import ancestral_step
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
 from .utils import initial_noise, progress_bar

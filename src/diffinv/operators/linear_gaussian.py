@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from ..operators.base import LinearOperator
-from ..operators.noise import measured_weight
-from ..operators.problem import InverseProblem
+from .base import LinearOperator
+from .noise import measured_weight
+from .problem import InverseProblem
 
 __all__ = ["real_linear_system", "stack_real_rows"]
 

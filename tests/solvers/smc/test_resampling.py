@@ -1,4 +1,4 @@
-"""Resampling schemes and effective sample size (diffinv.solvers.smc_resampling)."""
+"""Resampling schemes and effective sample size (diffinv.solvers.smc.resampling)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from diffinv.solvers.smc_resampling import (
+from diffinv.solvers.smc.resampling import (
     effective_sample_size,
     multinomial_resample,
     normalise_log_weights,

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from diffinv.priors import GaussianPrior
-from diffinv.solvers import shared_batch as sb
-from diffinv.solvers.tweedie_kernel import denoiser_jacobian, tweedie_kernel
+from diffinv.solvers.smc import shared_batch as sb
+from diffinv.solvers.smc.tweedie_kernel import denoiser_jacobian, tweedie_kernel
 
 F64 = torch.float64
 N = 5

@@ -38,7 +38,8 @@ from typing import Any
 
 import torch
 
-from .posterior import Posterior, atomic_write, weighted_quantile
+from .io import atomic_write
+from .posterior import Posterior, weighted_quantile
 
 __all__ = [
     "Calibration",

@@ -12,13 +12,13 @@ import torch
 
 import diffinv
 from diffinv.operators.base import MatrixOperator
+from diffinv.operators.linear_gaussian import real_linear_system
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.priors.gaussian import gaussian_conditional
-from diffinv.priors.linear_gaussian import real_linear_system
-from diffinv.solvers.chain_reference import model_prior
-from diffinv.solvers.checks import random_gaussian_prior
-from diffinv.solvers.schedules import karras_sigmas
+from diffinv.schedules import karras_sigmas
+from diffinv.testing.chain_reference import model_prior
+from diffinv.testing.checks import random_gaussian_prior
 
 F64 = torch.float64
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0

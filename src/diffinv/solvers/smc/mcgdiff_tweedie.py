@@ -1,18 +1,18 @@
-r"""The operator-exact SMC sampler (:mod:`diffinv.solvers.mcgdiff`) with the Tweedie kernel.
+r"""The operator-exact SMC sampler (:mod:`diffinv.solvers.smc.mcgdiff`) with the Tweedie kernel.
 
-Same Feynman-Kac construction as :func:`~diffinv.solvers.mcgdiff.run_mcgdiff` (weight,
+Same Feynman-Kac construction as :func:`~diffinv.solvers.smc.mcgdiff.run_mcgdiff` (weight,
 resample, then move with the locally optimal proposal; potentials linear-Gaussian in the
 particle, exact likelihood at ``sigma = 0``), but the model's backward kernel is the
 moment-matched one with the full covariance ``s'^2 (1 - a) I + (1 - a)^2 s^2 dD/dx``
-(:mod:`diffinv.solvers.tweedie_kernel`), so the chain that the particles follow is exact for
+(:mod:`diffinv.solvers.smc.tweedie_kernel`), so the chain that the particles follow is exact for
 Gaussian priors and much closer to the prior for multimodal ones.  The proposal and the
 incremental weights are the Kalman update and predictive density of that kernel against the
 potential, per particle.
 
 Potentials: ``local`` (recommended with this kernel; it reuses the Jacobian that the kernel
 needs) is each particle's local Gaussian model of the prior from the full Jacobian
-(:meth:`~diffinv.solvers.tweedie_kernel.MatrixPotential.local`); ``adaptive`` and ``flat`` are
-those of :mod:`diffinv.solvers.mcgdiff`.
+(:meth:`~diffinv.solvers.smc.tweedie_kernel.MatrixPotential.local`); ``adaptive`` and ``flat`` are
+those of :mod:`diffinv.solvers.smc.mcgdiff`.
 
 Measured (``benchmarks/exactness.py --dx8-only``; MCGdiff Gaussian mixture, dx = 8, 5 seeds
 per dy, 500 particles, 4 runs, 100 steps; SW to the exact posterior over that of an exact
@@ -42,11 +42,11 @@ from collections.abc import Callable
 
 import torch
 
+from ..registry import SolverOutput, check_state
+from ..utils import initial_noise, progress_bar
 from .mcgdiff import GaussianPotential, SVDLikelihood, _fit_per_run
 from .particles import ParticleWeights, RunWeights, denoise
-from .registry import SolverOutput, check_state
 from .tweedie_kernel import MatrixPotential, denoiser_jacobian, tweedie_kernel
-from .utils import initial_noise, progress_bar
 
 __all__ = ["run_mcgdiff_tweedie"]
 

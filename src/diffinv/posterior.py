@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["Posterior", "load_posterior", "weighted_quantile", "atomic_write"]
+from .io import atomic_write, jsonable
+
+__all__ = ["Posterior", "load_posterior", "weighted_quantile"]
 
 _FORMAT = "diffinv.posterior/1"
 
@@ -46,26 +46,6 @@ def weighted_quantile(
     t = ((q - p0) / (p1 - p0).clamp(min=1e-300)).clamp(0.0, 1.0)
     out = v0 + t * (v1 - v0)
     return out.reshape(samples.shape[1:]).to(samples.dtype)
-
-
-def atomic_write(path: str | os.PathLike, write: Any, suffix: str = "") -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically.
-
-    An interrupted write leaves no file under the final name (the temporary file is removed).
-    """
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 class Posterior:
@@ -230,8 +210,8 @@ class Posterior:
         def write(tmp: str) -> None:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = _FORMAT
-                f.attrs["diagnostics"] = json.dumps(_jsonable(self.diagnostics))
-                f.attrs["metadata"] = json.dumps(_jsonable(self.metadata))
+                f.attrs["diagnostics"] = json.dumps(jsonable(self.diagnostics))
+                f.attrs["metadata"] = json.dumps(jsonable(self.metadata))
                 f.create_dataset("samples", data=self.samples.numpy(), compression="gzip")
                 f.create_dataset("mean", data=self.mean.numpy())
                 f.create_dataset("std", data=self.std.numpy())
@@ -262,21 +242,3 @@ def load_posterior(path: str | os.PathLike) -> Posterior:
         diagnostics = json.loads(f.attrs["diagnostics"])
         metadata = json.loads(f.attrs["metadata"])
     return Posterior(samples, weights, diagnostics, metadata)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return _jsonable(value.detach().cpu().tolist())
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, complex):
-        return [value.real, value.imag]
-    return value

@@ -12,19 +12,19 @@ from __future__ import annotations
 import math
 
 import pytest
-import smc_cases
 import torch
-from smc_cases import F64, SIGMA_MAX, SIGMA_MIN
 
 import diffinv
 from diffinv.operators.base import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.priors import GaussianMixturePrior, GaussianPrior
-from diffinv.solvers.chain_reference import model_prior
-from diffinv.solvers.schedules import karras_sigmas
-from diffinv.solvers.smc import AUTO_TWEEDIE_MAX_BYTES, _auto_kernel
-from diffinv.solvers.tweedie_kernel import MAX_TWEEDIE_DIM, denoiser_jacobian
+from diffinv.schedules import karras_sigmas
+from diffinv.solvers.smc.runner import AUTO_TWEEDIE_MAX_BYTES, auto_kernel
+from diffinv.solvers.smc.tweedie_kernel import MAX_TWEEDIE_DIM, denoiser_jacobian
+from diffinv.testing import smc_cases
+from diffinv.testing.chain_reference import model_prior
+from diffinv.testing.smc_cases import F64, SIGMA_MAX, SIGMA_MIN
 
 
 def gaussian_case(n=4, m=2, sigma_y=0.3, seed=0):
@@ -143,7 +143,7 @@ def test_auto_picks_the_tweedie_kernel_where_the_jacobian_is_cheap():
     post = diffinv.sample(prob, big, solver="smc", n_samples=8, steps=4, seed=0)
     assert post.diagnostics["kernel"] == "tweedie"
     many = AUTO_TWEEDIE_MAX_BYTES // (8 * 100 * 100) + 1  # particles past the memory bound
-    assert _auto_kernel(big, 100, many) == "midpoint" and _auto_kernel(big, 100, 8) == "tweedie"
+    assert auto_kernel(big, 100, many) == "midpoint" and auto_kernel(big, 100, 8) == "tweedie"
 
 
 def test_threshold_one_resamples_every_step_even_with_equal_weights():

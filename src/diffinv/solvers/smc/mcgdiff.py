@@ -6,7 +6,7 @@ diffusion for Bayesian linear inverse problems" (MCGdiff), and Dou & Song (ICLR 
 (FPS).  The formulation below is our own VE version of that family.
 
 Setting.  ``y = A x + n``, ``n ~ N(0, Gamma)`` with diagonal ``Gamma`` (complex data are
-stacked as real and imaginary rows, see :func:`diffinv.priors.linear_gaussian
+stacked as real and imaginary rows, see :func:`diffinv.operators.linear_gaussian
 .real_linear_system`).  Whitening and the SVD ``Gamma^{-1/2} A = U S V^T`` (rank ``r``)
 turn the likelihood into independent scalar observations of the coordinates
 ``xbar = V^T x``:
@@ -18,7 +18,7 @@ and ``p(y | x) = C prod_i N(ybar_i; xbar_i, rho_i^2)`` with a constant ``C`` (ke
 log-evidence is that of ``y``).
 
 Feynman-Kac model.  The diffusion model defines a backward chain ``x_{k+1} ~ N(mu_k(x_k),
-v_k I)`` (:func:`~diffinv.solvers.particles.reverse_kernel` with the denoiser's estimate),
+v_k I)`` (:func:`~diffinv.solvers.kernels.reverse_kernel` with the denoiser's estimate),
 started at ``N(0, sigma_0^2 I)`` (potential ``g_0 = 1``).  The potentials are Gaussian and
 linear in the observed coordinates,
 
@@ -62,7 +62,7 @@ bias is what the particles converge to, and the likelihood can amplify it (one d
 problem: the main posterior mode gets 0.693 +- 0.004 with ``midpoint``, 0.769 with ``ddpm``,
 exact 0.733), so at 2,000+ particles the error no longer falls like an exact sample's.  The
 kernel's missing term is ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes
-separate.  ``kernel="tweedie"`` (:mod:`diffinv.solvers.mcgdiff_tweedie`) adds it with the
+separate.  ``kernel="tweedie"`` (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`) adds it with the
 denoiser's full Jacobian, together with per-particle potentials from the same Jacobian, and
 is what ``smc`` uses by default where the Jacobian is cheap.  Use ``n_runs`` (several
 independent runs batched together) to see the run-to-run spread.
@@ -80,7 +80,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..priors.linear_gaussian import real_linear_system
+from ...operators.linear_gaussian import real_linear_system
+from ..kernels import reverse_kernel
+from ..registry import SolverOutput, check_state
+from ..utils import initial_noise, progress_bar
 from .particles import (
     ParticleWeights,
     RunWeights,
@@ -88,10 +91,7 @@ from .particles import (
     denoiser_batches,
     gather,
     log_normal,
-    reverse_kernel,
 )
-from .registry import SolverOutput, check_state
-from .utils import initial_noise, progress_bar
 
 __all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
            "run_mcgdiff"]

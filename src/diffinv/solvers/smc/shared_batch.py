@@ -1,6 +1,6 @@
 """Batched linear algebra that keeps a batch-shared matrix a single matrix.
 
-The Tweedie SMC kernel (:mod:`diffinv.solvers.tweedie_kernel`) works on one ``(n, n)`` matrix
+The Tweedie SMC kernel (:mod:`diffinv.solvers.smc.tweedie_kernel`) works on one ``(n, n)`` matrix
 per particle.  For a Gaussian prior every particle has the same denoiser Jacobian, which the
 prior returns as one matrix expanded over the batch (stride 0 along the particle axis).
 These helpers take such *shared* arrays (``(N, a, b)`` with ``stride(0) == 0``) and do the

@@ -2,14 +2,14 @@
 
 The particles are the samples and come with normalised importance weights
 (``SolverOutput.weights``); every estimate (mean, intervals) should use them, as
-:class:`~diffinv.solvers.posterior.Posterior` does.  Two algorithms:
+:class:`~diffinv.posterior.Posterior` does.  Two algorithms:
 
-* ``mcgdiff`` (:mod:`diffinv.solvers.mcgdiff`) — linear operator with Gaussian noise: a
+* ``mcgdiff`` (:mod:`diffinv.solvers.smc.mcgdiff`) — linear operator with Gaussian noise: a
   proposal that uses the operator exactly through its SVD (MCGdiff, Cardoso et al. 2024; FPS,
   Dou & Song 2024).  Needs at most ``mcgdiff.MAX_DIM`` unknowns (a dense SVD).  Where the
   denoiser's Jacobian is cheap it runs with the Tweedie kernel and per-particle potentials
-  (:mod:`diffinv.solvers.mcgdiff_tweedie`).
-* ``tds`` (:mod:`diffinv.solvers.tds`) — any differentiable likelihood: twisted SMC with the
+  (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`).
+* ``tds`` (:mod:`diffinv.solvers.smc.tds`) — any differentiable likelihood: twisted SMC with the
   DPS-style twisting function ``p(y | D(x_t, sigma_t))`` (Wu et al. 2023).
 
 Both are asymptotically exact as the particle count grows (for the model's backward chain),
@@ -27,17 +27,18 @@ import math
 
 import torch
 
-from .curvature import estimate_curvature
+from ..curvature import estimate_curvature
+from ..kernels import KERNELS
+from ..options import check_lipschitz
+from ..registry import SolverOutput, register_solver
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
-from .options import check_lipschitz
-from .particles import KERNELS, ParticleWeights, RunWeights
-from .registry import SolverOutput, register_solver
-from .smc_resampling import RESAMPLERS
+from .particles import ParticleWeights, RunWeights
+from .resampling import RESAMPLERS
 from .tds import run_tds
 
 __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD",
-           "AUTO_TWEEDIE_MAX_BYTES"]
+           "AUTO_TWEEDIE_MAX_BYTES", "auto_kernel"]
 
 METHODS = ("auto", "mcgdiff", "tds")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
@@ -96,18 +97,18 @@ def smc(
         the kernel computes anyway; otherwise its diagonal in the observed directions: one
         backward pass per observed direction, up to 8, then a random probe); ``flat`` uses
         ``N(ybar; xbar, rho^2 + sigma^2)``.  ``auto``: ``local`` with the Tweedie kernel,
-        else ``adaptive``.  See :mod:`diffinv.solvers.mcgdiff`.
+        else ``adaptive``.  See :mod:`diffinv.solvers.smc.mcgdiff`.
     kernel : {"auto", "tweedie", "midpoint", "ddpm"}
         The model's backward kernel (the particles' prior dynamics).  ``tweedie``
-        (:mod:`diffinv.solvers.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
+        (:mod:`diffinv.solvers.smc.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
         ``s'^2 (1 - a) I + (1 - a)^2 Cov(x_0 | x_s)`` from the denoiser's Jacobian: exact for
         Gaussian priors at any number of steps; on the MCGdiff mixture benchmark it brings
         SMC from about 2x the exact-sample noise floor to 1.1-1.25x (median; figures in
-        :mod:`diffinv.solvers.mcgdiff_tweedie`); it costs the Jacobian (analytic
+        :mod:`diffinv.solvers.smc.mcgdiff_tweedie`); it costs the Jacobian (analytic
         for :class:`~diffinv.priors.GaussianPrior` and
         :class:`~diffinv.priors.GaussianMixturePrior`, else one backward pass per unknown)
         and ``(particles, n, n)`` float64 matrices.  ``midpoint`` and ``ddpm`` are isotropic
-        (:func:`diffinv.solvers.particles.reverse_kernel`): ``ddpm`` is the ancestral
+        (:func:`diffinv.solvers.kernels.reverse_kernel`): ``ddpm`` is the ancestral
         (eta = 1) kernel, ``midpoint`` the average of it and the Euler-Maruyama variance.
         ``auto`` picks ``tweedie`` for ``mcgdiff`` when the prior has an analytic
         ``denoiser_jacobian`` and at most :data:`AUTO_TWEEDIE_ANALYTIC` unknowns, or at most
@@ -131,7 +132,7 @@ def smc(
         average out the weight noise of one run at the same cost per particle.
     lipschitz : float, optional
         ``tds`` only: the curvature ``L`` of ``-log p(y | x)`` that damps the proposal's
-        gradient step to ``v / (1 + v L)`` (:mod:`diffinv.solvers.tds`); default: estimated
+        gradient step to ``v / (1 + v L)`` (:mod:`diffinv.solvers.smc.tds`); default: estimated
         at the prior mean image (:func:`diffinv.solvers.curvature.estimate_curvature`);
         0 gives the undamped proposal of Wu et al. (2023).
 
@@ -174,7 +175,7 @@ def smc(
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
     if kernel == "auto":
-        kernel = (_auto_kernel(prior, math.prod(image_shape), n_samples)
+        kernel = (auto_kernel(prior, math.prod(image_shape), n_samples)
                   if method == "mcgdiff" else "midpoint")
     if potential == "auto":
         potential = "local" if kernel == "tweedie" else "adaptive"
@@ -209,7 +210,7 @@ def smc(
     return out
 
 
-def _auto_kernel(prior, n: int, particles: int) -> str:
+def auto_kernel(prior, n: int, particles: int) -> str:
     """``tweedie`` where the Jacobian is cheap and its ``(particles, n, n)`` arrays are small
     (see ``kernel`` in :func:`smc`), else ``midpoint``."""
     analytic = callable(getattr(prior, "denoiser_jacobian", None))

@@ -5,7 +5,8 @@ import torch
 
 import diffinv
 from diffinv.operators import GaussianNoise, InverseProblem, Operator
-from diffinv.solvers import available_solvers, geometric_sigmas, karras_sigmas, linear_sigmas
+from diffinv.schedules import geometric_sigmas, karras_sigmas, linear_sigmas
+from diffinv.solvers import available_solvers
 
 
 class Blur1D(Operator):

@@ -11,9 +11,9 @@ import math
 
 import pytest
 import torch
-from smc_cases import F64, gaussian_case, model_reference, run, snis_moments
 
-from diffinv.solvers.particles import ParticleWeights, RunWeights
+from diffinv.solvers.smc.particles import ParticleWeights, RunWeights
+from diffinv.testing.smc_cases import F64, gaussian_case, model_reference, run, snis_moments
 
 
 def _run_moments(post, runs):

@@ -1,7 +1,7 @@
 """The exact output distribution of the discretised backward chain for a Gaussian prior.
 
 For a Gaussian prior ``N(m, C)`` with the exact denoiser, the backward chain that the SMC
-samplers move particles with (:func:`diffinv.solvers.particles.reverse_kernel`, started at
+samplers move particles with (:func:`diffinv.solvers.kernels.reverse_kernel`, started at
 ``N(0, sigma_max^2 I)``) is linear-Gaussian, so the distribution of its output — the
 *model's* prior — is Gaussian and computable in closed form, per eigen-coordinate of ``C``:
 
@@ -10,7 +10,7 @@ samplers move particles with (:func:`diffinv.solvers.particles.reverse_kernel`, 
 The SMC target is this model prior times the exact likelihood; it tends to the exact posterior
 as the number of steps grows (with ``kernel='ddpm'`` the kernel omits ``Var(x0 | x_t)``: a
 variance deficit of order 1/steps; ``'midpoint'`` nearly cancels it; ``'tweedie'``
-(:mod:`diffinv.solvers.tweedie_kernel`) is the exact transition, so the only gap left is the
+(:mod:`diffinv.solvers.smc.tweedie_kernel`) is the exact transition, so the only gap left is the
 start ``N(0, sigma_max^2 I)`` in place of ``N(m, C + sigma_max^2 I)``).
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..priors.gaussian import GaussianPrior
-from .particles import reverse_kernel
+from ..solvers.kernels import reverse_kernel
 
 __all__ = ["model_prior"]
 
@@ -34,10 +34,10 @@ def model_prior(
     prior : GaussianPrior
         The prior whose exact denoiser drives the chain.
     sigmas : torch.Tensor
-        Decreasing noise levels ending in 0 (a :mod:`~diffinv.solvers.schedules` schedule);
+        Decreasing noise levels ending in 0 (a :mod:`~diffinv.schedules` schedule);
         the chain starts at ``N(0, sigmas[0]^2 I)``.
     kernel : str
-        Variance rule of :func:`diffinv.solvers.particles.reverse_kernel`, or ``"tweedie"``.
+        Variance rule of :func:`diffinv.solvers.kernels.reverse_kernel`, or ``"tweedie"``.
 
     Returns
     -------

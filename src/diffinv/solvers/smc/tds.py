@@ -10,7 +10,7 @@ Twisting functions (the DPS approximation of the noisy-data likelihood)
 with ``\hat x_0 = D(x_k, sigma_k)`` the denoiser.  At ``sigma = 0`` the twist is the exact
 likelihood, so the weighted particles target ``p_model(x_0) p(y | x_0)`` asymptotically in the
 particle count.  With the model's backward kernel ``N(mu_k(x_k), v_k I)``
-(:func:`~diffinv.solvers.particles.reverse_kernel`) the proposal is
+(:func:`~diffinv.solvers.kernels.reverse_kernel`) the proposal is
 
 .. math:: q(x_{k+1} \mid x_k) = N\big(\mu_k + v_k \nabla_{x_k} \log \tilde p_k(y \mid x_k),\
           v_k I\big)
@@ -53,9 +53,10 @@ from collections.abc import Callable
 
 import torch
 
-from .particles import ParticleWeights, RunWeights, denoise, gather, reverse_kernel
-from .registry import SolverOutput, check_state
-from .utils import initial_noise, progress_bar
+from ..kernels import reverse_kernel
+from ..registry import SolverOutput, check_state
+from ..utils import initial_noise, progress_bar
+from .particles import ParticleWeights, RunWeights, denoise, gather
 
 __all__ = ["run_tds"]
 

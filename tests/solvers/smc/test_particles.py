@@ -1,4 +1,4 @@
-"""Particle-weight bookkeeping (diffinv.solvers.particles)."""
+"""Particle-weight bookkeeping (diffinv.solvers.smc.particles)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from diffinv.solvers.particles import ParticleWeights, denoise
+from diffinv.solvers.smc.particles import ParticleWeights, denoise
 
 
 def _weights(n=4, threshold=0.5):

@@ -8,10 +8,10 @@ import math
 import torch
 
 from diffinv.operators import GaussianNoise, InverseProblem, RealToComplex
+from diffinv.operators.linear_gaussian import real_linear_system
 from diffinv.operators.mri import CoilMixing, CoilNoise, MultiCoilMRI, birdcage_maps
 from diffinv.operators.testing import check_adjoint
 from diffinv.priors import GaussianPrior
-from diffinv.priors.linear_gaussian import real_linear_system
 
 C128 = torch.complex128
 

@@ -1,4 +1,4 @@
-"""Sliced Wasserstein distance (diffinv.solvers.metrics) against independent references."""
+"""Sliced Wasserstein distance (diffinv.testing.metrics) against independent references."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from diffinv.solvers.metrics import sliced_wasserstein, wasserstein_1d
+from diffinv.testing.metrics import sliced_wasserstein, wasserstein_1d
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -6,7 +6,7 @@ error of any weighted mean from the run itself: ``se^2 = sum_i W_i^2 (f_i - mean
 use 5 standard errors (a false alarm about once in 10^6 per check).  Resampled runs are
 checked against the spread of independent runs instead.
 
-References.  ``diffinv.solvers.chain_reference.model_prior`` gives the exact output
+References.  ``diffinv.testing.chain_reference.model_prior`` gives the exact output
 distribution of the discretised backward chain for a Gaussian prior (the SMC target is that
 distribution times the likelihood, exactly); its gap to the true prior shrinks with the
 number of steps, and the test comparing to the exact posterior computes that gap and adds it
@@ -20,7 +20,16 @@ import warnings
 
 import pytest
 import torch
-from smc_cases import (
+
+import diffinv
+from diffinv.operators.base import ElementwiseOperator, MatrixOperator, RealToComplex
+from diffinv.operators.noise import GaussianNoise
+from diffinv.operators.problem import InverseProblem
+from diffinv.priors import GaussianMixturePrior, GaussianPrior
+from diffinv.schedules import karras_sigmas
+from diffinv.solvers.kernels import ancestral_step, reverse_kernel
+from diffinv.testing.chain_reference import model_prior
+from diffinv.testing.smc_cases import (
     F64,
     SIGMA_MAX,
     SIGMA_MIN,
@@ -29,16 +38,6 @@ from smc_cases import (
     run,
     snis_moments,
 )
-
-import diffinv
-from diffinv.operators.base import ElementwiseOperator, MatrixOperator, RealToComplex
-from diffinv.operators.noise import GaussianNoise
-from diffinv.operators.problem import InverseProblem
-from diffinv.priors import GaussianMixturePrior, GaussianPrior
-from diffinv.solvers.chain_reference import model_prior
-from diffinv.solvers.dps import ancestral_step
-from diffinv.solvers.particles import reverse_kernel
-from diffinv.solvers.schedules import karras_sigmas
 
 
 # -- MCGdiff (linear-Gaussian) ------------------------------------------------------------------

@@ -17,18 +17,18 @@ import pytest
 import torch
 
 import diffinv
-from diffinv.operators import InverseProblem
-from diffinv.operators.base import MatrixOperator
-from diffinv.operators.noise import GaussianNoise
-from diffinv.priors import GaussianPrior
-from diffinv.solvers import Posterior
-from diffinv.solvers.calibration import (
+from diffinv.calibration import (
     Calibration,
     available_calibrations,
     calibrate,
     conformity_scores,
     load_calibration,
 )
+from diffinv.operators import InverseProblem
+from diffinv.operators.base import MatrixOperator
+from diffinv.operators.noise import GaussianNoise
+from diffinv.posterior import Posterior
+from diffinv.priors import GaussianPrior
 
 D = 6
 

@@ -2,9 +2,7 @@
 
 * :class:`ParticleWeights` keeps float64 log-weights, the running log marginal-likelihood
   estimate, ESS per step, the adaptive resampling rule and the ESS-collapse warning.
-* :func:`reverse_kernel` gives the Gaussian reverse kernel of the VE process given a
-  denoised estimate (the kernel :func:`diffinv.solvers.dps.ancestral_step` samples with
-  ``eta = 1``).
+* :func:`gather` indexes particle tensors by resampled ancestors.
 * :func:`denoise` calls the prior in chunks of ``max_batch`` particles (bounding peak memory),
   optionally differentiating a function of the denoised estimate.
 """
@@ -17,10 +15,10 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from .smc_resampling import effective_sample_size, normalise_log_weights, resample
+from .resampling import effective_sample_size, normalise_log_weights, resample
 
-__all__ = ["KERNELS", "ParticleWeights", "RunWeights", "denoise", "denoiser_batches",
-           "reverse_kernel", "gather"]
+__all__ = ["ParticleWeights", "RunWeights", "denoise", "denoiser_batches", "gather",
+           "log_normal"]
 
 
 class ParticleWeights:
@@ -226,50 +224,6 @@ def gather(idx: torch.Tensor | None, *tensors: torch.Tensor) -> tuple[torch.Tens
     if idx is None:
         return tensors
     return tuple(t[idx.to(t.device)] for t in tensors)
-
-
-KERNELS = ("midpoint", "ddpm")
-
-
-def reverse_kernel(
-    x: torch.Tensor, x0: torch.Tensor, sigma: float, sigma_next: float, kernel: str = "ddpm"
-) -> tuple[torch.Tensor, float]:
-    r"""Mean and variance of the Gaussian VE backward kernel given a denoised estimate.
-
-    For ``x_s = x_0 + s eps`` the exact kernel given ``x_0`` is
-
-    .. math:: \mu = x_0 + \frac{s'^2}{s^2}(x_s - x_0),\qquad
-              v_{ddpm} = \frac{s'^2 (s^2 - s'^2)}{s^2}
-
-    (``kernel="ddpm"``; :func:`diffinv.solvers.dps.ancestral_step` with ``eta = 1``).  With
-    ``x_0`` replaced by the posterior mean ``D(x_s)`` this omits the spread
-    ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)`` and the chain's output is too narrow (for a Gaussian
-    prior about 11% variance deficit at 100 Karras steps); the Euler-Maruyama variance
-    ``v_em = s^2 - s'^2`` (which takes ``Var(x_0 | x_s) = s^2``) errs by about as much the
-    other way.  ``kernel="midpoint"`` uses their average
-
-    .. math:: v_{mid} = \tfrac12 (v_{ddpm} + v_{em}) = \frac{s^4 - s'^4}{2 s^2},
-
-    whose output variance for Gaussian priors is within 0.3% of the truth at 100 Karras steps
-    for prior variances from 1e-2 to 1e2 (see :mod:`diffinv.solvers.chain_reference`).  Both kernels
-    have the same mean.  ``sigma_next = 0`` gives ``(x0, 0)``.
-
-    Returns
-    -------
-    mean : torch.Tensor
-        Same shape as ``x``.
-    var : float
-        Isotropic variance.
-    """
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
-    if sigma_next == 0.0:
-        return x0, 0.0
-    a = sigma_next**2 / sigma**2
-    var = sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2
-    if kernel == "midpoint":
-        var = 0.5 * (sigma**4 - sigma_next**4) / sigma**2
-    return x0 + a * (x - x0), var
 
 
 def denoiser_batches(

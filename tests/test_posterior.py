@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diffinv import Posterior, load_posterior
-from diffinv.solvers import weighted_quantile
+from diffinv.posterior import weighted_quantile
 
 g = torch.Generator().manual_seed(2)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from diffinv.priors import GaussianPrior
-from diffinv.solvers.chain_reference import model_prior
-from diffinv.solvers.particles import reverse_kernel
-from diffinv.solvers.schedules import karras_sigmas
+from diffinv.schedules import karras_sigmas
+from diffinv.solvers.kernels import reverse_kernel
+from diffinv.testing.chain_reference import model_prior
 
 F64 = torch.float64
 

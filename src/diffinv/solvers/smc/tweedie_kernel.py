@@ -13,8 +13,8 @@ Averaging over ``x_0 | x_s`` and keeping the first two moments gives the kernel
 with the exact Jacobian in place of a learned covariance).  For a Gaussian prior it is the
 exact transition, so the chain's output is the prior itself at any number of steps; for
 multimodal priors it keeps the spread between modes that the isotropic kernels
-(:func:`~diffinv.solvers.particles.reverse_kernel`) lose, which is what biases their mode
-weights (:mod:`diffinv.solvers.mcgdiff`).  The Jacobian costs one backward pass through the
+(:func:`~diffinv.solvers.kernels.reverse_kernel`) lose, which is what biases their mode
+weights (:mod:`diffinv.solvers.smc.mcgdiff`).  The Jacobian costs one backward pass through the
 denoiser per unknown, so the kernel is for problems of at most :data:`MAX_TWEEDIE_DIM`
 unknowns.
 
@@ -30,9 +30,9 @@ Implementation.  With ``a = s'^2 / s^2`` the kernel covariance is ``(1 - a) s^2 
 Cholesky factor of ``M`` per particle serves both, and proposals are drawn by
 perturb-then-correct, so no ``n x n`` eigen-decomposition is needed.  A Jacobian shared by
 every particle (a Gaussian prior's, one matrix expanded over the batch) stays one matrix
-throughout (:mod:`diffinv.solvers.shared_batch`): one factorisation per step.  Particles are the
+throughout (:mod:`diffinv.solvers.smc.shared_batch`): one factorisation per step.  Particles are the
 flattened images in float64; the likelihood enters through the observed right singular
-vectors ``V_r`` of :class:`~diffinv.solvers.mcgdiff.SVDLikelihood`.
+vectors ``V_r`` of :class:`~diffinv.solvers.smc.mcgdiff.SVDLikelihood`.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class MatrixPotential:
     def from_diagonal(cls, ybar: torch.Tensor, v_obs: torch.Tensor, alpha: torch.Tensor,
                       beta: torch.Tensor, c: torch.Tensor, n_part: int) -> MatrixPotential:
         """The coordinate-wise potential ``prod_i N(ybar_i; alpha_i (V_r^T x)_i + beta_i, c_i)``
-        (:class:`~diffinv.solvers.mcgdiff.GaussianPotential`); ``v_obs`` is ``V_r`` ``(n, r)``;
+        (:class:`~diffinv.solvers.smc.mcgdiff.GaussianPotential`); ``v_obs`` is ``V_r`` ``(n, r)``;
         parameters ``(r,)`` (shared) or ``(N, r)``."""
         shape = (n_part, ybar.numel())
         alpha, beta, c = (t.expand(shape) for t in (alpha, beta, c))

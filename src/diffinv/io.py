@@ -1,0 +1,58 @@
+"""Shared file plumbing: atomic writes and JSON conversion.
+
+Used by every layer that writes files (posteriors, checkpoints, readers' writers, reports), so
+it depends on nothing else in the package.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["atomic_write", "jsonable"]
+
+def atomic_write(path: str | os.PathLike, write: Any, suffix: str = "") -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically.
+
+    An interrupted write leaves no file under the final name (the temporary file is removed).
+    """
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def jsonable(value: Any) -> Any:
+    """Convert tensors, arrays, NumPy scalars, non-finite floats and complex numbers (nested in
+    dicts, lists and tuples) into values :func:`json.dumps` accepts; non-finite floats become
+    strings (``"nan"``, ``"inf"``) so that JSON stays standard."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return jsonable(value.detach().cpu().tolist())
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, complex):
+        return [value.real, value.imag]
+    return value

@@ -1,0 +1,12 @@
+"""Sequential Monte Carlo posterior samplers: the ``smc`` solver and its parts.
+
+* :mod:`.runner` -- the registered ``smc`` solver: option checks and the choice of method.
+* :mod:`.mcgdiff` / :mod:`.mcgdiff_tweedie` -- exact linear-Gaussian proposals (MCGdiff/FPS)
+  with the midpoint or Tweedie backward kernel (:mod:`.tweedie_kernel`, :mod:`.shared_batch`).
+* :mod:`.tds` -- the twisted diffusion sampler for general likelihoods.
+* :mod:`.particles` / :mod:`.resampling` -- weights, ESS, resampling and denoiser batching.
+"""
+
+from .runner import smc
+
+__all__ = ["smc"]
