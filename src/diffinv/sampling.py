@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -13,7 +12,8 @@ import torch
 from .operators.problem import InverseProblem
 from .posterior import Posterior
 from .schedules import get_schedule
-from .solvers.registry import COMMON_ARGS, get_solver, solver_options
+from .solvers.context import RunContext
+from .solvers.registry import get_solver, solver_options
 
 __all__ = ["sample"]
 
@@ -118,21 +118,18 @@ def sample(
         seed = int(torch.randint(0, 2**62, (1,)).item())
     generator = torch.Generator(device=device).manual_seed(int(seed))
 
-    kwargs = dict(
+    ctx = RunContext(
         sigmas=sigmas,
         n_samples=n_samples,
         image_shape=image_shape,
         dtype=dtype,
         generator=generator,
+        device=device,
         callback=callback,
         progress=progress,
     )
-    accepted = set(inspect.signature(fn).parameters)
-    missing = (COMMON_ARGS - {"problem", "prior"}) - accepted
-    if missing:  # a solver may ignore some common arguments; pass only what it takes
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     start = time.perf_counter()
-    out = fn(problem, prior, **kwargs, **options)
+    out = fn(problem, prior, ctx, **options)
     wall = time.perf_counter() - start
 
     samples = out.samples.detach()

@@ -43,32 +43,28 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 
+from ..operators.problem import InverseProblem
 from .batching import check_max_batch, run_chunked
+from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .kernels import ode_x0
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["daps"]
 
 
 @register_solver("daps")
 def daps(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     ode_steps: int = 5,
     data_step: str = "auto",
     langevin_steps: int = 50,
@@ -133,24 +129,19 @@ def daps(
         mode = "gaussian" if problem.is_linear_gaussian else "langevin"
     data = None
     if mode == "gaussian" or (problem.is_linear_gaussian and lipschitz is None):
-        data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+        data = LinearGaussianData(problem, ctx.dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = 0.0
     if mode in ("langevin", "hmc"):
         if lipschitz is not None:
             curvature = float(lipschitz)
         elif data is not None:
-            curvature = data.lipschitz(image_shape, generator=generator)
+            curvature = data.lipschitz(ctx.image_shape, generator=ctx.generator)
         else:
-            curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
-
-    def run(n: int, offset: int) -> SolverOutput:
-        return _daps_chunk(
-            problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-            offset, ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale,
-            hmc_leapfrog,
-        )
-
-    out = run_chunked(run, n_samples, max_batch)
+            curvature = estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
+                                           ctx.dtype)
+    steps = DataStep(problem, mode, data, langevin_steps, langevin_lr, curvature, hmc_leapfrog)
+    out = run_chunked(lambda c: _daps_chunk(problem, prior, c, steps, ode_steps, r_scale), ctx,
+                      max_batch)
     out.diagnostics["data_step"] = mode
     if data is not None and mode == "gaussian":
         out.diagnostics["max_cg_iterations"] = data.max_iterations
@@ -167,43 +158,68 @@ def daps(
     return out
 
 
+@dataclass(frozen=True)
+class DataStep:
+    """How DAPS draws ``x0`` given the ODE estimate ``x0_hat`` at one annealing level.
+
+    ``mode`` is ``gaussian`` (exact conditional draw through ``data``), ``langevin`` or
+    ``hmc`` (``n_steps`` iterations or transitions of step fraction ``lr`` with curvature bound
+    ``curvature``; ``n_leapfrog`` leapfrog steps per HMC transition).
+    """
+
+    problem: InverseProblem
+    mode: str
+    data: LinearGaussianData | None
+    n_steps: int
+    lr: float
+    curvature: float
+    n_leapfrog: int
+
+    def __call__(
+        self, x0_hat: torch.Tensor, r: float, generator: torch.Generator
+    ) -> tuple[torch.Tensor, float | None]:
+        """Draw ``x0`` from the data-consistent conditional at Gaussian width ``r``; return
+        it and the HMC acceptance rate (``None`` for the other modes)."""
+        if self.mode == "gaussian":
+            return self.data.conditional_sample(x0_hat, r, generator), None
+        if self.mode == "hmc":
+            return _hmc(self.problem, x0_hat, r, self.n_steps, self.n_leapfrog, self.lr,
+                        self.curvature, generator)
+        return _langevin(self.problem, x0_hat, r, self.n_steps, self.lr, self.curvature,
+                         generator), None
+
+
 def _daps_chunk(
-    problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress, offset,
-    ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale, hmc_leapfrog,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
+    data_step: DataStep,
+    ode_steps: int,
+    r_scale: float,
 ) -> SolverOutput:
-    device = problem.y.device
-    x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
+    x = ctx.initial_noise()
     x0 = x
     acceptance = []
-    for i in progress_bar(range(steps), progress, "daps"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+    for i, s, s_next in ctx.levels("daps"):
         x0_hat = ode_x0(prior, x, s, ode_steps)
         check_state(x0_hat, i, "DAPS ODE estimate x0_hat")
-        r = r_scale * s
-        if mode == "gaussian":
-            x0 = data.conditional_sample(x0_hat, r, generator)
-        elif mode == "hmc":
-            x0, acc = _hmc(problem, x0_hat, r, langevin_steps, hmc_leapfrog, langevin_lr,
-                           curvature, generator)
+        x0, acc = data_step(x0_hat, r_scale * s, ctx.generator)
+        if acc is not None:
             acceptance.append(acc)
-        else:
-            x0 = _langevin(problem, x0_hat, r, langevin_steps, langevin_lr, curvature, generator)
         check_state(x0, i, "DAPS x0 sample")
         if s_next > 0:
-            noise = torch.randn(x0.shape, dtype=dtype, device=device, generator=generator)
+            noise = torch.randn(x0.shape, dtype=ctx.dtype, device=ctx.device,
+                                generator=ctx.generator)
             x = x0 + s_next * noise
         else:
             x = x0
         check_state(x, i, "DAPS state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0_hat, "x0": x0,
-                      "chain_offset": offset})
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0_hat, x0=x0)
     diagnostics = {}
     if acceptance:
         diagnostics["hmc_acceptance_per_step"] = acceptance
         diagnostics["hmc_acceptance"] = sum(acceptance) / len(acceptance)
-    return SolverOutput(samples=x0.detach(), nfe=steps * ode_steps, diagnostics=diagnostics)
+    return SolverOutput(samples=x0.detach(), nfe=ctx.steps * ode_steps, diagnostics=diagnostics)
 
 
 def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Tensor:

@@ -30,25 +30,20 @@ import math
 
 import torch
 
+from ..operators.problem import InverseProblem
+from .context import Denoiser, RunContext
 from .kernels import ancestral_step
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["dps"]
 
 
 @register_solver("dps")
 def dps(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     guidance: str = "paper",
     zeta: float = 1.0,
     step_size: float = 1.0,
@@ -75,16 +70,12 @@ def dps(
     for name, value in (("zeta", zeta), ("step_size", step_size)):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
-    device = problem.y.device
-    x = initial_noise(n_samples, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
+    x = ctx.initial_noise()
     residual_norms = []
-    for i in progress_bar(range(steps), progress, "dps"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        sig = torch.full((n_samples,), s, dtype=dtype, device=device)
+    for i, s, s_next in ctx.levels("dps"):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
-            x0 = prior(xg, sig)
+            x0 = prior(xg, ctx.sigma_batch(s))
             if guidance == "paper":
                 norm = problem.residual_norm(x0)
                 (grad,) = torch.autograd.grad(norm.sum(), xg)
@@ -93,15 +84,14 @@ def dps(
                 ll = problem.log_likelihood(x0)
                 (grad,) = torch.autograd.grad(ll.sum(), xg)
         x0 = x0.detach()
-        x = ancestral_step(x, x0, s, s_next, eta, generator)
+        x = ancestral_step(x, x0, s, s_next, eta, ctx.generator)
         if guidance == "paper":
             x = x - 2.0 * zeta * grad
         else:
             x = x + step_size * (s**2 - s_next**2) * grad
         check_state(x, i, "DPS state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0})
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0)
     diagnostics = {"guidance": guidance}
     if residual_norms:
         diagnostics["residual_norm_per_step"] = residual_norms
-    return SolverOutput(samples=x.detach(), nfe=steps, diagnostics=diagnostics)
+    return SolverOutput(samples=x.detach(), nfe=ctx.steps, diagnostics=diagnostics)

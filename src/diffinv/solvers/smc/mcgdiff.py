@@ -81,6 +81,8 @@ from dataclasses import dataclass
 import torch
 
 from ...operators.linear_gaussian import real_linear_system
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
@@ -339,18 +341,12 @@ class GaussianPotential:
 
 
 def run_mcgdiff(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     kernel: str = "midpoint",
     potential: str = "adaptive",
 ) -> SolverOutput:
@@ -365,6 +361,8 @@ def run_mcgdiff(
         ``samples`` ``(n_samples, *image_shape)`` particles, ``weights`` ``(n_samples,)``
         float64 normalised, ``nfe = steps`` and the particle diagnostics of ``weights``.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     if potential not in POTENTIALS:
         raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
     device = problem.y.device
@@ -376,7 +374,7 @@ def run_mcgdiff(
     s0 = float(sigmas[0])
     x = initial_noise(n_samples, image_shape, s0, dtype, device, generator)
     current: GaussianPotential | None = None
-    for i in progress_bar(range(steps), progress, "smc-mcgdiff"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if potential == "local" and s_next > 0.0:
             x0, diag = jacobian_diagonal(prior, x, s, lik.v[:, :r], max_batch, generator)

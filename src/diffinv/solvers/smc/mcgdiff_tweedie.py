@@ -38,10 +38,10 @@ error there).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
 from .mcgdiff import GaussianPotential, SVDLikelihood, _fit_per_run
@@ -52,18 +52,12 @@ __all__ = ["run_mcgdiff_tweedie"]
 
 
 def run_mcgdiff_tweedie(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     potential: str = "local",
 ) -> SolverOutput:
     """Run operator-exact SMC with the Tweedie kernel (module docstring).
@@ -75,6 +69,8 @@ def run_mcgdiff_tweedie(
         ``nfe = steps`` denoiser calls per particle, and diagnostics including
         ``backward_passes`` (per particle, for the Jacobians) and ``kernel = "tweedie"``.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     device = problem.y.device
     lik = SVDLikelihood.on_device(problem, image_shape)
     r, ybar, rho2 = lik.rank, lik.ybar, lik.rho2
@@ -84,7 +80,7 @@ def run_mcgdiff_tweedie(
     current: MatrixPotential | None = None
     passes = 0
     f64 = torch.float64
-    for i in progress_bar(range(steps), progress, "smc-mcgdiff-tweedie"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff-tweedie"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if s_next > 0.0:
             x0, jac = denoiser_jacobian(prior, x, s, max_batch)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..curvature import estimate_curvature
 from ..kernels import KERNELS
 from ..options import check_lipschitz
@@ -49,16 +49,10 @@ AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 ar
 
 @register_solver("smc")
 def smc(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     method: str = "auto",
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
@@ -142,6 +136,7 @@ def smc(
         Particles ``(n_samples, *image_shape)``, float64 normalised ``weights``,
         ``nfe = steps`` (one denoiser call per particle and step) and diagnostics.
     """
+    n_samples, image_shape = ctx.n_samples, ctx.image_shape
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
     if resampling not in RESAMPLERS:
@@ -184,26 +179,23 @@ def smc(
                          "operator with Gaussian noise); use 'midpoint' or 'ddpm' with 'tds'")
     weight_options = dict(
         device=problem.y.device, scheme=resampling, ess_threshold=float(ess_threshold),
-        generator=generator, collapse_fraction=float(collapse_fraction),
+        generator=ctx.generator, collapse_fraction=float(collapse_fraction),
         collapse_steps=collapse_steps,
     )
     if n_runs == 1:
         weights = ParticleWeights(n_samples, **weight_options)
     else:
         weights = RunWeights(n_runs, n_samples // n_runs, **weight_options)
-    common = dict(
-        sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
-        generator=generator, weights=weights, max_batch=max_batch, callback=callback,
-        progress=progress,
-    )
+    common = dict(weights=weights, max_batch=max_batch)
     if method == "mcgdiff" and kernel == "tweedie":
-        out = run_mcgdiff_tweedie(problem, prior, potential=potential, **common)
+        out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, **common)
     elif method == "mcgdiff":
-        out = run_mcgdiff(problem, prior, potential=potential, kernel=kernel, **common)
+        out = run_mcgdiff(problem, prior, ctx, potential=potential, kernel=kernel, **common)
     else:
         curvature = (float(lipschitz) if lipschitz is not None
-                     else estimate_curvature(problem, prior, image_shape, sigmas, dtype))
-        out = run_tds(problem, prior, kernel=kernel, curvature=curvature, **common)
+                     else estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
+                                                ctx.dtype))
+        out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel)
     if method == "mcgdiff":
         out.diagnostics["potential"] = potential

@@ -49,10 +49,10 @@ problems.  On the image-shaped 1x16x16 case (dy = 16): 1.54 against 92 (``mcgdif
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
@@ -62,18 +62,12 @@ __all__ = ["run_tds"]
 
 
 def run_tds(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     kernel: str = "midpoint",
     curvature: float = 0.0,
 ) -> SolverOutput:
@@ -87,6 +81,8 @@ def run_tds(
         ``samples`` ``(n_samples, *image_shape)``, float64 normalised ``weights``
         ``(n_samples,)``, ``nfe = steps`` and the particle diagnostics.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     device = problem.y.device
     steps = len(sigmas) - 1
     s0 = float(sigmas[0])
@@ -95,7 +91,7 @@ def run_tds(
     check_state(grad, 0, "SMC (tds) twist gradient")
     # initial weights: the twist itself (the prior is sampled exactly)
     weights.reweight(twist, 0)
-    for i in progress_bar(range(steps), progress, "smc-tds"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-tds"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         mean, var = reverse_kernel(x, x0, s, s_next, kernel)
         if var == 0.0:  # last step: x0 = D(x, sigma_min); the twist equals the likelihood
