@@ -14,6 +14,7 @@ from .posterior import Posterior
 from .schedules import get_schedule
 from .solvers.context import RunContext
 from .solvers.registry import get_solver, solver_options
+from .validation import positive_int
 
 __all__ = ["sample"]
 
@@ -88,10 +89,8 @@ def sample(
             raise ValueError(
                 f"{name}: unknown option for solver {solver!r}; its options are {sorted(known)}"
             )
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    positive_int("n_samples", n_samples)
+    positive_int("steps", steps)
     if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         raise ValueError(f"dtype: expected a real floating dtype, got {dtype}")
     image_shape = problem.image_shape or getattr(prior, "event_shape", None)

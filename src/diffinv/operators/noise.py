@@ -21,7 +21,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite", "measured_weight"]
+__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite", "measured_weight",
+           "sum_per_item"]
 
 
 @runtime_checkable
@@ -49,7 +50,7 @@ def check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name}: contains NaN or Inf values; measurements must be finite")
 
 
-def _sum_per_item(t: torch.Tensor) -> torch.Tensor:
+def sum_per_item(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(dim=1)
 
 
@@ -124,7 +125,7 @@ class GaussianNoise:
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Sum of squared whitened residuals per batch item (real and imaginary counted)."""
         r = (y - y_clean) / self._sigma_like(y)
-        return _sum_per_item(self._masked(r.abs() ** 2))
+        return sum_per_item(self._masked(r.abs() ** 2))
 
     def n_data(self, y: torch.Tensor) -> int:
         """Number of measured real data values in one item (complex counts twice)."""
@@ -147,7 +148,7 @@ class GaussianNoise:
 
     def residual_norm(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Unweighted residual norm ``||y - A(x)||_2`` per item (the DPS paper's choice)."""
-        return torch.sqrt(_sum_per_item(self._masked((y - y_clean).abs() ** 2)))
+        return torch.sqrt(sum_per_item(self._masked((y - y_clean).abs() ** 2)))
 
     def __repr__(self) -> str:
         s = self.sigma if not isinstance(self.sigma, torch.Tensor) else "tensor"
@@ -207,13 +208,13 @@ class PoissonNoise:
         """Poisson log probability of the counts ``y / gain`` per batch item."""
         k = y / self.gain
         lam = self._rate(y_clean)
-        return _sum_per_item(k * torch.log(lam) - lam - torch.lgamma(k + 1.0))
+        return sum_per_item(k * torch.log(lam) - lam - torch.lgamma(k + 1.0))
 
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Pearson chi-square ``sum (k - lam)^2 / lam`` in photon units per item."""
         k = y / self.gain
         lam = self._rate(y_clean)
-        return _sum_per_item((k - lam) ** 2 / lam)
+        return sum_per_item((k - lam) ** 2 / lam)
 
     def n_data(self, y: torch.Tensor) -> int:
         """Number of count values in one item."""
@@ -225,7 +226,7 @@ class PoissonNoise:
         This is the weighting the DPS paper uses for Poisson data.
         """
         w = 1.0 / (2.0 * torch.clamp(y, min=self.gain))
-        return torch.sqrt(_sum_per_item(w * (y - y_clean) ** 2))
+        return torch.sqrt(sum_per_item(w * (y - y_clean) ** 2))
 
     def __repr__(self) -> str:
         return f"PoissonNoise(gain={self.gain})"

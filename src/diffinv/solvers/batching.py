@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..validation import optional, positive_int
 from .context import RunContext
 from .registry import SolverOutput
 
@@ -22,10 +23,7 @@ __all__ = ["check_max_batch", "run_chunked", "merge_diagnostics"]
 
 def check_max_batch(max_batch: int | None) -> None:
     """Raise ``ValueError`` unless ``max_batch`` is ``None`` or a positive integer."""
-    if max_batch is None:
-        return
-    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
-        raise ValueError(f"max_batch: expected a positive integer or None, got {max_batch!r}")
+    optional(positive_int, "max_batch", max_batch)
 
 
 def run_chunked(

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import torch
 
 from ..operators.problem import InverseProblem
+from ..validation import in_range, one_of, positive_float, positive_int
 from .batching import check_max_batch, run_chunked
 from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
@@ -105,22 +106,12 @@ def daps(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    if data_step not in ("auto", "gaussian", "langevin", "hmc"):
-        raise ValueError(
-            f"data_step: expected 'auto', 'gaussian', 'langevin' or 'hmc', got {data_step!r}"
-        )
-    if isinstance(hmc_leapfrog, bool) or not isinstance(hmc_leapfrog, int) or hmc_leapfrog < 1:
-        raise ValueError(f"hmc_leapfrog: expected a positive integer, got {hmc_leapfrog!r}")
-    if isinstance(ode_steps, bool) or not isinstance(ode_steps, int) or ode_steps < 1:
-        raise ValueError(f"ode_steps: expected a positive integer, got {ode_steps!r}")
-    if isinstance(langevin_steps, bool) or not isinstance(langevin_steps, int) or (
-        langevin_steps < 1
-    ):
-        raise ValueError(f"langevin_steps: expected a positive integer, got {langevin_steps!r}")
-    if not (isinstance(langevin_lr, (int, float)) and 0 < langevin_lr < 2):
-        raise ValueError(f"langevin_lr: expected a number in (0, 2), got {langevin_lr!r}")
-    if not (isinstance(r_scale, (int, float)) and r_scale > 0 and math.isfinite(r_scale)):
-        raise ValueError(f"r_scale: expected a positive finite number, got {r_scale!r}")
+    one_of("data_step", data_step, ("auto", "gaussian", "langevin", "hmc"))
+    positive_int("hmc_leapfrog", hmc_leapfrog)
+    positive_int("ode_steps", ode_steps)
+    positive_int("langevin_steps", langevin_steps)
+    in_range("langevin_lr", langevin_lr, 0.0, 2.0, low_open=True, high_open=True)
+    positive_float("r_scale", r_scale)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
 

@@ -28,6 +28,7 @@ import torch
 
 from ..operators.linear_gaussian import stack_real_rows
 from ..operators.problem import InverseProblem
+from ..validation import in_range, positive_int
 from .batching import check_max_batch, run_chunked
 from .context import Denoiser, RunContext
 from .registry import SolverOutput, check_state, register_solver
@@ -128,13 +129,10 @@ def ddrm(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    for name, value in (("eta", eta), ("eta_b", eta_b)):
-        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-            raise ValueError(f"{name}: expected a value in [0, 1], got {value!r}")
-    if isinstance(max_dim, bool) or not isinstance(max_dim, int) or max_dim < 1:
-        raise ValueError(f"max_dim: expected a positive integer, got {max_dim!r}")
-    if not (isinstance(rcond, (int, float)) and 0 <= rcond < 1):
-        raise ValueError(f"rcond: expected a number in [0, 1), got {rcond!r}")
+    in_range("eta", eta, 0.0, 1.0)
+    in_range("eta_b", eta_b, 0.0, 1.0)
+    positive_int("max_dim", max_dim)
+    in_range("rcond", rcond, 0.0, 1.0, high_open=True)
     check_max_batch(max_batch)
     spec = SpectralProblem(problem, tuple(ctx.image_shape), max_dim, float(rcond))
     out = run_chunked(lambda c: _ddrm_chunk(prior, c, spec, float(eta), float(eta_b)), ctx,

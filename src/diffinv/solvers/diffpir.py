@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..operators.problem import InverseProblem
+from ..validation import in_range, positive_float, positive_int
 from .batching import check_max_batch, run_chunked
 from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
@@ -75,15 +76,10 @@ def diffpir(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    for name, value in (("lam", lam),):
-        if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    if not (isinstance(zeta, (int, float)) and 0.0 <= zeta <= 1.0):
-        raise ValueError(f"zeta: expected a value in [0, 1], got {zeta!r}")
-    if isinstance(prox_steps, bool) or not isinstance(prox_steps, int) or prox_steps < 1:
-        raise ValueError(f"prox_steps: expected a positive integer, got {prox_steps!r}")
-    if not (isinstance(prox_lr, (int, float)) and 0 < prox_lr < 2):
-        raise ValueError(f"prox_lr: expected a number in (0, 2), got {prox_lr!r}")
+    positive_float("lam", lam)
+    in_range("zeta", zeta, 0.0, 1.0)
+    positive_int("prox_steps", prox_steps)
+    in_range("prox_lr", prox_lr, 0.0, 2.0, low_open=True, high_open=True)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None

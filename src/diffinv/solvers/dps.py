@@ -26,11 +26,10 @@ exact draws from the posterior (see the tests for the documented tolerance).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..operators.problem import InverseProblem
+from ..validation import in_range, nonnegative_float, one_of
 from .context import Denoiser, RunContext
 from .kernels import ancestral_step
 from .registry import SolverOutput, check_state, register_solver
@@ -63,13 +62,10 @@ def dps(
         Ancestral noise fraction in [0, 1]: 1 is the DDPM-like SDE step, 0 the
         deterministic Euler step of the probability-flow ODE.
     """
-    if guidance not in ("paper", "likelihood"):
-        raise ValueError(f"guidance: expected 'paper' or 'likelihood', got {guidance!r}")
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
-    for name, value in (("zeta", zeta), ("step_size", step_size)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
+    one_of("guidance", guidance, ("paper", "likelihood"))
+    in_range("eta", eta, 0.0, 1.0)
+    nonnegative_float("zeta", zeta)
+    nonnegative_float("step_size", step_size)
     x = ctx.initial_noise()
     residual_norms = []
     for i, s, s_next in ctx.levels("dps"):

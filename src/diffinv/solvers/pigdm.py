@@ -33,12 +33,12 @@ bias is that of the isotropic approximation (see the tests).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
 from ..operators.problem import InverseProblem
+from ..validation import in_range, nonnegative_float, positive_float
 from .batching import check_max_batch, run_chunked
 from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
@@ -83,15 +83,9 @@ def pigdm(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    if not (isinstance(data_var, (int, float)) and data_var > 0 and math.isfinite(data_var)):
-        raise ValueError(f"data_var: expected a positive finite number, got {data_var!r}")
-    if not (isinstance(guidance_scale, (int, float)) and guidance_scale >= 0
-            and math.isfinite(guidance_scale)):
-        raise ValueError(
-            f"guidance_scale: expected a non-negative finite number, got {guidance_scale!r}"
-        )
-    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-        raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
+    positive_float("data_var", data_var)
+    nonnegative_float("guidance_scale", guidance_scale)
+    in_range("eta", eta, 0.0, 1.0)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None

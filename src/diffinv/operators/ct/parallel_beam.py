@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
+from ...validation import positive_float
 from ..noise import check_finite
 from . import fbp as _fbp
-from .geometry import _positive, as_angles, parallel_rays
+from .geometry import as_angles, parallel_rays
 from .projector import RayTransform, default_n_detectors
 
 __all__ = ["ParallelBeamRadon"]
@@ -80,8 +81,8 @@ class ParallelBeamRadon(RayTransform):
     ):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
-        spacing = _positive("detector_spacing", detector_spacing)
-        h = _positive("pixel_size", pixel_size)
+        spacing = positive_float("detector_spacing", detector_spacing)
+        h = positive_float("pixel_size", pixel_size)
         if n_detectors is None:
             n_detectors = default_n_detectors(image_size, h, spacing)
         if isinstance(n_detectors, bool) or not isinstance(n_detectors, int) or n_detectors < 1:

@@ -96,6 +96,7 @@ from .particles import (
 )
 
 __all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
+           "fit_per_run",
            "run_mcgdiff"]
 
 POTENTIALS = ("adaptive", "local", "flat")
@@ -206,7 +207,7 @@ def local_gaussian_fit(
     return lam, m
 
 
-def _fit_per_run(
+def fit_per_run(
     xbar: torch.Tensor, x0bar: torch.Tensor, weights: ParticleWeights | RunWeights, sigma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`local_gaussian_fit` on each run's particles separately (runs stay independent).
@@ -385,7 +386,7 @@ def run_mcgdiff(
                                    kernel)
         xbar, mean_bar = lik.coords(x), lik.coords(mean)
         if potential == "adaptive":
-            lam, m = _fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
+            lam, m = fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
         elif potential == "local" and s_next > 0.0:
             lam, m = local_gaussian_from_jacobian(xbar[:, :r], lik.coords(x0)[:, :r], diag, s)
         else:

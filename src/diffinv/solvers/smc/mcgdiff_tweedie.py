@@ -44,7 +44,7 @@ from ...operators.problem import InverseProblem
 from ..context import Denoiser, RunContext
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
-from .mcgdiff import GaussianPotential, SVDLikelihood, _fit_per_run
+from .mcgdiff import GaussianPotential, SVDLikelihood, fit_per_run
 from .particles import ParticleWeights, RunWeights, denoise
 from .tweedie_kernel import MatrixPotential, denoiser_jacobian, tweedie_kernel
 
@@ -94,7 +94,7 @@ def run_mcgdiff_tweedie(
         if potential == "local" or s_next == 0.0:
             nxt = MatrixPotential.local(ybar, rho2, v_obs, x0f, kern, s_next)
         else:
-            lam, m = (_fit_per_run(xf @ v_obs, x0f @ v_obs, weights, s)
+            lam, m = (fit_per_run(xf @ v_obs, x0f @ v_obs, weights, s)
                       if potential == "adaptive" else (None, None))
             gp = GaussianPotential.at(lik, s_next, lam, m)
             nxt = MatrixPotential.from_diagonal(ybar, v_obs, gp.alpha, gp.beta, gp.c, n_samples)

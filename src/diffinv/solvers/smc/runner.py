@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 
 from ...operators.problem import InverseProblem
+from ...validation import in_range, one_of, positive_int
+from ..batching import check_max_batch
 from ..context import Denoiser, RunContext
 from ..curvature import estimate_curvature
 from ..kernels import KERNELS
@@ -137,30 +139,15 @@ def smc(
         ``nfe = steps`` (one denoiser call per particle and step) and diagnostics.
     """
     n_samples, image_shape = ctx.n_samples, ctx.image_shape
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
-    if resampling not in RESAMPLERS:
-        raise ValueError(f"resampling: expected one of {sorted(RESAMPLERS)}, got {resampling!r}")
-    if not (isinstance(ess_threshold, (int, float)) and 0.0 <= ess_threshold <= 1.0):
-        raise ValueError(f"ess_threshold: expected a number in [0, 1], got {ess_threshold!r}")
-    if max_batch is not None and (
-        not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1
-    ):
-        raise ValueError(f"max_batch: expected a positive integer or None, got {max_batch!r}")
-    if not (isinstance(collapse_fraction, (int, float)) and 0.0 < collapse_fraction <= 1.0):
-        raise ValueError(
-            f"collapse_fraction: expected a number in (0, 1], got {collapse_fraction!r}"
-        )
-    if not isinstance(collapse_steps, int) or collapse_steps < 1:
-        raise ValueError(f"collapse_steps: expected a positive integer, got {collapse_steps!r}")
-    if potential not in ("auto", *POTENTIALS):
-        raise ValueError(
-            f"potential: expected one of {['auto', *POTENTIALS]}, got {potential!r}"
-        )
-    if kernel not in SMC_KERNELS:
-        raise ValueError(f"kernel: expected one of {list(SMC_KERNELS)}, got {kernel!r}")
-    if not isinstance(n_runs, int) or isinstance(n_runs, bool) or n_runs < 1:
-        raise ValueError(f"n_runs: expected a positive integer, got {n_runs!r}")
+    one_of("method", method, METHODS)
+    one_of("resampling", resampling, sorted(RESAMPLERS))
+    in_range("ess_threshold", ess_threshold, 0.0, 1.0)
+    check_max_batch(max_batch)
+    in_range("collapse_fraction", collapse_fraction, 0.0, 1.0, low_open=True)
+    positive_int("collapse_steps", collapse_steps)
+    one_of("potential", potential, ("auto", *POTENTIALS))
+    one_of("kernel", kernel, SMC_KERNELS)
+    positive_int("n_runs", n_runs)
     if n_samples % n_runs:
         raise ValueError(
             f"n_runs: n_samples ({n_samples}) must be a multiple of n_runs ({n_runs})"
