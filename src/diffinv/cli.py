@@ -1,8 +1,8 @@
 """The ``diffinv`` command.
 
-``diffinv reconstruct`` solves a built-in problem (``--problem``, default
-``gaussian-field``) with a registered solver and writes the posterior (HDF5) and figures
-(PNG).  ``diffinv solvers`` and ``diffinv problems`` list what is available.
+``diffinv reconstruct`` solves a built-in problem (``--problem``, default ``ct-sparse-view``,
+:data:`diffinv.demos.DEFAULT_DEMO`) with a registered solver and writes the posterior (HDF5)
+and figures (PNG).  ``diffinv solvers`` and ``diffinv problems`` list what is available.
 """
 
 from __future__ import annotations

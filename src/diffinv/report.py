@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from .demos.registry import Demo
+from .extras import require
 from .io import atomic_write, jsonable
 from .posterior import Posterior
 
@@ -68,8 +69,7 @@ def _save_image(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> None:
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -90,8 +90,7 @@ def _save_image(
 
 
 def _save_grid(path: Path, images: torch.Tensor, title: str, vmin: float, vmax: float) -> None:
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

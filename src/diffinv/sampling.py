@@ -108,6 +108,9 @@ def sample(
         )
     lo = sigma_min if sigma_min is not None else getattr(prior, "sigma_min", None)
     hi = sigma_max if sigma_max is not None else getattr(prior, "sigma_max", None)
+    # A prior whose sigma_min is 0 (or unset) cannot start the schedule's last level at 0
+    # (the Karras/geometric schedules need a positive end before the final jump to 0), so
+    # it gets DEFAULT_SIGMA_MIN; the value used is recorded in the metadata.
     lo = float(lo) if lo else DEFAULT_SIGMA_MIN
     hi = float(hi) if hi else DEFAULT_SIGMA_MAX
     sigmas = get_schedule(schedule)(steps, lo, hi)

@@ -21,13 +21,20 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite", "measured_weight",
+__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite",
            "sum_per_item"]
 
 
 @runtime_checkable
 class NoiseModel(Protocol):
-    """The noise-model contract."""
+    """The noise-model contract.
+
+    Device and dtype policy: a noise model casts its own tensors (sigmas, masks, covariances)
+    to the device and real dtype of the data it is called with, so it works wherever the data
+    live.  It may also define ``to(device)`` to move those tensors once;
+    :meth:`InverseProblem.to <diffinv.operators.problem.InverseProblem.to>` calls it when
+    present.
+    """
 
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None
@@ -77,7 +84,7 @@ class GaussianNoise:
         measured.  The others (e.g. the zero-filled, unacquired k-space entries of
         :class:`~diffinv.operators.mri.MultiCoilMRI`) get no noise and do not enter the
         likelihood, chi^2, data count or residual norm; the exact linear-Gaussian solvers drop
-        them (:func:`measured_weight`).
+        them (:meth:`GaussianNoise.weights`).
     """
 
     def __init__(self, sigma: float | torch.Tensor, mask: torch.Tensor | None = None):
@@ -108,6 +115,27 @@ class GaussianNoise:
                 f"mask: shape {tuple(self.mask.shape)} does not broadcast to the measurement "
                 f"shape {tuple(y.shape[1:])}"
             ) from err
+
+    def weights(self, y: torch.Tensor) -> torch.Tensor:
+        """Inverse variances ``1 / sigma^2`` of one item of ``y``, zero where not measured.
+
+        Real tensor of shape ``y.shape[1:]`` in ``y``'s real dtype and device: the weights
+        ``W`` of the exact linear-Gaussian data term ``(y - A x)^T W (y - A x)``.
+        """
+        w = torch.broadcast_to(self._sigma_like(y) ** -2, y.shape[1:]).clone()
+        mask = self._mask_like(y)
+        return w if mask is None else w * mask.to(w.dtype)
+
+    def to(self, device: torch.device | str) -> GaussianNoise:
+        """Move tensor sigmas and the mask to ``device`` (returns self).
+
+        Optional: every method also casts them to the data's device and dtype at call time.
+        """
+        if isinstance(self.sigma, torch.Tensor):
+            self.sigma = self.sigma.to(device)
+        if self.mask is not None:
+            self.mask = self.mask.to(device)
+        return self
 
     def _masked(self, t: torch.Tensor) -> torch.Tensor:
         mask = self._mask_like(t)
@@ -154,17 +182,6 @@ class GaussianNoise:
         s = self.sigma if not isinstance(self.sigma, torch.Tensor) else "tensor"
         masked = "" if self.mask is None else ", masked"
         return f"GaussianNoise(sigma={s}{masked})"
-
-
-def measured_weight(noise: GaussianNoise, y: torch.Tensor) -> torch.Tensor:
-    """Inverse variances ``1 / sigma^2`` of one item of ``y``, zero where not measured.
-
-    Real tensor of shape ``y.shape[1:]`` in ``y``'s real dtype: the weights ``W`` of the
-    exact linear-Gaussian data terms ``(y - A x)^T W (y - A x)``.
-    """
-    w = torch.broadcast_to(noise._sigma_like(y) ** -2, y.shape[1:]).clone()
-    mask = noise._mask_like(y)
-    return w if mask is None else w * mask.to(w.dtype)
 
 
 class PoissonNoise:

@@ -22,9 +22,8 @@ DAPS anneals over the noise levels ``sigma_0 > sigma_1 > ... > 0``.  At level ``
 The last level's ``x_0`` is returned.  DAPS is approximate: ``p(x0 | x_t)`` is replaced by the
 isotropic Gaussian ``N(x0_hat, r_t^2 I)`` (for a prior ``N(m, C)`` the truth is
 ``N(D(x_t), sigma^2 C (C + sigma^2 I)^-1)``).  Even with the exact data step the samples are
-biased; the bias decays roughly as ``1 / steps`` (measured on an 8-dimensional Gaussian
-problem: whitened mean error 0.09 at 100 levels, 0.04 at 200; on the 16x16 Gaussian-field
-demo the pixel std is 1.45x too wide at 100 levels, 1.1x at 400).  ``ode_steps=1`` (Tweedie)
+biased; the bias decays roughly as ``1 / steps`` (figures in ``benchmarks/README.md``,
+"Solver accuracy").  ``ode_steps=1`` (Tweedie)
 is the less biased choice for exact denoisers; the paper's ODE estimate (``ode_steps`` about
 5) gives sharper ``x0_hat`` with learned denoisers.  Langevin adds the usual unadjusted (ULA)
 step-size bias.

@@ -17,7 +17,7 @@ from diffinv.operators.mri import (
 )
 from diffinv.operators.testing import check_adjoint, check_gradient
 
-ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (DESIGN.md)
+ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (operators/testing.py, check_adjoint)
 H, W, C = 24, 20, 4
 
 

@@ -22,13 +22,9 @@ import math
 
 import torch
 
-from ..noise import GaussianNoise, check_finite
+from ..noise import GaussianNoise, check_finite, sum_per_item
 
 __all__ = ["TransmissionPoisson", "gaussian_log_data", "counts_to_line_integrals"]
-
-
-def sum_per_item(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).sum(dim=1)
 
 
 def _as_counts_param(name: str, value, allow_zero: bool) -> float | torch.Tensor:

@@ -100,7 +100,8 @@ class RayTransform(LinearOperator):
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         if backend == "numba" and joseph_numba is None:
-            raise ValueError("backend: 'numba' requested but numba is not installed")
+            raise ValueError("backend: 'numba' requested but numba is not installed; install it "
+                             "with pip install 'diffinv[ct]'")
         self.image_size = int(image_size)
         self.n_angles = int(n_angles)
         self.n_detectors = int(n_detectors)

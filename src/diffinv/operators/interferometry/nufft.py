@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...extras import require
+
 __all__ = ["finufft_available", "nufft_forward", "nufft_adjoint"]
 
 
@@ -40,7 +42,7 @@ def _points(uv: torch.Tensor, d: float):
 
 
 def _type2(img: torch.Tensor, uv: torch.Tensor, d: float, shift: torch.Tensor) -> torch.Tensor:
-    import finufft
+    finufft = require("finufft", "vlbi", "NUFFT visibilities")
 
     xv, xu = _points(uv, d)
     cdt = np.complex64 if img.dtype == torch.float32 else np.complex128
@@ -60,7 +62,7 @@ def _type2(img: torch.Tensor, uv: torch.Tensor, d: float, shift: torch.Tensor) -
 def _type1(
     y: torch.Tensor, uv: torch.Tensor, d: float, shift: torch.Tensor, n: int
 ) -> torch.Tensor:
-    import finufft
+    finufft = require("finufft", "vlbi", "NUFFT visibilities")
 
     xv, xu = _points(uv, d)
     w = (y * shift.conj().to(y.dtype)).detach().cpu().numpy()

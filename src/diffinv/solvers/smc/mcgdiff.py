@@ -49,23 +49,17 @@ scheme is the fully adapted auxiliary particle filter (weight, resample, then mo
 denoiser call per particle and step; the last step to ``sigma = 0`` is deterministic
 (``x_0 = D(x, sigma_min)``) and only reweights.
 
-Accuracy (measured, ``benchmarks/exactness.py``).  On the MCGdiff Gaussian-mixture problems
-(dx = 8, 25 separated modes, 100 steps) the error of one run is dominated by the noise of the
-mode weights: the Gaussian potentials are poor approximations of ``p(y | x_sigma)`` where the
-modes separate (sigma of about 1-10), the weights become uneven there and resampling leaves
-correlated siblings, so a run's error is 1.5-3 times that of an exact sample of the same size
-(``potential="local"``: 1.1-1.9, at the price of one backward pass per observed direction).
-The discretised chain itself is slightly off the prior: with ``kernel="midpoint"`` and 40,000
-unconditioned particles its mode weights are off by a total variation of about 0.017 and the
-within-mode variance is 1-2% too large (``kernel="ddpm"``: 0.03 and 14% too small); this
-bias is what the particles converge to, and the likelihood can amplify it (one dy = 4
-problem: the main posterior mode gets 0.693 +- 0.004 with ``midpoint``, 0.769 with ``ddpm``,
-exact 0.733), so at 2,000+ particles the error no longer falls like an exact sample's.  The
-kernel's missing term is ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes
-separate.  ``kernel="tweedie"`` (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`) adds it with the
-denoiser's full Jacobian, together with per-particle potentials from the same Jacobian, and
-is what ``smc`` uses by default where the Jacobian is cheap.  Use ``n_runs`` (several
-independent runs batched together) to see the run-to-run spread.
+Accuracy.  On the MCGdiff Gaussian-mixture problems the error of one run is dominated by the
+noise of the mode weights: the Gaussian potentials are poor approximations of ``p(y | x_sigma)``
+where the modes separate, the weights become uneven there and resampling leaves correlated
+siblings.  The discretised chain itself is slightly off the prior: the isotropic kernels miss
+the term ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes separate, and the
+likelihood can amplify that bias.  ``kernel="tweedie"``
+(:mod:`diffinv.solvers.smc.mcgdiff_tweedie`) adds it with the denoiser's full Jacobian,
+together with per-particle potentials from the same Jacobian, and is what ``smc`` uses by
+default where the Jacobian is cheap.  Use ``n_runs`` (several independent runs batched
+together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks/README.md``
+("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
 
 Operators.  The SVD is computed from the dense matrix (``LinearOperator.to_matrix``), so this
 method is for problems with at most :data:`MAX_DIM` unknowns; larger problems should use

@@ -98,10 +98,9 @@ def smc(
         The model's backward kernel (the particles' prior dynamics).  ``tweedie``
         (:mod:`diffinv.solvers.smc.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
         ``s'^2 (1 - a) I + (1 - a)^2 Cov(x_0 | x_s)`` from the denoiser's Jacobian: exact for
-        Gaussian priors at any number of steps; on the MCGdiff mixture benchmark it brings
-        SMC from about 2x the exact-sample noise floor to 1.1-1.25x (median; figures in
-        :mod:`diffinv.solvers.smc.mcgdiff_tweedie`); it costs the Jacobian (analytic
-        for :class:`~diffinv.priors.GaussianPrior` and
+        Gaussian priors at any number of steps and much closer to the exact posterior on the
+        mixture benchmark (``benchmarks/README.md``, "Solver accuracy"); it costs the
+        Jacobian (analytic for :class:`~diffinv.priors.GaussianPrior` and
         :class:`~diffinv.priors.GaussianMixturePrior`, else one backward pass per unknown)
         and ``(particles, n, n)`` float64 matrices.  ``midpoint`` and ``ddpm`` are isotropic
         (:func:`diffinv.solvers.kernels.reverse_kernel`): ``ddpm`` is the ancestral
@@ -112,11 +111,7 @@ def smc(
         float64 array takes at most :data:`AUTO_TWEEDIE_MAX_BYTES` (the run holds a few
         such arrays); else ``midpoint``.  Its cost per step grows like ``particles * n^3``
         where the Jacobian differs per particle (a mixture prior; a batch-shared one, as for
-        a Gaussian prior, is cheap): on the mixture benchmark with 2,000 particles it took
-        1.3x the wall time of ``kernel="midpoint", potential="local"`` at n = 64 (with a
-        lower error: 1.06 against 1.12 of the noise floor), 1.2x at n = 128 (1.14 against
-        1.19), but 7x at n = 256 with the same error (1.13 against 1.12), where the latter
-        is the cheaper choice (``benchmarks/exactness.py``).
+        a Gaussian prior, is cheap); measured costs in ``benchmarks/README.md``.
     n_runs : int
         Number of independent SMC runs batched together (same denoiser calls, one batch);
         ``n_samples`` must be a multiple of it and each run has ``n_samples // n_runs``

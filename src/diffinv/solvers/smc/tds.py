@@ -37,14 +37,8 @@ and has weight one, so the number of denoiser evaluations equals the number of s
 Accuracy.  The twist ignores the spread of ``x_0`` given ``x_k``, so it is over-confident
 when the likelihood is sharp compared with the prior at intermediate noise levels: the
 weights then degenerate (the ESS-collapse warning fires) and many particles are needed
-(e.g. a 4-D Gaussian with ``sigma_y = 0.3``: mean errors of 0.4-0.8 posterior standard
-deviations with 4,000 particles, where ``mcgdiff`` is within Monte-Carlo error).  For
-linear-Gaussian problems prefer ``method="mcgdiff"``.  On the MCGdiff mixture benchmark
-(``benchmarks/exactness.py``; dx = 8, 5 seeds per dy, 500 particles, 4 runs, 100 steps; SW
-over the exact-sample floor, median / worst) the damped proposal gives dy = 1: 6.2 / 14.8,
-dy = 2: 6.4 / 8.1, dy = 4: 4.7 / 8.0, against 8.0 / 14.8, 17 / 195 and 4.8 / diverged (NaN
-on one seed) with the paper's (``lipschitz=0``); ``mcgdiff`` is at 1.1-1.5 on the same
-problems.  On the image-shaped 1x16x16 case (dy = 16): 1.54 against 92 (``mcgdiff``: 1.13).
+(figures in ``benchmarks/README.md``, "Solver accuracy").  For linear-Gaussian problems
+prefer ``method="mcgdiff"``.
 """
 
 from __future__ import annotations
