@@ -17,6 +17,8 @@ import numba
 import numpy as np
 import torch
 
+from ...threads import threads_for
+
 __all__ = ["forward", "adjoint"]
 
 
@@ -149,11 +151,13 @@ _KERNELS = {
     for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
     for parallel in (False, True)
 }
-PARALLEL_MIN_WORK = 2_000_000  # rays x steps x batch below which the serial kernels run
 
 
 def _use_parallel(n_rays: int, image_size: int, batch: int) -> bool:
-    return n_rays * image_size * batch >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    """Parallel kernels only when the thread policy gives the work (rays x steps x batch
+    interpolations) more than one thread (:func:`diffinv.threads.threads_for`)."""
+    work = n_rays * image_size * batch
+    return numba.get_num_threads() > 1 and threads_for(work, numba.get_num_threads()) > 1
 
 
 def _params_np(params, dtype: np.dtype):
