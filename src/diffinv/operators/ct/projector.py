@@ -119,7 +119,8 @@ class RayTransform(LinearOperator):
     #: (2 per ray and step, about 8 bytes each in float32, twice with the transpose).
     sparse_auto_max_entries: int = 40_000_000
 
-    def _backend_for(self, t: torch.Tensor) -> str:
+    def backend_for(self, t: torch.Tensor) -> str:
+        """The backend (``"numba"`` or ``"sparse"``) that runs for a tensor like ``t``."""
         if self.backend == "auto":
             if t.device.type != "cpu" or joseph_numba is None:
                 return "sparse"
@@ -148,7 +149,7 @@ class RayTransform(LinearOperator):
         if x.dtype not in (torch.float32, torch.float64):  # half precision: compute in float32
             return self._apply_forward(x.float()).to(x.dtype)
         flat = x.detach().reshape(x.shape[0], -1)
-        if self._backend_for(x) == "numba":
+        if self.backend_for(x) == "numba":
             out = joseph_numba.forward(flat.contiguous(), self._params, self.image_size)
         else:
             A, _ = self.matrices(x.device, x.dtype)
@@ -159,7 +160,7 @@ class RayTransform(LinearOperator):
         if y.dtype not in (torch.float32, torch.float64):
             return self._apply_adjoint(y.float()).to(y.dtype)
         flat = y.detach().reshape(y.shape[0], -1)
-        if self._backend_for(y) == "numba":
+        if self.backend_for(y) == "numba":
             out = joseph_numba.adjoint(flat.contiguous(), self._params, self.image_size)
         else:
             _, At = self.matrices(y.device, y.dtype)
