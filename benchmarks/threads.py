@@ -9,8 +9,9 @@ two conditions: "idle" (nothing started by this script; on a shared machine othe
 run) and "busy" (a second CPU-bound process, ``python -c "while True: pass"``, started by
 this script and killed at the end).  The three settings run in turn in every round and the
 minimum over rounds is kept; when the default is 1 or 2 threads it *is* that setting, whose
-time is reported for it (the ratio is then exactly 1.00 or the 2-thread ratio).  Printed ratios are ``time(setting) / time(1 thread)``: the
-targets are <= 1.05 for the default everywhere and <= 0.75 for the large cases when idle.
+time is reported for it (the ratio is then exactly 1.00 or the 2-thread ratio).  Printed
+ratios are ``time(setting) / time(1 thread)``: the targets are <= 1.05 for the default
+everywhere and <= 0.75 for the large cases when idle.
 
 Run: ``PYTHONPATH=src python benchmarks/threads.py [--rounds 3] [--no-large] [--cli]``
 """
