@@ -57,32 +57,42 @@ class VisibilityNUFFT:
         self.plans = PlanCache((xv, xu), (self.n, self.n))
         ph = -np.pi * d * (uv64[:, 0] + uv64[:, 1])
         self._shift64 = torch.polar(pulse.detach().cpu().to(torch.float64), ph)
-        self._shifts: dict[torch.dtype, torch.Tensor] = {}
+        self._shifts: dict[torch.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
-    def shift(self, cdtype: torch.dtype) -> torch.Tensor:
-        """``P e^{-i pi (u + v) d}``, complex ``(M,)`` of ``cdtype`` (cached)."""
+    def shift(self, cdtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``P e^{-i pi (u + v) d}`` and its conjugate, complex ``(M,)`` NumPy (cached)."""
         if cdtype not in self._shifts:
-            self._shifts[cdtype] = self._shift64.to(cdtype)
+            sh = self._shift64.to(cdtype).numpy()
+            self._shifts[cdtype] = (sh, np.ascontiguousarray(sh.conj()))
         return self._shifts[cdtype]
 
     def type2(self, img: torch.Tensor) -> torch.Tensor:
         """Visibilities ``(B, M)`` of real CPU images ``(B, N, N)``, no autograd."""
         cdt = torch.complex64 if img.dtype == torch.float32 else torch.complex128
-        c = img.detach().to(cdt).contiguous().numpy()
-        return torch.from_numpy(self.plans.type2(c)) * self.shift(cdt)
+        arr = img.detach().numpy()
+        c = np.empty(arr.shape, dtype=np.complex64 if cdt == torch.complex64 else np.complex128)
+        c.real = arr
+        c.imag = 0.0
+        out = self.plans.type2(c)
+        out *= self.shift(cdt)[0]
+        return torch.from_numpy(out)
 
     def type1(self, y: torch.Tensor) -> torch.Tensor:
         """``Re(A^H y)``: real images ``(B, N, N)`` from CPU visibilities ``(B, M)``."""
-        w = (y.detach() * self.shift(y.dtype).conj()).contiguous().numpy()
-        return torch.from_numpy(np.ascontiguousarray(self.plans.type1(w).real))
+        w = y.detach().resolve_conj().numpy() * self.shift(y.dtype)[1]
+        return torch.from_numpy(self.plans.type1(w).real.copy())
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """Autograd-aware :meth:`type2` (its backward is :meth:`adjoint`)."""
-        return _Forward.apply(img, self)
+        if img.requires_grad and torch.is_grad_enabled():
+            return _Forward.apply(img, self)
+        return self.type2(img)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """Autograd-aware :meth:`type1` (its backward is :meth:`forward`)."""
-        return _Adjoint.apply(y, self)
+        if y.requires_grad and torch.is_grad_enabled():
+            return _Adjoint.apply(y, self)
+        return self.type1(y)
 
 
 class _Forward(torch.autograd.Function):
