@@ -19,7 +19,7 @@ import torch
 
 from ...threads import threads_for
 
-__all__ = ["forward", "adjoint", "k_range", "params_np"]
+__all__ = ["forward", "adjoint", "k_range", "params_np", "ParamsCache"]
 
 
 @numba.njit(inline="always")
@@ -161,6 +161,13 @@ def _use_parallel(n_rays: int, image_size: int, batch: int) -> bool:
 
 
 def params_np(params, dtype: np.dtype):
+    """NumPy ``(xdrive, a, m, w)`` with ``w`` in ``dtype``.
+
+    ``params`` are the float64 tensors of :func:`.joseph_sparse.ray_parameters` or a
+    :class:`ParamsCache`, which converts once per dtype and keeps the arrays.
+    """
+    if isinstance(params, ParamsCache):
+        return params.get(dtype)
     xdrive, a, m, w = params
     return (
         xdrive.numpy().astype(np.bool_),
@@ -168,6 +175,21 @@ def params_np(params, dtype: np.dtype):
         m.numpy().astype(np.float64),
         w.numpy().astype(dtype),
     )
+
+
+class ParamsCache:
+    """The per-ray constants as NumPy arrays, converted once per value dtype."""
+
+    def __init__(self, params):
+        self.params = params
+        self._arrays: dict = {}
+
+    def get(self, dtype: np.dtype):
+        """``(xdrive, a, m, w)`` with ``w`` in ``dtype`` (cached)."""
+        key = np.dtype(dtype).str
+        if key not in self._arrays:
+            self._arrays[key] = params_np(self.params, dtype)
+        return self._arrays[key]
 
 
 def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:

@@ -118,6 +118,7 @@ class RayTransform(LinearOperator):
         self.out_shape = (1, self.n_angles, self.n_detectors)
         # Geometry is kept in float64 on the CPU; matrices are cached per device and dtype.
         self._params = joseph_sparse.ray_parameters(origin, direction, image_size, pixel_size)
+        self._params_np = None if joseph_numba is None else joseph_numba.ParamsCache(self._params)
         self._origin = origin
         self._direction = direction
         self._matrices: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -184,7 +185,7 @@ class RayTransform(LinearOperator):
             return self._apply_forward(x.float()).to(x.dtype)
         flat = x.detach().reshape(x.shape[0], -1)
         if self.backend_for(x) == "numba":
-            out = joseph_numba.forward(flat.contiguous(), self._params, self.image_size)
+            out = joseph_numba.forward(flat.contiguous(), self._params_np, self.image_size)
         else:
             A, _ = self.matrices(x.device, x.dtype)
             out = torch.sparse.mm(A, flat.transpose(0, 1).contiguous()).transpose(0, 1)
@@ -195,7 +196,7 @@ class RayTransform(LinearOperator):
             return self._apply_adjoint(y.float()).to(y.dtype)
         flat = y.detach().reshape(y.shape[0], -1)
         if self.backend_for(y) == "numba":
-            out = joseph_numba.adjoint(flat.contiguous(), self._params, self.image_size)
+            out = joseph_numba.adjoint(flat.contiguous(), self._params_np, self.image_size)
         else:
             _, At = self.matrices(y.device, y.dtype)
             out = torch.sparse.mm(At, flat.transpose(0, 1).contiguous()).transpose(0, 1)
