@@ -65,11 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     rec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rec.add_argument("--no-figures", action="store_true", help="skip PNG figures")
+    rec.add_argument(
+        "--threads",
+        type=_threads_arg,
+        default=None,
+        metavar="N",
+        help="threads for torch, numba and finufft (a positive integer or 'auto'; default: "
+        "DIFFINV_NUM_THREADS, else idle physical cores, see diffinv.threads)",
+    )
 
     sub.add_parser("solvers", help="list solvers and their options")
     sub.add_parser("problems", help="list built-in problems")
     _add_optional_subcommands(sub)
     return parser
+
+
+def _threads_arg(text: str) -> int | None:
+    from .threads import parse_threads
+
+    try:
+        return parse_threads(text, "--threads")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_optional_subcommands(sub: Any) -> None:
@@ -104,7 +121,9 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from . import sample
     from .demos import DEFAULT_DEMO, get_demo
     from .report import reconstruction_summary, write_figures, write_json
+    from .threads import apply_policy
 
+    n_threads = apply_policy(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = args.problem or DEFAULT_DEMO
@@ -117,7 +136,8 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     print(f"diffinv: {name}: {demo.description}", file=sys.stderr)
     print(
-        f"diffinv: solver={solver} steps={steps} samples={args.samples} options={options}",
+        f"diffinv: solver={solver} steps={steps} samples={args.samples} "
+        f"threads={n_threads} options={options}",
         file=sys.stderr,
     )
     posterior = sample(

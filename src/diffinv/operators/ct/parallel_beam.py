@@ -102,7 +102,16 @@ class ParallelBeamRadon(RayTransform):
         )
 
     def fbp(self, y: torch.Tensor, filter: str = "ramp") -> torch.Tensor:
-        """Filtered back-projection of parallel-beam line integrals.
+        r"""Filtered back-projection of parallel-beam line integrals.
+
+        The views are filtered by one batched real FFT of the padded detector length
+        (:func:`.fbp.filter_sinogram`), weighted by the midpoint angle weights ``w_a`` and
+        back-projected with the operator's own exact transpose (the sparse or numba path of
+        :meth:`adjoint`, so FBP costs one filter plus one adjoint):
+
+        .. math:: \hat f = \frac{s}{h^2} A^T \big(w_a\, (h * y_a)\big),
+
+        since the adjoint's weights from the rays of one view sum to ``h^2 / s`` at every pixel.
 
         Parameters
         ----------
@@ -119,13 +128,7 @@ class ParallelBeamRadon(RayTransform):
         self._check(y, self.out_shape, "y")
         check_finite("y", y)
         q = _fbp.filter_sinogram(y, self.detector_spacing, filter)
-        w = _fbp.angular_weights(self.angles, math.pi)
-        return _fbp.backproject_parallel(
-            q,
-            self.angles,
-            w,
-            self.image_size,
-            self.pixel_size,
-            self.detector_spacing,
-            self.rotation_center,
-        )
+        w = _fbp.angular_weights(self.angles, math.pi).to(device=q.device, dtype=q.dtype)
+        # sum over the rays of one view of the adjoint's weights at a pixel = h^2 / s
+        scale = self.detector_spacing / self.pixel_size**2
+        return self.adjoint(q * (w * scale)[:, None])
