@@ -15,20 +15,42 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "jsonable"]
+__all__ = ["atomic_write", "jsonable", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it where ``/proc`` allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def atomic_write(path: str | os.PathLike, write: Any, suffix: str = "") -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` atomically.
 
-    An interrupted write leaves no file under the final name (the temporary file is removed).
+    An interrupted write leaves no file under the final name (the temporary file is removed;
+    a killed process leaves a hidden ``.NAME.*.tmp`` file, which
+    :func:`diffinv.outdir.prepare_output_dir` cleans up).  The file gets the permissions of a
+    normally created file (``0o666`` less the umask), not ``mkstemp``'s ``0o600``.
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise FileNotFoundError(f"path: directory {str(path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # a writer may have recreated the file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -21,7 +21,14 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite", "measured_weight"]
+__all__ = [
+    "NoiseModel",
+    "GaussianNoise",
+    "PoissonNoise",
+    "check_finite",
+    "check_counts",
+    "measured_weight",
+]
 
 
 @runtime_checkable
@@ -47,6 +54,18 @@ def check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name}: contains NaN or Inf values; measurements must be finite")
+
+
+def check_counts(name: str, y: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``y`` holds real, non-negative counts."""
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor of counts, got {type(y).__name__}")
+    if y.is_complex():
+        raise ValueError(f"{name}: expected real photon counts, got a complex tensor")
+    if bool((y < 0).any()):
+        raise ValueError(
+            f"{name}: expected non-negative photon counts, got a minimum of {float(y.min()):g}"
+        )
 
 
 def _sum_per_item(t: torch.Tensor) -> torch.Tensor:
@@ -193,6 +212,10 @@ class PoissonNoise:
 
     def _rate(self, y_clean: torch.Tensor) -> torch.Tensor:
         return torch.clamp(y_clean / self.gain, min=self.floor)
+
+    def check_data(self, y: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``y`` is real and non-negative (scaled counts)."""
+        check_counts("y", y)
 
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None
