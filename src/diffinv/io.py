@@ -6,16 +6,72 @@ it depends on nothing else in the package.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import pickle
+import re
 import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "jsonable", "current_umask"]
+__all__ = ["atomic_write", "jsonable", "current_umask", "FileFormatError", "reading", "reader"]
+
+
+class FileFormatError(ValueError):
+    """A file is empty, truncated, damaged or of the wrong kind (the message names it)."""
+
+
+#: errors raised by h5py, astropy, numpy, json, pickle and torch.load on bad file contents
+_FORMAT_ERRORS = (
+    OSError, KeyError, ValueError, TypeError, IndexError, EOFError, RuntimeError,
+    AttributeError, UnicodeDecodeError, pickle.UnpicklingError, zipfile.BadZipFile,
+)
+_OWN_MESSAGE = re.compile(r"^[A-Za-z_][\w.\-]*: ")
+
+
+@contextmanager
+def reading(path: str | os.PathLike, kind: str) -> Iterator[None]:
+    """Turn the low-level errors of reading ``path`` into a :class:`FileFormatError`.
+
+    Errors that already say what is wrong in this package's style (``"name: ..."``),
+    :class:`FileNotFoundError` and :class:`PermissionError` pass through unchanged; h5py,
+    astropy, NumPy reshape, JSON, pickle and ``torch.load`` errors are re-raised as
+    ``FileFormatError("{path}: not a valid {kind} file ...")`` chained to the original.
+    """
+    try:
+        yield
+    except (FileNotFoundError, PermissionError, IsADirectoryError, FileFormatError):
+        raise
+    except _FORMAT_ERRORS as err:
+        if type(err) is ValueError and _OWN_MESSAGE.match(str(err)):
+            raise
+        detail = str(err).strip() or "no detail"
+        raise FileFormatError(
+            f"{str(path)!r}: not a valid {kind} file, or it is empty, truncated or damaged "
+            f"({type(err).__name__}: {detail})"
+        ) from err
+
+
+def reader(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a reader ``fn(path, ...)`` so that bad file contents raise a clear
+    :class:`FileFormatError` naming the file (see :func:`reading`)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
+            with reading(path, kind):
+                return fn(path, *args, **kwargs)
+
+        return wrapper
+
+    return deco
 
 
 def current_umask() -> int:

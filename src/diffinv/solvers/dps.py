@@ -20,6 +20,13 @@ Two step rules:
   ``x <- x' + step_size (sigma_i^2 - sigma_{i+1}^2) grad log p(y | x0_hat(x))``.  With
   ``step_size=1`` this is the reverse SDE of the DPS-approximate posterior.
 
+Either step is limited to a trust region: per chain, the guidance move is scaled down, if
+needed, to a root-mean-square per pixel of at most ``sigma_i``, the noise level of the state it
+is applied to.  A larger move would leave the noise shell the denoiser is trained for; without
+the limit, problems whose data are in very different units from the image (photon counts
+against attenuation in 1/mm, where the likelihood curvature is ~1e8) diverge at the default
+``zeta``.  ``diagnostics["capped_steps"]`` counts the steps where a chain was limited.
+
 DPS is an approximation: even for Gaussian priors and linear problems its samples are not
 exact draws from the posterior (see the tests for the documented tolerance).
 """
@@ -79,6 +86,7 @@ def dps(
     x = initial_noise(n_samples, image_shape, float(sigmas[0]), dtype, device, generator)
     steps = len(sigmas) - 1
     residual_norms = []
+    capped = 0
     for i in progress_bar(range(steps), progress, "dps"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         sig = torch.full((n_samples,), s, dtype=dtype, device=device)
@@ -95,13 +103,25 @@ def dps(
         x0 = x0.detach()
         x = ancestral_step(x, x0, s, s_next, eta, generator)
         if guidance == "paper":
-            x = x - 2.0 * zeta * grad
+            move = -2.0 * zeta * grad
         else:
-            x = x + step_size * (s**2 - s_next**2) * grad
+            move = step_size * (s**2 - s_next**2) * grad
+        move, limited = _trust_region(move, s)
+        capped += int(limited)
+        x = x + move
         check_state(x, i, "DPS state")
         if callback is not None:
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0})
-    diagnostics = {"guidance": guidance}
+    diagnostics = {"guidance": guidance, "capped_steps": capped}
     if residual_norms:
         diagnostics["residual_norm_per_step"] = residual_norms
     return SolverOutput(samples=x.detach(), nfe=steps, diagnostics=diagnostics)
+
+
+def _trust_region(move: torch.Tensor, sigma: float) -> tuple[torch.Tensor, bool]:
+    """Scale each chain's ``move`` to a per-pixel RMS of at most ``sigma``; flag if any was."""
+    rms = move.reshape(move.shape[0], -1).abs().pow(2).mean(1).sqrt()
+    factor = torch.clamp(sigma / rms.clamp(min=torch.finfo(rms.dtype).tiny), max=1.0)
+    limited = bool((factor < 1.0).any())
+    shape = (-1,) + (1,) * (move.ndim - 1)
+    return move * factor.reshape(shape).to(move.dtype), limited

@@ -17,6 +17,8 @@ import numba
 import numpy as np
 import torch
 
+from ...numba_cache import njit_cached
+
 __all__ = ["forward", "adjoint"]
 
 
@@ -143,9 +145,12 @@ def _adjb_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
 # Parallel kernels for large problems; serial ones (prange runs as range) for small ones, where
 # waking a thread pool costs more than the work, especially on a busy machine.  Only the
 # serial ones use numba's on-disk cache: the cache is keyed by the Python function, so two
-# compilations of one function must not both write it.
+# compilations of one function must not both write it.  On a read-only install the cache goes
+# to a user folder or is skipped (diffinv.numba_cache).
 _KERNELS = {
-    (name, parallel): numba.njit(parallel=parallel, cache=not parallel)(fn)
+    (name, parallel): (
+        njit_cached(fn, __file__) if not parallel else numba.njit(parallel=True)(fn)
+    )
     for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
     for parallel in (False, True)
 }
@@ -214,7 +219,6 @@ def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(b, -1))
 
 
-@numba.njit(cache=True)
 def _csr_count(xdrive, a, m, n):  # pragma: no cover - compiled
     counts = np.zeros(a.shape[0] + 1, dtype=np.int64)
     for r in range(a.shape[0]):
@@ -233,7 +237,6 @@ def _csr_count(xdrive, a, m, n):  # pragma: no cover - compiled
     return counts
 
 
-@numba.njit(cache=True)
 def _csr_fill(xdrive, a, m, w, n, indptr, cols, vals):  # pragma: no cover - compiled
     for r in range(a.shape[0]):
         k0, k1 = _k_range(a[r], m[r], n)
@@ -248,6 +251,10 @@ def _csr_fill(xdrive, a, m, w, n, indptr, cols, vals):  # pragma: no cover - com
                     cols[p] = idx * n + k if xdrive[r] else k * n + idx
                     vals[p] = w[r] * wt
                     p += 1
+
+
+_csr_count = njit_cached(_csr_count, __file__)
+_csr_fill = njit_cached(_csr_fill, __file__)
 
 
 def csr_arrays(params, image_size: int):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...io import reader
 from .arrays import Array
 from .observation import SPEED_OF_LIGHT, Observation
 
@@ -35,6 +36,7 @@ def _axis(header, name: str) -> int | None:
     return None
 
 
+@reader("UVFITS")
 def read_uvfits(
     path: str | Path, scan_gap_s: float = 60.0, known_array: Array | None = None
 ) -> Observation:
