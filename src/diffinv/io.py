@@ -51,6 +51,8 @@ def reading(path: str | os.PathLike, kind: str) -> Iterator[None]:
         raise
     except _FORMAT_ERRORS as err:
         if type(err) is ValueError and _OWN_MESSAGE.match(str(err)):
+            if str(err).startswith("path: "):  # a reader's own finding about the file
+                raise FileFormatError(str(err)) from err
             raise
         detail = str(err).strip() or "no detail"
         raise FileFormatError(

@@ -46,8 +46,8 @@ def check_batch(
     Parameters
     ----------
     x : object
-        The input; must be a :class:`torch.Tensor` with at least one dimension and a
-        non-zero leading (batch) dimension.
+        The input; must be a floating-point or complex :class:`torch.Tensor` with at least
+        one dimension and a non-zero leading (batch) dimension.
     in_shape : tuple of int, optional
         Required per-item shape ``x.shape[1:]``; not checked when ``None``.
     name : str
@@ -70,6 +70,10 @@ def check_batch(
         hint = " (convert with torch.from_numpy)" if type(x).__module__ == "numpy" else ""
         raise ValueError(
             f"{name}: expected a torch.Tensor input{who}, got {type(x).__name__}{hint}"
+        )
+    if not (x.is_floating_point() or x.is_complex()):
+        raise ValueError(
+            f"{name}: expected a floating-point or complex tensor as input{who}, got {x.dtype}"
         )
     if x.ndim == 0 or x.shape[0] == 0:
         raise ValueError(

@@ -99,7 +99,9 @@ class GaussianNoise:
     """
 
     def __init__(self, sigma: float | torch.Tensor, mask: torch.Tensor | None = None):
-        s = torch.as_tensor(sigma)
+        s = sigma if isinstance(sigma, torch.Tensor) else torch.as_tensor(
+            sigma, dtype=torch.float64
+        )
         if s.is_complex() or not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
             raise ValueError(f"sigma: expected positive finite real values, got {sigma!r}")
         self.sigma = sigma if isinstance(sigma, torch.Tensor) else float(sigma)
