@@ -69,66 +69,48 @@ def test_sigkill_during_an_atomic_write_keeps_the_previous_file(tmp_path):
     assert target.read_text() == "previous result"
 
 
-def test_sigkill_during_a_cli_run_then_rerun(tmp_path):
-    out = tmp_path / "out"
-    first = subprocess.run([*CLI, "--steps", "3", "--out", str(out)], env=_env(),
-                           capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
-    before = (out / "posterior.h5").read_bytes()
-    proc = subprocess.Popen([*CLI, "--steps", "100000", "--out", str(out), "--overwrite"],
-                            env=_env(), stderr=subprocess.PIPE, text=True)
+def _started(proc) -> None:
+    """Wait until the CLI run ``proc`` has started sampling (its directory is locked)."""
     line = proc.stderr.readline()
-    while "solver=" not in line:  # sampling has started, the directory is locked
+    while "solver=" not in line:
         assert line, "the run ended before sampling"
         line = proc.stderr.readline()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert (out / "posterior.h5").read_bytes() == before  # nothing lost
-    again = subprocess.run([*CLI, "--steps", "3", "--seed", "1", "--out", str(out),
-                            "--overwrite"], env=_env(), capture_output=True, text=True,
-                           timeout=300)
-    assert again.returncode == 0, again.stderr  # the kernel released the dead run's lock
-    assert json.loads((out / "summary.json").read_text())["files"] == [
-        "posterior.h5", "summary.json"]
 
 
-def test_two_concurrent_runs_on_one_directory(tmp_path):
+def test_cli_runs_reuse_concurrency_kill_and_overwrite(tmp_path):
     out = tmp_path / "out"
-    first = subprocess.Popen([*CLI, "--steps", "400", "--out", str(out)], env=_env(),
-                             stderr=subprocess.PIPE, text=True)
-    line = first.stderr.readline()
-    while "solver=" not in line:
-        assert line, "the first run ended before sampling"
-        line = first.stderr.readline()
-    start = time.monotonic()
-    second = subprocess.run([*CLI, "--steps", "3", "--out", str(out)], env=_env(),
-                            capture_output=True, text=True, timeout=300)
-    second_done = first.poll() is None  # refused while the first still runs
-    err = first.communicate(timeout=300)[1]
-    assert first.returncode == 0, err
-    assert second.returncode == 2
-    assert "in use by another diffinv run" in second.stderr and str(out) in second.stderr
-    assert second_done, f"the second run was not refused at once ({time.monotonic() - start:.1f}s)"
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["nfe"] == 400  # the first run's results, complete
-    assert sorted(p.name for p in out.iterdir()) == ["posterior.h5", "summary.json"]
-
-
-def test_reuse_is_refused_and_overwrite_removes_stale_figures(tmp_path):
-    out = tmp_path / "out"
-    cli = [c for c in CLI if c != "--no-figures"]
-    first = subprocess.run([*cli, "--steps", "2", "--out", str(out)], env=_env(),
-                           capture_output=True, text=True, timeout=300)
+    run = dict(env=_env(), capture_output=True, text=True, timeout=300)
+    # 1. a finished run with figures
+    first = subprocess.run([*[c for c in CLI if c != "--no-figures"], "--steps", "2",
+                            "--out", str(out)], **run)
     assert first.returncode == 0, first.stderr
     assert (out / "truth.png").exists()
-    posterior = (out / "posterior.h5").read_bytes()
-    refused = subprocess.run([*CLI, "--steps", "2", "--seed", "3", "--out", str(out)],
-                             env=_env(), capture_output=True, text=True, timeout=300)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # 2. reusing the directory is refused before sampling, nothing touched
+    refused = subprocess.run([*CLI, "--steps", "2", "--seed", "3", "--out", str(out)], **run)
     assert refused.returncode == 2 and "--overwrite" in refused.stderr
-    assert "solver=" not in refused.stderr  # refused before sampling
-    assert (out / "posterior.h5").read_bytes() == posterior
-    replaced = subprocess.run([*CLI, "--steps", "2", "--seed", "3", "--out", str(out),
-                               "--overwrite"], env=_env(), capture_output=True, text=True,
-                              timeout=300)
-    assert replaced.returncode == 0, replaced.stderr
+    assert "solver=" not in refused.stderr
+    # 3. a long run holds the lock; a concurrent one (even with --overwrite) fails at once
+    long = subprocess.Popen([*CLI, "--steps", "1000000", "--out", str(out), "--overwrite"],
+                            env=_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        _started(long)
+        second = subprocess.run([*CLI, "--steps", "2", "--out", str(out), "--overwrite"], **run)
+        assert long.poll() is None  # refused while the first still runs
+        assert second.returncode == 2
+        assert "in use by another diffinv run" in second.stderr and str(out) in second.stderr
+        # 4. SIGKILL the long run in the middle: the previous results are intact
+        long.send_signal(signal.SIGKILL)
+        long.wait(timeout=30)
+    finally:
+        if long.poll() is None:
+            long.kill()
+    assert long.returncode == -signal.SIGKILL
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # 5. the kernel released the dead run's lock; --overwrite replaces the whole set
+    again = subprocess.run([*CLI, "--steps", "2", "--seed", "1", "--out", str(out),
+                            "--overwrite"], **run)
+    assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == ["posterior.h5", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["files"] == ["posterior.h5", "summary.json"] and summary["nfe"] == 2
