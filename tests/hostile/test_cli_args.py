@@ -44,3 +44,16 @@ def test_unwritable_out_is_refused_before_sampling(capsys, tmp_path):
         assert code == 2, err
         assert "--out:" in err and out in err
         assert "solver=" not in err  # nothing sampled
+
+
+def test_a_failed_fit_is_printed_and_recorded(capsys, tmp_path):
+    import json
+
+    out = tmp_path / "o"
+    code, err = _run(capsys, "--solver", "dps", "--option", "zeta=0", "--steps", "5",
+                     "--samples", "2", "--out", str(out))
+    assert code == 0, err
+    assert "diffinv: WARNING: fit: the posterior mean misfits the data" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reduced_chi2_mean"] > 10
+    assert summary["warnings"] and summary["warnings"][0].startswith("fit: ")
