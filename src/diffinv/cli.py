@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -168,6 +169,8 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
         f"diffinv: solver={solver} steps={steps} samples={args.samples} options={options}",
         file=sys.stderr,
     )
+    # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings
+    warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
     posterior = sample(
         demo.problem,
         demo.prior,
