@@ -201,6 +201,17 @@ def _negative_mean(t: Path) -> Any:
     return _sample(problem, shifted, solver="daps", physical_range=(0.0, float("inf")))
 
 
+def _mri_prior_mismatch(t: Path) -> Any:
+    """A composed MRI problem and a prior of the wrong image size: refused before sampling."""
+    from ..operators import InverseProblem, RealToComplex
+    from ..priors import GaussianPrior
+
+    problem = InverseProblem(_mri() @ RealToComplex(), _gaussian(0.1),
+                             torch.zeros(1, 2, 8, 8, dtype=torch.complex64))
+    prior = GaussianPrior(torch.zeros(2, 4, 4), torch.eye(32, dtype=torch.float64))
+    return _sample(problem, prior, solver="daps")
+
+
 def _sampling_cases() -> list[Case]:
     def prob():
         return small_gaussian_problem()
@@ -215,6 +226,8 @@ def _sampling_cases() -> list[Case]:
              and r.diagnostics["reduced_chi2_mean"] < 1e6),  # 3.7e15 when it diverged
         Case("values outside the physical range are reported", _negative_mean,
              check=lambda r, t: any(w.startswith("range:") for w in r.diagnostics["warnings"])),
+        Case("MRI problem with a prior of the wrong image size", _mri_prior_mismatch,
+             ValueError, r"^prior: its event_shape \(2, 4, 4\) does not match"),
         Case("steps=0", lambda t: _sample(*prob(), steps=0), ValueError, r"^steps: "),
         Case("huge seed", lambda t: _sample(*prob(), seed=10**30), ValueError, r"^seed: "),
         Case("negative seed", lambda t: _sample(*prob(), seed=-1), ValueError, r"^seed: "),
