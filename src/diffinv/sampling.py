@@ -134,7 +134,7 @@ def sample(
     lo = float(lo) if lo else DEFAULT_SIGMA_MIN
     hi = float(hi) if hi else DEFAULT_SIGMA_MAX
     sigmas = get_schedule(schedule)(steps, lo, hi)
-    check_memory(n_samples, image_shape, problem.y, dtype)
+    check_memory(n_samples, image_shape, problem.y, dtype, operator=problem.operator)
 
     device = problem.y.device
     if seed is None:

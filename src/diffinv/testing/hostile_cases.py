@@ -212,6 +212,17 @@ def _mri_prior_mismatch(t: Path) -> Any:
     return _sample(problem, prior, solver="daps")
 
 
+def _huge_ct(t: Path) -> Any:
+    """A CT problem whose sparse projector matrices (~0.9 TB) cannot fit: refused at once."""
+    from .. import sample
+    from ..operators import InverseProblem
+    from ..operators.ct import ParallelBeamRadon
+
+    op = ParallelBeamRadon(4000, 800, backend="sparse")
+    problem = InverseProblem(op, _gaussian(1.0), torch.zeros(1, *op.out_shape))
+    return sample(problem, lambda x, s: torch.zeros_like(x), "dps", n_samples=1, steps=2)
+
+
 def _sampling_cases() -> list[Case]:
     def prob():
         return small_gaussian_problem()
@@ -233,6 +244,8 @@ def _sampling_cases() -> list[Case]:
         Case("negative seed", lambda t: _sample(*prob(), seed=-1), ValueError, r"^seed: "),
         Case("request that cannot fit in memory", lambda t: _sample(*prob(), n_samples=10**12),
              ValueError, r"^n_samples: .*GiB.*GiB"),
+        Case("operator caches that cannot fit in memory", _huge_ct, ValueError,
+             r"^n_samples: .*operator caches [0-9.e+]+ GiB.*GiB of memory"),
         Case("unknown solver option", lambda t: _sample(*prob(), bogus=1), ValueError,
              r"^bogus: unknown option"),
     ]
