@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +34,34 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _positive_int(flag: str) -> Any:
+    """An argparse ``type`` accepting integers >= 1, with an error naming ``flag``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}: expected an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag}: expected a positive integer, got {value}")
+        return value
+
+    return parse
+
+
+def _seed(text: str) -> int:
+    """An argparse ``type`` for ``--seed``: an integer in [0, 2**63 - 1]."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed: expected an integer, got {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(
+            f"--seed: expected an integer in [0, 2**63 - 1], got {value}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``diffinv`` command."""
     parser = argparse.ArgumentParser(
@@ -50,10 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--problem", default=None, help="built-in problem (see `diffinv problems`)")
     rec.add_argument("--solver", default=None, help="solver name (see `diffinv solvers`)")
-    rec.add_argument("--steps", type=int, default=None, help="number of noise levels")
-    rec.add_argument("--samples", type=int, default=8, help="posterior samples (chains)")
-    rec.add_argument("--seed", type=int, default=0, help="random seed (problem and sampler)")
+    rec.add_argument(
+        "--steps", type=_positive_int("--steps"), default=None, help="number of noise levels"
+    )
+    rec.add_argument(
+        "--samples", type=_positive_int("--samples"), default=8, help="posterior samples (chains)"
+    )
+    rec.add_argument("--seed", type=_seed, default=0, help="random seed (problem and sampler)")
     rec.add_argument("--out", default="diffinv-output", help="output directory")
+    rec.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in a non-empty --out (otherwise it is refused)",
+    )
     rec.add_argument(
         "--option",
         action="append",
@@ -118,19 +155,31 @@ def _cmd_problems() -> int:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .outdir import prepare_output_dir
+
+    # checked, locked and cleaned before any sampling; the lock is held until the end
+    with prepare_output_dir(args.out, overwrite=args.overwrite, known=RESULT_FILES) as outdir:
+        return _reconstruct_into(args, outdir)
+
+
+RESULT_FILES = (
+    "posterior.h5", "summary.json", "mean.png", "std.png", "samples.png", "truth.png", "error.png"
+)
+
+
+def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from . import sample
     from .demos import DEFAULT_DEMO, get_demo
     from .report import reconstruction_summary, write_figures, write_json
     from .threads import apply_policy
 
     n_threads = apply_policy(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = outdir.path
     name = args.problem or DEFAULT_DEMO
     demo = get_demo(name)(seed=args.seed)
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "dps")
-    steps = args.steps or defaults.get("steps", 100)
+    steps = args.steps if args.steps is not None else defaults.get("steps", 100)
     options = dict(defaults.get("options", {})) if solver == defaults.get("solver") else {}
     options.update(dict(args.option))
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
@@ -140,6 +189,8 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         f"threads={n_threads} options={options}",
         file=sys.stderr,
     )
+    # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings
+    warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
     posterior = sample(
         demo.problem,
         demo.prior,
@@ -149,6 +200,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=dtype,
         progress=not args.no_progress,
+        physical_range=demo.metadata.get("physical_range"),
         **options,
     )
     posterior.metadata.update({"problem": name, **demo.metadata})
@@ -160,10 +212,13 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
         files += write_figures(out, posterior, demo)
     summary["files"] = files
     write_json(out / "summary.json", summary)
+    outdir.finish(files)  # with --overwrite: no stale result of an earlier run remains
     for key in ("psnr_mean", "reduced_chi2_mean", "coverage_90", "wall_seconds", "nfe"):
         if key in summary:
             print(f"diffinv: {key} = {summary[key]}", file=sys.stderr)
     print(f"diffinv: wrote {', '.join(files)} to {out}", file=sys.stderr)
+    for message in summary.get("warnings", []):
+        print(f"diffinv: WARNING: {message}", file=sys.stderr)
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .io import atomic_write, jsonable
+from .io import FileFormatError, atomic_write, jsonable, reader
 
 __all__ = ["Posterior", "load_posterior", "weighted_quantile"]
 
@@ -227,8 +227,18 @@ class Posterior:
         )
 
 
+@reader("diffinv posterior HDF5")
 def load_posterior(path: str | os.PathLike) -> Posterior:
-    """Read a :class:`Posterior` written by :meth:`Posterior.save`."""
+    """Read a :class:`Posterior` written by :meth:`Posterior.save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    diffinv.io.FileFormatError
+        (a ``ValueError``) naming the file when it is empty, truncated, damaged, not a
+        posterior file, or holds NaN/Inf samples or weights.
+    """
     import h5py
 
     path = Path(path)
@@ -236,9 +246,15 @@ def load_posterior(path: str | os.PathLike) -> Posterior:
         raise FileNotFoundError(f"path: no posterior file at {str(path)!r}")
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != _FORMAT:
-            raise ValueError(f"path: {str(path)!r} is not a diffinv posterior file")
+            raise FileFormatError(f"path: {str(path)!r} is not a diffinv posterior file")
         samples = torch.from_numpy(np.asarray(f["samples"]))
         weights = torch.from_numpy(np.asarray(f["weights"])) if "weights" in f else None
         diagnostics = json.loads(f.attrs["diagnostics"])
         metadata = json.loads(f.attrs["metadata"])
+    for name, values in (("samples", samples), ("weights", weights)):
+        if values is not None and not bool(torch.isfinite(values).all()):
+            raise FileFormatError(
+                f"path: {str(path)!r} holds NaN or Inf {name}; the file is damaged or was "
+                "written by a failed run"
+            )
     return Posterior(samples, weights, diagnostics, metadata)

@@ -42,6 +42,7 @@ def reconstruction_summary(posterior: Posterior, demo: Demo) -> dict[str, Any]:
         "reduced_chi2_median": d.get("reduced_chi2_median"),
         "effective_sample_size": posterior.ess,
         "description": demo.description,
+        "warnings": list(d.get("warnings", [])),
     }
     if demo.x_true is not None:
         truth = demo.x_true.detach().cpu()[0]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from .memory import check_memory
 from .operators.problem import InverseProblem
 from .posterior import Posterior
+from .quality import fit_warnings
 from .schedules import get_schedule
 from .solvers.context import RunContext
 from .solvers.registry import get_solver, solver_options
@@ -20,6 +23,7 @@ __all__ = ["sample"]
 
 DEFAULT_SIGMA_MIN = 0.002
 DEFAULT_SIGMA_MAX = 80.0
+MAX_SEED = 2**63 - 1
 
 
 def sample(
@@ -36,6 +40,7 @@ def sample(
     dtype: torch.dtype = torch.float32,
     callback: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = False,
+    physical_range: tuple[float, float] | None = None,
     **options: Any,
 ) -> Posterior:
     """Draw posterior samples of ``x`` given the data of ``problem`` under ``prior``.
@@ -54,8 +59,9 @@ def sample(
     steps : int
         Number of noise levels (each costs at least one denoiser call per chain).
     seed : int or None
-        Seed of the ``torch.Generator`` on the data's device; the same seed reproduces a run
-        bit for bit on one device.  ``None`` draws a random seed (recorded in metadata).
+        Seed in ``[0, 2**63 - 1]`` of the ``torch.Generator`` on the data's device; the same
+        seed reproduces a run bit for bit on one device.  ``None`` draws a random seed
+        (recorded in metadata).
     schedule : str
         Sigma schedule name (``karras``, ``geometric``, ``linear``).
     sigma_min, sigma_max : float, optional
@@ -66,6 +72,10 @@ def sample(
         Called after each step with a dict (``step``, ``sigma``, ``x``, ...).
     progress : bool
         Show a progress bar.
+    physical_range : (float, float), optional
+        Lowest and highest physical pixel value (e.g. ``(0, inf)`` for attenuation or flux
+        density); defaults to the prior's ``physical_range`` attribute.  A posterior mean
+        outside it is reported in the warnings.
     **options
         Solver-specific options; an unknown name raises ``ValueError`` naming it.
 
@@ -76,7 +86,15 @@ def sample(
         ``wall_seconds``, ``reduced_chi2`` (of each sample, and ``reduced_chi2_mean`` of
         the posterior mean; ``reduced_chi2_mean_by_product`` when the noise model has a
         ``chi2_by_product`` method, as combined VLBI data products do) and the solver's own
-        entries.
+        entries, and ``warnings``: sentences on a failed fit (reduced chi^2 of the mean above
+        10 or NaN) or values outside ``physical_range`` (see :mod:`diffinv.quality`), each
+        also emitted as a :class:`RuntimeWarning`.
+
+    Raises
+    ------
+    ValueError
+        For bad arguments (named), or when the chains cannot fit in memory
+        (:func:`diffinv.memory.check_memory`).
     """
     if not isinstance(problem, InverseProblem):
         raise ValueError(f"problem: expected an InverseProblem, got {type(problem).__name__}")
@@ -91,6 +109,10 @@ def sample(
             )
     positive_int("n_samples", n_samples)
     positive_int("steps", steps)
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise ValueError(f"seed: expected an integer in [0, 2**63 - 1] or None, got {seed!r}")
     if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         raise ValueError(f"dtype: expected a real floating dtype, got {dtype}")
     image_shape = problem.image_shape or getattr(prior, "event_shape", None)
@@ -114,6 +136,7 @@ def sample(
     lo = float(lo) if lo else DEFAULT_SIGMA_MIN
     hi = float(hi) if hi else DEFAULT_SIGMA_MAX
     sigmas = get_schedule(schedule)(steps, lo, hi)
+    check_memory(n_samples, image_shape, problem.y, dtype, operator=problem.operator)
 
     device = problem.y.device
     if seed is None:
@@ -145,6 +168,13 @@ def sample(
     }
     diagnostics.update(_fit_diagnostics(problem, samples, out.weights))
     diagnostics.update(out.diagnostics)
+    if physical_range is None:
+        physical_range = getattr(prior, "physical_range", None)
+    found = fit_warnings(diagnostics, _weighted_mean(samples, out.weights), physical_range,
+                         str(getattr(prior, "units", "") or ""))
+    diagnostics["warnings"] = found
+    for message in found:
+        warnings.warn(f"diffinv.sample({solver!r}): {message}", RuntimeWarning, stacklevel=2)
     opts = {**known, **options}
     metadata = {
         "solver": solver,
@@ -159,6 +189,15 @@ def sample(
     return Posterior(samples, out.weights, diagnostics, metadata)
 
 
+def _weighted_mean(samples: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The (weighted) mean over the samples' leading axis."""
+    if weights is None:
+        return samples.mean(0)
+    w = weights.detach().to(samples.device, torch.float64)
+    w = w / w.sum()
+    return (w.reshape((-1,) + (1,) * (samples.ndim - 1)).to(samples.dtype) * samples).sum(0)
+
+
 @torch.no_grad()
 def _fit_diagnostics(
     problem: InverseProblem, samples: torch.Tensor, weights: torch.Tensor | None, chunk: int = 64
@@ -168,12 +207,7 @@ def _fit_diagnostics(
     for start in range(0, samples.shape[0], chunk):
         red.append(problem.reduced_chi2(samples[start : start + chunk]).detach().cpu())
     red = torch.cat(red).to(torch.float64)
-    if weights is not None:
-        w = weights.detach().cpu().to(torch.float64)
-        w = w / w.sum()
-        mean = (w.reshape((-1,) + (1,) * (samples.ndim - 1)).to(samples.dtype) * samples).sum(0)
-    else:
-        mean = samples.mean(0)
+    mean = _weighted_mean(samples, weights)
     red_mean = float(problem.reduced_chi2(mean[None])[0])
     out = {
         "reduced_chi2": red.tolist(),

@@ -28,6 +28,8 @@ import h5py
 import numpy as np
 import torch
 
+from ..io import reader
+
 __all__ = [
     "DataExchangeScan",
     "read_data_exchange_counts",
@@ -105,6 +107,7 @@ def _angles(f: h5py.File, n_angles: int, theta_unit: str) -> np.ndarray:
     return np.deg2rad(theta) if degrees else theta
 
 
+@reader("Data Exchange HDF5")
 def read_data_exchange_counts(
     path: str | Path, rows: int | Sequence[int] | slice | None = 0, theta_unit: str = "auto"
 ) -> DataExchangeScan:
@@ -150,6 +153,7 @@ def read_data_exchange_counts(
     return DataExchangeScan(projections, flat, dark, angles, sel)
 
 
+@reader("Data Exchange HDF5")
 def read_data_exchange(
     path: str | Path,
     rows: int | Sequence[int] | slice | None = 0,

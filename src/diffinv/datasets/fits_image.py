@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..extras import require
-from ..io import atomic_write
+from ..io import atomic_write, reader
 
 __all__ = ["FitsImage", "write_fits_image", "read_fits_image", "write_posterior_fits"]
 
@@ -131,6 +131,7 @@ def write_fits_image(
     return atomic_write(path, write, suffix=".fits")
 
 
+@reader("FITS image")
 def read_fits_image(path: str | Path) -> FitsImage:
     """Read an image written by :func:`write_fits_image` (or by other tools, same WCS).
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import atomic_write
+from ..io import atomic_write, reader
 
 __all__ = [
     "read_fastmri_slice",
@@ -41,6 +41,7 @@ def _existing(path: str | os.PathLike, name: str = "path") -> Path:
 
 
 # -- fastMRI HDF5 ----------------------------------------------------------------------------
+@reader("fastMRI HDF5")
 def fastmri_num_slices(path: str | os.PathLike) -> int:
     """Number of slices in a fastMRI file (reads only the shape)."""
     import h5py
@@ -51,6 +52,7 @@ def fastmri_num_slices(path: str | os.PathLike) -> int:
         return int(f["kspace"].shape[0])
 
 
+@reader("fastMRI HDF5")
 def read_fastmri_slice(
     path: str | os.PathLike,
     slice_index: int,
@@ -150,6 +152,7 @@ def _bart_base(path: str | os.PathLike) -> Path:
     return p.with_suffix("") if p.suffix in (".cfl", ".hdr") else p
 
 
+@reader("BART .hdr/.cfl")
 def read_cfl(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
     """Read a BART array (``NAME``, ``NAME.cfl`` or ``NAME.hdr``) as complex64 NumPy.
 
@@ -190,6 +193,7 @@ def write_cfl(path: str | os.PathLike, array: torch.Tensor | np.ndarray) -> Path
 
 
 # -- NumPy -----------------------------------------------------------------------------------
+@reader("NumPy .npy")
 def read_npy_slice(path: str | os.PathLike, slice_index: int | None = None) -> np.ndarray:
     """Read a ``.npy`` array (memory-mapped) or one index along its first axis."""
     arr = np.load(_existing(path), mmap_mode="r")
@@ -201,6 +205,7 @@ def read_npy_slice(path: str | os.PathLike, slice_index: int | None = None) -> n
     return np.array(arr[slice_index])
 
 
+@reader("k-space")
 def load_kspace(path: str | os.PathLike, slice_index: int | None = 0) -> torch.Tensor:
     """Load multi-coil k-space ``(coils, H, W)`` complex64 from fastMRI, BART or NumPy files.
 

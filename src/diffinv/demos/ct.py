@@ -135,6 +135,7 @@ def build_sparse_view(
         to_image=lambda x: x[:, 0],
         metadata={
             "units": "1/mm",
+            "physical_range": (0.0, float("inf")),  # attenuation is non-negative
             "pixel_size_mm": pixel,
             "n_angles": n_angles,
             "I0": float(I0),
@@ -255,6 +256,7 @@ def build_tooth(
         to_image=lambda x: x[:, 0],
         metadata={
             "units": "1/detector-pixel",
+            "physical_range": (0.0, float("inf")),  # attenuation is non-negative
             "n_angles": op.n_angles,
             "real_data": True,
             "rotation_center": center,

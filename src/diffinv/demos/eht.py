@@ -81,6 +81,7 @@ def blackhole_gaussian_prior(
 def _metadata(obs: Observation, image_size: int, fov_uas: float) -> dict:
     return {
         "units": "Jy/pixel",
+        "physical_range": (0.0, float("inf")),  # flux density is non-negative
         "fov_uas": fov_uas,
         "pixel_size_uas": fov_uas / image_size,
         "ra_deg": obs.ra_deg,

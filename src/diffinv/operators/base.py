@@ -34,7 +34,59 @@ __all__ = [
     "Diagonal",
     "MatrixOperator",
     "RealToComplex",
+    "check_batch",
 ]
+
+
+def check_batch(
+    x: object, in_shape: tuple[int, ...] | None = None, name: str = "x", op: object = None
+) -> torch.Tensor:
+    """Check that ``x`` is a non-empty batch ``(batch, *in_shape)`` of an operator's inputs.
+
+    Parameters
+    ----------
+    x : object
+        The input; must be a floating-point or complex :class:`torch.Tensor` with at least
+        one dimension and a non-zero leading (batch) dimension.
+    in_shape : tuple of int, optional
+        Required per-item shape ``x.shape[1:]``; not checked when ``None``.
+    name : str
+        Argument name used in error messages.
+    op : object, optional
+        The operator, named in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, the expected and the actual shape or type.
+    """
+    who = f" of {type(op).__name__}" if op is not None else ""
+    if not isinstance(x, torch.Tensor):
+        hint = " (convert with torch.from_numpy)" if type(x).__module__ == "numpy" else ""
+        raise ValueError(
+            f"{name}: expected a torch.Tensor input{who}, got {type(x).__name__}{hint}"
+        )
+    if not (x.is_floating_point() or x.is_complex()):
+        raise ValueError(
+            f"{name}: expected a floating-point or complex tensor as input{who}, got {x.dtype}"
+        )
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(
+            f"{name}: expected a non-empty batch (batch, ...) as input{who}, got shape "
+            f"{tuple(x.shape)}"
+        )
+    if in_shape is not None and tuple(x.shape[1:]) != tuple(in_shape):
+        expected = ", ".join(["batch", *map(str, in_shape)])
+        missing = " (is the batch axis missing?)" if tuple(x.shape) == tuple(in_shape) else ""
+        raise ValueError(
+            f"{name}: expected shape ({expected}) as input{who}, got {tuple(x.shape)}{missing}"
+        )
+    return x
 
 
 class Operator:
@@ -54,12 +106,23 @@ class Operator:
     in_shape: tuple[int, ...] | None = None
     out_shape: tuple[int, ...] | None = None
     is_linear: bool = False
+    #: whether ``op(x)`` requires ``x.shape[1:] == in_shape`` (False where ``in_shape`` is
+    #: only a shape the input broadcasts against, as for :class:`Diagonal`)
+    strict_in_shape: bool = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward(x)
+        shape = self.in_shape if self.strict_in_shape else None
+        return self.forward(check_batch(x, shape, "x", self))
+
+    def infer_in_shape(self, out_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """Per-item input shape that gives output items of ``out_shape`` (``None``: unknown).
+
+        Used by composition ``outer @ self`` to keep shapes when ``self`` is shape-free.
+        """
+        return self.in_shape
 
     def __matmul__(self, other: Operator) -> Operator:
         if not isinstance(other, Operator):
@@ -189,7 +252,7 @@ class ComposedOperator(Operator):
 
     def __init__(self, outer: Operator, inner: Operator):
         self.outer, self.inner = outer, inner
-        self.in_shape, self.out_shape = inner.in_shape, outer.out_shape
+        self.in_shape, self.out_shape = _composed_shapes(outer, inner)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer(self.inner(x))
@@ -203,10 +266,10 @@ class ComposedLinearOperator(LinearOperator):
 
     def __init__(self, outer: LinearOperator, inner: LinearOperator):
         self.outer, self.inner = outer, inner
-        self.in_shape, self.out_shape = inner.in_shape, outer.out_shape
+        self.in_shape, self.out_shape = _composed_shapes(outer, inner)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outer.forward(self.inner.forward(x))
+        return self.outer(self.inner(x))
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return self.inner.adjoint(self.outer.adjoint(y))
@@ -276,6 +339,9 @@ class Identity(LinearOperator):
     def __init__(self, shape: tuple[int, ...] | None = None):
         self.in_shape = self.out_shape = tuple(shape) if shape is not None else None
 
+    def infer_in_shape(self, out_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return self.in_shape if self.in_shape is not None else out_shape
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
@@ -292,6 +358,8 @@ class Diagonal(LinearOperator):
         Real or complex tensor broadcastable against the input (without or with the batch
         dimension).  The adjoint multiplies by ``conj(weights)``.
     """
+
+    strict_in_shape = False
 
     def __init__(self, weights: torch.Tensor):
         if not isinstance(weights, torch.Tensor):
@@ -320,7 +388,16 @@ class MatrixOperator(LinearOperator):
 
     def __init__(self, matrix: torch.Tensor, in_shape: tuple[int, ...] | None = None):
         if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2:
-            raise ValueError("matrix: expected a 2-D torch.Tensor of shape (m, n)")
+            got = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+            raise ValueError(
+                f"matrix: expected a 2-D torch.Tensor of shape (m, n), got {got}"
+            )
+        if matrix.numel() == 0:
+            raise ValueError(
+                f"matrix: expected a non-empty matrix, got shape {tuple(matrix.shape)}"
+            )
+        if not bool(torch.isfinite(matrix).all()):
+            raise ValueError("matrix: contains NaN or Inf entries")
         m, n = matrix.shape
         shape = (n,) if in_shape is None else tuple(int(s) for s in in_shape)
         if math.prod(shape) != n:
@@ -341,6 +418,7 @@ class MatrixOperator(LinearOperator):
         return flat @ a.transpose(0, 1)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        check_batch(y, self.out_shape, "y", self)
         a = self.matrix
         if y.is_complex() and not a.is_complex():
             a = a.to(y.dtype)
@@ -359,27 +437,78 @@ class MatrixOperator(LinearOperator):
 
 
 class RealToComplex(LinearOperator):
-    """The explicit adapter between a prior's real channels and complex images.
+    r"""The explicit adapter between a prior's real channels and complex images.
+
+    .. math:: z = x_{:C} + i\, x_{C:}
 
     Maps ``(batch, 2*C, ...)`` real tensors (real parts in the first ``C`` channels,
     imaginary parts in the last ``C``) to ``(batch, C, ...)`` complex tensors.  It is
     real-linear; its adjoint for the real inner product returns ``(Re y, Im y)`` stacked
     along the channel axis, so it is also the exact inverse.  Compose a complex-valued
-    operator with it (``op @ RealToComplex()``) to solve a complex problem with a real prior.
+    operator with it (``op @ RealToComplex()``) to solve a complex problem with a real prior;
+    the composition takes its input shape ``(2*C, ...)`` from ``op.in_shape``.
+
+    Parameters
+    ----------
+    in_shape : tuple of int, optional
+        Per-item real shape ``(2*C, ...)``.  Without it, inputs must be images
+        ``(batch, 2*C, H, W)`` or volumes (at least 4 dimensions) so that a missing batch
+        axis is not silently read as channels.
     """
 
+    def __init__(self, in_shape: tuple[int, ...] | None = None):
+        if in_shape is not None:
+            in_shape = tuple(int(s) for s in in_shape)
+            if len(in_shape) < 1 or in_shape[0] % 2 or in_shape[0] < 2:
+                raise ValueError(
+                    f"in_shape: expected (2*C, ...) with an even channel count, got {in_shape}"
+                )
+            self.in_shape = in_shape
+            self.out_shape = (in_shape[0] // 2, *in_shape[1:])
+
+    def infer_in_shape(self, out_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if self.in_shape is not None or out_shape is None or len(out_shape) < 1:
+            return self.in_shape
+        return (2 * int(out_shape[0]), *out_shape[1:])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_batch(x, self.in_shape, "x", self)
         if x.is_complex():
             raise ValueError("x: expected a real tensor with 2*C channels, got complex")
-        if x.ndim < 2 or x.shape[1] % 2:
+        if self.in_shape is None and x.ndim < 4:
+            raise ValueError(
+                f"x: expected (batch, 2*C, H, W) real channels, got {tuple(x.shape)}; "
+                "a tensor without the batch axis is not accepted (pass in_shape= for other "
+                "layouts)"
+            )
+        if x.shape[1] % 2:
             raise ValueError(f"x: expected (batch, 2*C, ...) real channels, got {tuple(x.shape)}")
         c = x.shape[1] // 2
         return torch.complex(x[:, :c], x[:, c:])
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        check_batch(y, self.out_shape, "y", self)
+        if y.ndim < 2:
+            raise ValueError(f"y: expected (batch, C, ...) complex channels, got {tuple(y.shape)}")
         if not y.is_complex():
             y = y.to(torch.promote_types(y.dtype, torch.complex64))
         return torch.cat([y.real, y.imag], dim=1)
+
+
+def _composed_shapes(
+    outer: Operator, inner: Operator
+) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """``(in_shape, out_shape)`` of ``outer @ inner``; ``ValueError`` if they cannot chain."""
+    mid = outer.in_shape if outer.strict_in_shape else None
+    if inner.out_shape is not None and mid is not None and tuple(inner.out_shape) != tuple(mid):
+        raise ValueError(
+            f"other: cannot compose {type(outer).__name__} (input {tuple(mid)}) with "
+            f"{type(inner).__name__} (output {tuple(inner.out_shape)})"
+        )
+    in_shape = inner.in_shape
+    if in_shape is None:
+        in_shape = inner.infer_in_shape(mid)
+    return (tuple(in_shape) if in_shape is not None else None), outer.out_shape
 
 
 def _first_tensor_device(op: Operator) -> torch.device:

@@ -21,8 +21,14 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "check_finite",
-           "sum_per_item"]
+__all__ = [
+    "NoiseModel",
+    "GaussianNoise",
+    "PoissonNoise",
+    "check_finite",
+    "check_counts",
+    "sum_per_item",
+]
 
 
 @runtime_checkable
@@ -57,6 +63,18 @@ def check_finite(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"{name}: contains NaN or Inf values; measurements must be finite")
 
 
+def check_counts(name: str, y: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``y`` holds real, non-negative counts."""
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor of counts, got {type(y).__name__}")
+    if y.is_complex():
+        raise ValueError(f"{name}: expected real photon counts, got a complex tensor")
+    if bool((y < 0).any()):
+        raise ValueError(
+            f"{name}: expected non-negative photon counts, got a minimum of {float(y.min()):g}"
+        )
+
+
 def sum_per_item(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(dim=1)
 
@@ -88,7 +106,9 @@ class GaussianNoise:
     """
 
     def __init__(self, sigma: float | torch.Tensor, mask: torch.Tensor | None = None):
-        s = torch.as_tensor(sigma)
+        s = sigma if isinstance(sigma, torch.Tensor) else torch.as_tensor(
+            sigma, dtype=torch.float64
+        )
         if s.is_complex() or not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
             raise ValueError(f"sigma: expected positive finite real values, got {sigma!r}")
         self.sigma = sigma if isinstance(sigma, torch.Tensor) else float(sigma)
@@ -211,6 +231,10 @@ class PoissonNoise:
 
     def _rate(self, y_clean: torch.Tensor) -> torch.Tensor:
         return torch.clamp(y_clean / self.gain, min=self.floor)
+
+    def check_data(self, y: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``y`` is real and non-negative (scaled counts)."""
+        check_counts("y", y)
 
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None

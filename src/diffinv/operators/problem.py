@@ -47,6 +47,9 @@ class InverseProblem:
             if not callable(getattr(noise, method, None)):
                 raise ValueError(f"noise: expected a noise model with a {method}() method")
         check_finite("y", y)
+        check_data = getattr(noise, "check_data", None)
+        if callable(check_data):  # e.g. counts must be non-negative for Poisson models
+            check_data(y)
         out_shape = getattr(operator, "out_shape", None)
         if out_shape is not None:
             if tuple(y.shape) == tuple(out_shape):
@@ -56,6 +59,11 @@ class InverseProblem:
                     f"y: expected shape (1, {', '.join(map(str, out_shape))}) to match "
                     f"operator.out_shape, got {tuple(y.shape)}"
                 )
+        if y.ndim == 0 or y.shape[0] != 1:
+            raise ValueError(
+                f"y: expected one measurement with a leading batch axis of 1, got shape "
+                f"{tuple(y.shape)}; solve several measurements as separate problems"
+            )
         self.operator = operator
         self.noise = noise
         self.y = y
@@ -66,6 +74,18 @@ class InverseProblem:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clean measurements ``A(x)`` for a batch."""
         y_clean = self.operator(x)
+        if self.y.is_complex() and not y_clean.is_complex():
+            raise ValueError(
+                "y: complex data but the operator returns real values; a real model cannot "
+                "fit the imaginary part (use a complex operator or pass the real part)"
+            )
+        if y_clean.is_complex() and not self.y.is_complex() and isinstance(
+            self.noise, GaussianNoise
+        ):
+            raise ValueError(
+                "y: real data but the operator returns complex values; pass complex data "
+                "(or an operator with real output)"
+            )
         if y_clean.shape[1:] != self.y.shape[1:]:
             raise ValueError(
                 f"x: operator output {tuple(y_clean.shape)} does not match the data "

@@ -3,12 +3,17 @@
 A prior checkpoint is a ``torch.save`` dictionary (loaded with ``weights_only=True``, so no
 code runs on load)::
 
-    {"format": "diffinv-prior", "format_version": 1,
+    {"format": "diffinv-prior", "format_version": 2,
+     "checksum": {"sha256": HEX, "covers": [...]},  # see weights_checksum
      "network": {"type": "unet", "config": UNetConfig.to_dict()},
      "state_dict": {...},                       # EMA weights, float32
      "preconditioning": {"sigma_data", "offset", "scale", "sigma_min", "sigma_max"},
      "data": {"dataset", "image_size", "channels", "units", "data_range", "source"},
      "card": {...}}                              # model card (see training.model_card)
+
+The checksum (format version 2) is the SHA-256 of the weights and of the network,
+preconditioning and data entries; :func:`prior_from_dict` recomputes it and refuses a damaged
+file.  Version-1 files (written before checksums) load unverified.
 
 Shipped priors live in this package's ``checkpoints/`` folder as ``NAME.pt`` with a model
 card ``NAME.json`` (and a readable ``NAME.md``) beside it; :func:`load` reads them offline.
@@ -16,6 +21,7 @@ card ``NAME.json`` (and a readable ``NAME.md``) beside it; :func:`load` reads th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from importlib import resources
@@ -23,14 +29,32 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_write
+from ..io import FileFormatError, atomic_write, jsonable, reader
 from .edm import EDMDenoiser
 from .networks.unet import UNet, UNetConfig
 
-__all__ = ["LearnedPrior", "save_prior", "load", "load_prior", "list_shipped", "FORMAT"]
+__all__ = [
+    "LearnedPrior", "save_prior", "load", "load_prior", "list_shipped", "FORMAT",
+    "weights_checksum",
+]
 
 FORMAT = "diffinv-prior"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+CHECKSUM_COVERS = ("state_dict", "network", "preconditioning", "data")
+
+
+def weights_checksum(ckpt: dict) -> str:
+    """SHA-256 (hex) of a checkpoint's weights (names, dtypes, shapes, bytes, in name order)
+    and of its ``network``, ``preconditioning`` and ``data`` entries (as sorted JSON)."""
+    h = hashlib.sha256()
+    state = ckpt["state_dict"]
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    for key in CHECKSUM_COVERS[1:]:
+        h.update(json.dumps(jsonable(ckpt.get(key)), sort_keys=True).encode())
+    return h.hexdigest()
 
 
 class LearnedPrior(EDMDenoiser):
@@ -84,8 +108,8 @@ class LearnedPrior(EDMDenoiser):
         return get_dataset(self.dataset).sample(int(n), self.image_shape[-1], g)
 
     def checkpoint_dict(self) -> dict:
-        """The checkpoint dictionary (see the module docstring)."""
-        return {
+        """The checkpoint dictionary with its checksum (see the module docstring)."""
+        ckpt = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "network": {"type": "unet", "config": self.net.config.to_dict()},
@@ -97,6 +121,8 @@ class LearnedPrior(EDMDenoiser):
             "data": dict(self.data_info, data_range=list(self.data_range)),
             "card": self.card,
         }
+        ckpt["checksum"] = {"sha256": weights_checksum(ckpt), "covers": list(CHECKSUM_COVERS)}
+        return ckpt
 
     def __repr__(self) -> str:
         return (f"LearnedPrior(dataset={self.dataset!r}, image_shape={self.image_shape}, "
@@ -116,6 +142,16 @@ def prior_from_dict(ckpt: dict, source: str = "checkpoint") -> LearnedPrior:
     if int(ckpt.get("format_version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{source}: format_version {ckpt['format_version']} is newer than "
                          f"this diffinv supports ({FORMAT_VERSION})")
+    if int(ckpt.get("format_version", 0)) >= 2:
+        stored = (ckpt.get("checksum") or {}).get("sha256")
+        if stored is None:
+            raise FileFormatError(f"{source}: the checkpoint has no checksum (format_version 2)")
+        actual = weights_checksum(ckpt)
+        if actual != stored:
+            raise FileFormatError(
+                f"{source}: checksum mismatch (stored sha256 {stored[:16]}..., computed "
+                f"{actual[:16]}...); the checkpoint file is damaged"
+            )
     if ckpt["network"].get("type") != "unet":
         raise ValueError(f"{source}: unknown network type {ckpt['network'].get('type')!r}")
     net = UNet(UNetConfig.from_dict(ckpt["network"]["config"]))
@@ -123,6 +159,7 @@ def prior_from_dict(ckpt: dict, source: str = "checkpoint") -> LearnedPrior:
     return LearnedPrior(net, ckpt["preconditioning"], ckpt["data"], ckpt.get("card"))
 
 
+@reader("diffinv prior checkpoint")
 def load_prior(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LearnedPrior:
     """Load a prior saved with :func:`save_prior` (or by training) from a local file.
 

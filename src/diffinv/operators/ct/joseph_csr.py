@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from ...numba_cache import njit_cached
 from .joseph_numba import k_range, params_np
 
 __all__ = ["csr_pair_arrays", "estimate_entries", "bytes_per_entry"]
 
 
-@numba.njit(cache=True)
+def _jit(fn):
+    """numba-compile ``fn`` with the on-disk cache where one can be written (read-only
+    installs compile without it, see :mod:`diffinv.numba_cache`)."""
+    return njit_cached(fn, __file__)
+
+
+@_jit
 def _steps(a, m, k):  # pragma: no cover - compiled
     """Lower pixel index across the ray and the interpolation fraction at step ``k``."""
     c = a + k * m
@@ -34,7 +40,7 @@ def _steps(a, m, k):  # pragma: no cover - compiled
     return lo, f
 
 
-@numba.njit(cache=True)
+@_jit
 def _count(xdrive, a, m, n, row_counts, col_counts):  # pragma: no cover - compiled
     for r in range(a.shape[0]):
         k0, k1 = k_range(a[r], m[r], n)
@@ -48,7 +54,7 @@ def _count(xdrive, a, m, n, row_counts, col_counts):  # pragma: no cover - compi
         row_counts[r] = c_r
 
 
-@numba.njit(cache=True)
+@_jit
 def _fill(xdrive, a, m, w, n, indptr, cols, vals, t_cursor, t_cols, t_vals):  # pragma: no cover
     # A row by row (each row sorted by column); A^T by scattering in ray order.
     for r in range(a.shape[0]):

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 import torch
 
+from ...numba_cache import njit_cached
 from ...threads import threads_for
 
 __all__ = ["forward", "adjoint", "k_range", "params_np", "ParamsCache"]
@@ -145,9 +146,12 @@ def _adjb_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
 # Parallel kernels for large problems; serial ones (prange runs as range) for small ones, where
 # waking a thread pool costs more than the work, especially on a busy machine.  Only the
 # serial ones use numba's on-disk cache: the cache is keyed by the Python function, so two
-# compilations of one function must not both write it.
+# compilations of one function must not both write it.  On a read-only install the cache goes
+# to a user folder or is skipped (diffinv.numba_cache).
 _KERNELS = {
-    (name, parallel): numba.njit(parallel=parallel, cache=not parallel)(fn)
+    (name, parallel): (
+        njit_cached(fn, __file__) if not parallel else numba.njit(parallel=True)(fn)
+    )
     for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
     for parallel in (False, True)
 }

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ..noise import GaussianNoise, check_finite, sum_per_item
+from ..noise import GaussianNoise, check_counts, check_finite, sum_per_item
 
 __all__ = ["TransmissionPoisson", "gaussian_log_data", "counts_to_line_integrals"]
 
@@ -65,6 +65,10 @@ class TransmissionPoisson:
         if not floor > 0:
             raise ValueError(f"floor: expected a positive number, got {floor!r}")
         self.floor = float(floor)
+
+    def check_data(self, y: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``y`` holds real, non-negative photon counts."""
+        check_counts("y", y)
 
     def _param(self, v, like: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(v, dtype=like.dtype, device=like.device)

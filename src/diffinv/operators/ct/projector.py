@@ -166,6 +166,16 @@ class RayTransform(LinearOperator):
             raise ValueError("backend: 'numba' runs on CPU only; use 'sparse' or 'auto' on GPU")
         return self.backend
 
+    def cache_bytes(self, device: torch.device | str, dtype: torch.dtype) -> int:
+        """Upper bound on the bytes of the sparse ``(A, A^T)`` this operator caches when applied
+        on ``device`` to ``dtype`` tensors (0 when the on-the-fly numba kernels run instead):
+        2 entries per ray and step, each a value and an index of up to 8 bytes, twice."""
+        if self._backend_for(torch.empty(0, device=device)) != "sparse":
+            return 0
+        entries = 2 * self.n_angles * self.n_detectors * self.image_size
+        item = torch.empty((), dtype=dtype).element_size()
+        return 2 * entries * (item + 8)
+
     def matrices(
         self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ...extras import require
+from ...io import reader
 from .arrays import Array
 from .observation import SPEED_OF_LIGHT, Observation
 
@@ -36,6 +37,7 @@ def _axis(header, name: str) -> int | None:
     return None
 
 
+@reader("UVFITS")
 def read_uvfits(
     path: str | Path, scan_gap_s: float = 60.0, known_array: Array | None = None
 ) -> Observation:

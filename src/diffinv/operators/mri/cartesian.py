@@ -40,6 +40,8 @@ def check_mask(mask: torch.Tensor, shape: tuple[int, int] | None = None) -> torc
         raise ValueError(
             f"mask: expected shape {tuple(shape)} to match the image, got {tuple(mask.shape)}"
         )
+    if not bool(mask.any()):
+        raise ValueError("mask: no k-space entry is sampled (the mask is all zero)")
     return mask.contiguous()
 
 

@@ -54,6 +54,12 @@ class CoilNoise:
         if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
             raise ValueError(f"covariance: expected (coils, coils), got {tuple(cov.shape)}")
         cov = cov.to(torch.complex128)
+        asym = float((cov - cov.conj().T).abs().max())
+        if asym > 1e-6 * max(float(cov.abs().max()), 1e-300):
+            raise ValueError(
+                f"covariance: expected a Hermitian matrix (cov == cov^H), got an asymmetry of "
+                f"{asym:.3g}"
+            )
         cov = 0.5 * (cov + cov.conj().T)
         try:
             self._chol = torch.linalg.cholesky(cov)

@@ -62,8 +62,11 @@ class PhotonNoise(PoissonNoise):
     """
 
     def __init__(self, flux: float, floor: float = 1e-8):
-        if not (isinstance(flux, (int, float)) and flux > 0 and math.isfinite(flux)):
-            raise ValueError(f"flux: expected a positive finite number, got {flux!r}")
+        if not (isinstance(flux, (int, float)) and flux > 0 and math.isfinite(flux)
+                and math.isfinite(1.0 / flux)):
+            raise ValueError(
+                f"flux: expected a positive finite number with a finite 1/flux, got {flux!r}"
+            )
         super().__init__(gain=1.0 / float(flux), floor=floor)
         self.flux = float(flux)
 
