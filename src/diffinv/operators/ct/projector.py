@@ -170,7 +170,7 @@ class RayTransform(LinearOperator):
         """Upper bound on the bytes of the sparse ``(A, A^T)`` this operator caches when applied
         on ``device`` to ``dtype`` tensors (0 when the on-the-fly numba kernels run instead):
         2 entries per ray and step, each a value and an index of up to 8 bytes, twice."""
-        if self._backend_for(torch.empty(0, device=device)) != "sparse":
+        if self.backend_for(torch.empty(0, device=device)) != "sparse":
             return 0
         entries = 2 * self.n_angles * self.n_detectors * self.image_size
         item = torch.empty((), dtype=dtype).element_size()
