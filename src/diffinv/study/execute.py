@@ -26,7 +26,7 @@ from .device import select_device
 from .metrics import compute_metrics
 from .tasks import Task
 
-__all__ = ["TaskResult", "execute_task", "run_on_worker", "build_demo"]
+__all__ = ["TaskResult", "execute_task", "run_on_worker", "build_demo", "clear_demo_cache"]
 
 _DEMO_CACHE: OrderedDict[tuple[str, int, str, str], Any] = OrderedDict()
 _DEMO_CACHE_SIZE = 4
@@ -96,6 +96,11 @@ def build_demo(settings: dict[str, Any], device: str = "cpu") -> Any:
     while len(_DEMO_CACHE) > _DEMO_CACHE_SIZE:
         _DEMO_CACHE.popitem(last=False)
     return demo
+
+
+def clear_demo_cache() -> None:
+    """Forget the problems :func:`build_demo` built in this process."""
+    _DEMO_CACHE.clear()
 
 
 def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> TaskResult:
