@@ -63,7 +63,7 @@ def test_results_equal_in_process_and_resume(tmp_path, client):
     out = tmp_path / "store"
     tasks = expand(SPEC)
     assert len(tasks) == 12
-    first = run(SPEC, client, out=out, progress=False, log=None)
+    first = run(SPEC, client, out=out, progress=False, verbose=False)
     assert sorted(first.completed) == sorted(t.id for t in tasks)
     assert first.failed == {} and first.skipped == 0
     store = Store.open(out)
@@ -77,7 +77,7 @@ def test_results_equal_in_process_and_resume(tmp_path, client):
 
     # resume: nothing to do, nothing rewritten, no cluster work
     before = _mtimes(store)
-    again = run(SPEC, client, out=out, progress=False, log=None)
+    again = run(SPEC, client, out=out, progress=False, verbose=False)
     assert again.skipped == 12 and again.completed == [] and again.dashboard is None
     assert _mtimes(store) == before
 
@@ -88,7 +88,7 @@ def test_results_equal_in_process_and_resume(tmp_path, client):
     data = store.task_path(damaged).read_bytes()
     store.task_path(damaged).write_bytes(data[: len(data) // 3])
     (store.tasks_dir / f".{deleted}.h5.x1y2z3.tmp").write_bytes(data[:100])
-    third = run(SPEC, client, out=out, progress=False, log=None)
+    third = run(SPEC, client, out=out, progress=False, verbose=False)
     assert sorted(third.completed) == sorted([deleted, damaged]) and third.skipped == 10
     after = _mtimes(store)
     assert {k: v for k, v in after.items() if k not in (ids[0], ids[1])} == {
@@ -122,7 +122,7 @@ def test_worker_killed_mid_task(tmp_path, client):
     out = tmp_path / "store"
     box: list = []
     runner = threading.Thread(
-        target=lambda: box.append(run(spec, client, out=out, progress=False, log=None)))
+        target=lambda: box.append(run(spec, client, out=out, progress=False, verbose=False)))
     runner.start()
     victim = None
     deadline = time.monotonic() + 60
@@ -149,3 +149,21 @@ def test_worker_killed_mid_task(tmp_path, client):
     _assert_same_result(got, execute_task(long_task))
     client.wait_for_workers(2, timeout=60)
     assert pid not in client.run(os.getpid).values()  # the worker really died
+
+
+def test_task_errors_are_recorded_and_redone(tmp_path, client):
+    spec = {
+        "name": "fail",
+        "problems": [{"name": "gaussian-field", "options": {"size": "sixteen"}}],
+        "seeds": [0],
+        "solvers": [{"name": "dps", "steps": 2, "samples": 2}],
+    }
+    out = tmp_path / "store"
+    (task,) = expand(spec)
+    first = run(spec, client, out=out, progress=False, verbose=False)
+    assert list(first.failed) == [task.id] and first.completed == []
+    store = Store.open(out)
+    assert store.completed() == set() and list(store.failures()) == [task.id]
+    assert "TypeError" in store.failures()[task.id]["error"]
+    second = run(spec, client, out=out, progress=False, verbose=False)
+    assert list(second.failed) == [task.id] and second.skipped == 0  # tried again

@@ -73,7 +73,7 @@ def run(
     retries: int = 0,
     progress: bool = True,
     dashboard_address: str | None = ":8787",
-    log: Any = sys.stderr,
+    verbose: bool = True,
 ) -> StudyResult:
     """Run every task of ``spec`` that the store at ``out`` does not hold yet.
 
@@ -96,11 +96,11 @@ def run(
     retries : int
         Dask retries of a task that raises (worker deaths are retried regardless).
     progress : bool
-        Show a progress bar with an ETA (tqdm, on ``log``).
+        Show a progress bar with an ETA (tqdm, on standard error).
     dashboard_address : str or None
         Dashboard of the local cluster (``None`` disables it).
-    log : file-like or None
-        Where to print the dashboard address and the summary (``None``: silent).
+    verbose : bool
+        Print the dashboard address and a summary on standard error.
 
     Returns
     -------
@@ -115,6 +115,7 @@ def run(
         For an invalid spec (naming the key) or conflicting arguments.
     """
     t0 = time.perf_counter()
+    log = sys.stderr if verbose else None
     spec = load_spec(spec)
     if out is None:
         raise ValueError("out: the store directory is required")
@@ -175,8 +176,9 @@ def _run_tasks(
             except Exception as err:  # the task raised, or its workers kept dying
                 store.write_failure(task, err)
                 result.failed[task.id] = f"{type(err).__name__}: {err}"
-                bar.write(f"diffinv study: task {task.id} ({task.label}) failed: {err}",
-                          file=log)
+                if log is not None:
+                    bar.write(f"diffinv study: task {task.id} ({task.label}) failed: {err}",
+                              file=log)
             else:
                 store.write(outcome)
                 result.completed.append(task.id)
