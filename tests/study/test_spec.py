@@ -119,3 +119,12 @@ def test_device_choice_respects_cuda_visible_devices():
     assert select_device("auto", 1, n_gpus=0) == "cpu"
     with pytest.raises(RuntimeError, match="no GPU"):
         select_device("cuda", 0, n_gpus=0)
+
+
+def test_shipped_example_expands():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "study_small.yaml"
+    tasks = expand(example)
+    assert len(tasks) == 18
+    assert {t.settings["problem"] for t in tasks} == {"gaussian-field", "phase-retrieval-cdp"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -85,10 +86,10 @@ def test_report_tables_and_plots(tmp_path, results):
                      "wall_time.png"]
     for p in paths:
         assert p.stat().st_size > 0
-    summary = (store.root / "report" / "summary.csv").read_text().splitlines()
-    assert len(summary) == 2  # one setting: header + 1 row
-    header = summary[0].split(",")
-    row = dict(zip(header, summary[1].split(",")))
+    with open(store.root / "report" / "summary.csv", newline="") as f:
+        summary = list(csv.DictReader(f))
+    assert len(summary) == 1  # one setting
+    row = summary[0]
     assert row["n"] == "4" and row["images"] == "2" and row["seeds"] == "2"
     psnrs = [r.metrics["psnr"] for r in results]
     assert math.isclose(float(row["psnr_mean"]), float(np.mean(psnrs)), rel_tol=1e-12)

@@ -69,9 +69,14 @@ def _run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else Path(f"study-{spec.name}")
-    result = run(spec, out=out, workers=args.workers, scheduler=args.scheduler,
-                 threads_per_task=args.threads, retries=args.retries,
-                 progress=not args.no_progress, dashboard_address=args.dashboard_address)
+    try:
+        result = run(spec, out=out, workers=args.workers, scheduler=args.scheduler,
+                     threads_per_task=args.threads, retries=args.retries,
+                     progress=not args.no_progress, dashboard_address=args.dashboard_address)
+    except KeyboardInterrupt:
+        print(f"diffinv study: interrupted; finished tasks are in {out}, run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
     if result.failed:
         print(f"diffinv study: {len(result.failed)} task(s) failed; run the same command "
               "again to redo them", file=sys.stderr)

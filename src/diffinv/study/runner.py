@@ -10,6 +10,9 @@ store stays on the client's machine (see :mod:`diffinv.study.store`).
 A worker that dies mid-task is replaced (by its nanny) and Dask runs the task again on a
 live worker, up to ``distributed.scheduler.allowed-failures`` times (3 by default); a task
 that still cannot finish, or that raises, is recorded as failed and redone by the next run.
+
+Worker processes are spawned, so a script that calls :func:`run` without a client must do so
+under ``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations

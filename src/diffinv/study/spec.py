@@ -8,7 +8,8 @@ metrics.  Every error names the spec key at fault, e.g. ``solvers[1].steps``::
     problems:
       - name: gaussian-field         # a built-in problem (``diffinv problems``)
         images: [0, 1]               # seeds of the held-out truth / data (default [0])
-        options: {size: 16}          # keyword arguments of the problem builder
+        options: {size: 16}          # keyword arguments of the problem builder (some
+                                     # builders take the prior: {prior: gaussian})
       - phase-retrieval-cdp          # shorthand for {name: ..., images: [0]}
     seeds: [0, 1, 2]                 # sampler seeds (or {start: 0, count: 3})
     solvers:
