@@ -32,8 +32,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
+from diffinv.extras import require  # noqa: E402
 from diffinv.study import Store, execute_task, expand, run  # noqa: E402
-from diffinv.study.deps import require  # noqa: E402
 from diffinv.study.execute import clear_demo_cache  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def _import_worker_modules() -> None:
 def time_dask(spec: dict, workers: int) -> tuple[float, float, float]:
     """(cluster start with imports, study run, sum of in-task times) in seconds with
     ``workers`` worker processes."""
-    distributed = require("distributed")
+    distributed = require("distributed", extra="study", purpose="diffinv study")
     t0 = time.perf_counter()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
+from diffinv.extras import require
 from diffinv.study import expand, load_spec, parse_spec
-from diffinv.study.deps import require
 from diffinv.study.device import select_device, visible_gpus
 from diffinv.study.tasks import task_id
 
@@ -103,8 +103,8 @@ def test_duplicate_tasks_rejected():
 
 
 def test_missing_extra_names_the_pip_command():
-    with pytest.raises(ImportError, match=r"pip install diffinv\[study\]"):
-        require("diffinv_no_such_module")
+    with pytest.raises(ImportError, match=r"pip install 'diffinv\[study\]'"):
+        require("diffinv_no_such_module", extra="study", purpose="diffinv study")
 
 
 def test_device_choice_respects_cuda_visible_devices():

@@ -10,8 +10,8 @@ task, written atomically).  ``diffinv.study.write_report(DIR)`` writes the table
 ``diffinv study report STORE``.
 
 Needs the ``study`` extra (``pip install diffinv[study]``: dask[distributed], PyYAML,
-bokeh for the dashboard) to run tasks and read YAML; reading a store and writing the report
-need only the core dependencies.
+bokeh for the dashboard, matplotlib for the report's plots) to run tasks, read YAML and plot;
+reading a store needs only the core dependencies.
 """
 
 from .execute import TaskResult, execute_task

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import require
 from ..io import atomic_write
 from .store import Store
 from .tasks import setting_label
@@ -157,8 +158,7 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _figure(n_panels: int, width: float = 4.5):
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="the plots of diffinv study report")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

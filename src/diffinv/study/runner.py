@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .deps import require
+from ..extras import require
 from .device import visible_gpus
 from .spec import load_spec
 from .store import Store
@@ -155,7 +155,7 @@ def _run_tasks(
     client: Any, todo: list[Task], store: Store, result: StudyResult, threads: int,
     retries: int, device: str, progress: bool, log: Any, n_done: int, n_total: int,
 ) -> None:
-    distributed = require("distributed")
+    distributed = require("distributed", extra="study", purpose="diffinv study")
     from tqdm.auto import tqdm
 
     from .execute import run_on_worker
@@ -202,7 +202,7 @@ def _connect(
     if client is not None:
         yield client
         return
-    distributed = require("distributed")
+    distributed = require("distributed", extra="study", purpose="diffinv study")
     if scheduler is not None:
         with distributed.Client(scheduler) as cl:
             yield cl

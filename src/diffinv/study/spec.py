@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .deps import require
+from ..extras import require
 
 __all__ = [
     "METRICS",
@@ -119,7 +119,7 @@ def load_spec(spec: str | os.PathLike | Mapping[str, Any] | StudySpec) -> StudyS
     path = Path(spec)
     if not path.is_file():
         raise FileNotFoundError(f"spec: no spec file at {str(path)!r}")
-    yaml = require("yaml")
+    yaml = require("yaml", extra="study", purpose="diffinv study")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
