@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = ["TaskResult", "execute_task", "run_on_worker", "build_demo", "clear_d
 
 _DEMO_CACHE: OrderedDict[tuple[str, int, str, str], Any] = OrderedDict()
 _DEMO_CACHE_SIZE = 4
+_DEMO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -83,24 +85,27 @@ def build_demo(settings: dict[str, Any], device: str = "cpu") -> Any:
         json.dumps(settings["problem_options"], sort_keys=True),
         device,
     )
-    if key in _DEMO_CACHE:
-        _DEMO_CACHE.move_to_end(key)
-        return _DEMO_CACHE[key]
+    with _DEMO_LOCK:  # workers with several threads share the cache
+        if key in _DEMO_CACHE:
+            _DEMO_CACHE.move_to_end(key)
+            return _DEMO_CACHE[key]
     demo = get_demo(settings["problem"])(seed=int(settings["image"]),
                                          **settings["problem_options"])
     if device != "cpu":
         demo.problem = demo.problem.to(device)
         if hasattr(demo.prior, "to"):
             demo.prior = demo.prior.to(device)
-    _DEMO_CACHE[key] = demo
-    while len(_DEMO_CACHE) > _DEMO_CACHE_SIZE:
-        _DEMO_CACHE.popitem(last=False)
+    with _DEMO_LOCK:
+        _DEMO_CACHE[key] = demo
+        while len(_DEMO_CACHE) > _DEMO_CACHE_SIZE:
+            _DEMO_CACHE.popitem(last=False)
     return demo
 
 
 def clear_demo_cache() -> None:
     """Forget the problems :func:`build_demo` built in this process."""
-    _DEMO_CACHE.clear()
+    with _DEMO_LOCK:
+        _DEMO_CACHE.clear()
 
 
 def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> TaskResult:
