@@ -130,6 +130,8 @@ def run(
         raise ValueError(f"workers: expected a positive integer, got {workers!r}")
     if not isinstance(threads_per_task, int) or threads_per_task < 1:
         raise ValueError(f"threads_per_task: expected a positive integer, got {threads_per_task!r}")
+    if not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries: expected a non-negative integer, got {retries!r}")
     tasks = expand(spec)
     store = Store.open(out, create=True)
     store.remove_partial()
