@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("solvers", help="list solvers and their options")
     sub.add_parser("problems", help="list built-in problems")
     _add_optional_subcommands(sub)
+    _add_study_subcommand(sub)
     return parser
 
 
@@ -124,6 +125,13 @@ def _threads_arg(text: str) -> int | None:
         return parse_threads(text, "--threads")
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_study_subcommand(sub: Any) -> None:
+    """``diffinv study`` (many reconstructions on Dask; see diffinv.study)."""
+    from .study import cli as study_cli
+
+    study_cli.add_parsers(sub)
 
 
 def _add_optional_subcommands(sub: Any) -> None:

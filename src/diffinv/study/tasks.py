@@ -1,0 +1,122 @@
+"""Expand a :class:`StudySpec` into independent tasks with stable ids.
+
+A task is one reconstruction: one problem instance (problem, builder options, image seed),
+one solver setting (name, steps, samples, options) and one sampler seed, plus what to store
+(metrics, coverage levels, quantiles, samples, dtype).  Its id is the first 16 hex digits of
+the SHA-256 of the canonical JSON of these settings, so the same settings give the same id
+in any run, on any machine, in any order of the spec; changing any of them gives a new task.
+The device is not part of the id (it is where a task runs, not what it computes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .spec import StudySpec, load_spec
+
+__all__ = ["Task", "expand", "task_id", "setting_label"]
+
+_ID_DIGITS = 16
+
+
+def task_id(settings: dict[str, Any]) -> str:
+    """Stable id of a task: SHA-256 (first 16 hex digits) of its canonical JSON settings."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One reconstruction of a study.
+
+    Attributes
+    ----------
+    id : str
+        :func:`task_id` of ``settings``.
+    settings : dict
+        ``problem``, ``problem_options``, ``image``, ``solver``, ``steps``, ``samples``,
+        ``options``, ``problem_defaults``, ``seed``, ``dtype``, ``metrics``,
+        ``coverage_levels``, ``quantiles``, ``save_samples`` (JSON values only).
+    device : str
+        ``cpu``, ``cuda`` or ``auto`` (see :func:`diffinv.study.device.select_device`).
+    """
+
+    id: str
+    settings: dict[str, Any]
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        """Short human-readable description (problem, image, solver setting, seed)."""
+        s = self.settings
+        return f"{s['problem']}#{s['image']} {setting_label(s)} seed={s['seed']}"
+
+
+def setting_label(settings: dict[str, Any]) -> str:
+    """``solver steps=.. samples=.. opt=value ..``: the solver setting of a task (no seed)."""
+    opts = " ".join(f"{k}={v}" for k, v in sorted(settings["options"].items()))
+    text = f"{settings['solver']} steps={settings['steps']} samples={settings['samples']}"
+    if settings.get("problem_defaults"):
+        text += " +problem-defaults"
+    return f"{text} {opts}".strip()
+
+
+def expand(spec: Any) -> list[Task]:
+    """All tasks of a spec (a :class:`StudySpec`, mapping or YAML path), in spec order:
+    problems x images x solvers x steps x samples x option grid x seeds.
+
+    Raises ``ValueError`` if two entries of the spec describe the same task.
+    """
+    spec = load_spec(spec)
+    tasks: list[Task] = []
+    seen: dict[str, str] = {}
+    for problem in spec.problems:
+        for image in problem.images:
+            for solver in spec.solvers:
+                for steps, samples, combo in itertools.product(
+                    solver.steps, solver.samples, _grid(solver.grid)
+                ):
+                    for seed in spec.seeds:
+                        settings = _settings(spec, problem, image, solver, steps, samples,
+                                             combo, seed)
+                        tid = task_id(settings)
+                        task = Task(tid, settings, spec.device)
+                        if tid in seen:
+                            raise ValueError(
+                                f"solvers: {task.label} appears twice in the spec "
+                                f"(first as {seen[tid]})"
+                            )
+                        seen[tid] = task.label
+                        tasks.append(task)
+    return tasks
+
+
+def _grid(grid: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    keys = sorted(grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def _settings(
+    spec: StudySpec, problem, image: int, solver, steps: int, samples: int,
+    combo: dict[str, Any], seed: int,
+) -> dict[str, Any]:
+    return {
+        "problem": problem.name,
+        "problem_options": dict(problem.options),
+        "image": int(image),
+        "solver": solver.name,
+        "steps": int(steps),
+        "samples": int(samples),
+        "options": {**solver.options, **combo},
+        "problem_defaults": bool(solver.problem_defaults),
+        "seed": int(seed),
+        "dtype": spec.dtype,
+        "metrics": sorted(spec.metrics),
+        "coverage_levels": list(spec.coverage_levels),
+        "quantiles": list(spec.quantiles),
+        "save_samples": bool(spec.save_samples),
+    }
