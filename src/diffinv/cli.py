@@ -48,7 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample the posterior of a built-in problem; write posterior.h5, "
         "summary.json and PNG figures to --out.",
     )
-    rec.add_argument("--problem", default=None, help="built-in problem (see `diffinv problems`)")
+    rec.add_argument(
+        "--problem",
+        default=None,
+        help="built-in problem (see `diffinv problems`); with --data the kind: eht, mri or ct "
+        "(default: detected from the file)",
+    )
+    rec.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="reconstruct from data files (UVFITS, BART/fastMRI/.npy k-space, Data Exchange); "
+        "several EHT files (bands, days) are combined",
+    )
+    rec.add_argument("--prior", default=None, help="with --data: shipped prior name or .pt path")
     rec.add_argument("--solver", default=None, help="solver name (see `diffinv solvers`)")
     rec.add_argument("--steps", type=int, default=None, help="number of noise levels")
     rec.add_argument("--samples", type=int, default=8, help="posterior samples (chains)")
@@ -124,6 +138,10 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from .threads import apply_policy
 
     n_threads = apply_policy(args.threads)
+    if args.data:
+        from .data_problems.run import reconstruct_data
+
+        return reconstruct_data(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = args.problem or DEFAULT_DEMO
