@@ -17,8 +17,9 @@ def _extent(meta: dict, n_rows: int, n_cols: int) -> tuple[list[float], str, str
         h = meta["fov_uas"] / 2
         # east (RA increasing) to the left, as on the sky
         return [h, -h, -h, h], "relative RA (uas)", "relative Dec (uas)"
-    dx, dy = meta.get("pixel_size_mm", (1.0, 1.0))
-    return [0.0, n_cols * dx, n_rows * dy, 0.0], "x (mm)", "y (mm)"
+    dy, dx = meta.get("pixel_size_mm", (1.0, 1.0))
+    unit = meta.get("axis_unit", "mm")
+    return [0.0, n_cols * dx, n_rows * dy, 0.0], f"x ({unit})", f"y ({unit})"
 
 
 def _figure(path: Path, images: list[torch.Tensor], titles: list[str], meta: dict,

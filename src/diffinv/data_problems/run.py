@@ -41,6 +41,10 @@ def build_data_problem(paths: list[str], kind: str | None = None, prior: str | N
         The kind and the problem with its prior, solver defaults and metadata.
     """
     kind = detect_kinds(paths, kind)
+    if kind != "eht":
+        from .nifti import require_nibabel
+
+        require_nibabel()
     prior_obj = _load_prior(prior)
     if kind == "eht":
         from .eht import load_eht
@@ -132,12 +136,20 @@ def reconstruct_data(args) -> int:
     settings = {"solver": solver, "steps": steps, "samples": args.samples, "seed": args.seed,
                 "options": options, "dtype": args.dtype, "prior": getattr(args, "prior", None),
                 "kind": kind, "data": [str(p) for p in args.data]}
+    reference = demo.metadata.pop("fbp", None)
     posterior.metadata.update({"problem": kind, **demo.metadata, "run": settings})
     summary = _summary(kind, demo, posterior, time.perf_counter() - start)
+    if reference is not None:
+        reference = torch.tensor(reference, dtype=torch.float64)
+        mean = real_images(posterior, demo)["mean"]
+        summary["fbp_relative_l2_difference_of_mean"] = float(
+            (mean - reference).norm() / reference.norm()
+        )
     summary["run"] = settings
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = _write_outputs(out, kind, demo, posterior, summary, figures=not args.no_figures)
+    files = _write_outputs(out, kind, demo, posterior, summary, figures=not args.no_figures,
+                           reference=reference)
     for key in ("reduced_chi2_mean_by_product", "ring_samples", "wall_seconds"):
         if key in summary:
             print(f"diffinv: {key} = {summary[key]}", file=sys.stderr)
@@ -146,7 +158,7 @@ def reconstruct_data(args) -> int:
 
 
 def _write_outputs(out: Path, kind: str, demo: Demo, posterior, summary: dict,
-                   figures: bool) -> list[str]:
+                   figures: bool, reference: torch.Tensor | None = None) -> list[str]:
     from ..report import write_json
     from .figures import write_posterior_figures
 
@@ -160,10 +172,12 @@ def _write_outputs(out: Path, kind: str, demo: Demo, posterior, summary: dict,
 
         files += write_eht_fits(out, posterior, demo)
     else:
-        from .nifti import write_nifti_images
+        from .nifti import write_nifti, write_nifti_images
 
         files += write_nifti_images(out, images, demo.metadata)
+        if reference is not None:
+            files.append(write_nifti(out / "fbp.nii", reference,
+                                     demo.metadata["voxel_size_mm"]).name)
     summary["outputs"] = files
-    summary["wall_seconds"] = summary["wall_seconds"]
     write_json(out / "summary.json", summary)
     return files
