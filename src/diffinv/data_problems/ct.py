@@ -27,26 +27,9 @@ from ..demos.ct import transmission_curvature
 from ..demos.registry import Demo
 from ..operators.ct import ParallelBeamRadon, TransmissionPoisson
 from ..operators.problem import InverseProblem
+from .priors import ScaledPrior
 
-__all__ = ["ScaledPrior", "load_ct"]
-
-
-class ScaledPrior(torch.nn.Module):
-    """A denoiser in units ``scale`` times its own: ``D'(x, s) = c D(x / c, s / c)``."""
-
-    def __init__(self, prior, scale: float):
-        super().__init__()
-        if not scale > 0:
-            raise ValueError(f"scale: expected a positive number, got {scale!r}")
-        self.prior, self.scale = prior, float(scale)
-        self.image_shape = tuple(prior.image_shape)
-        self.event_shape = self.image_shape
-        self.sigma_min = float(getattr(prior, "sigma_min", 0.002)) * self.scale
-        self.sigma_max = float(getattr(prior, "sigma_max", 80.0)) * self.scale
-        self.card = dict(getattr(prior, "card", {}))
-
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.prior(x / self.scale, sigma / self.scale)
+__all__ = ["load_ct"]
 
 
 def _read(path: Path, row: int):

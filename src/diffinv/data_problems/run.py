@@ -102,7 +102,10 @@ def _summary(kind: str, demo: Demo, posterior, wall: float) -> dict[str, Any]:
                 problem.y
             )
         }
-        summary.update(demo.metadata.get("baselines", {}))
+        if kind == "mri":
+            from .mri import mri_baselines
+
+            summary["baselines"] = mri_baselines(demo, real_images(posterior, demo)["mean"])
     return jsonable(summary)
 
 
