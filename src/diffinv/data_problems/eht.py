@@ -11,7 +11,7 @@ pixels over 160 micro-arcseconds).
 
 from __future__ import annotations
 
-
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,9 +79,14 @@ def observation_label(obs: Observation) -> dict[str, Any]:
 
 def _read(path: Path, settings: EHTSettings) -> Observation:
     try:
-        obs = Observation.from_uvfits(path)
-    except (OSError, KeyError, TypeError, IndexError) as err:
-        raise ValueError(f"{path}: not a readable EHT UVFITS file ({err})") from None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*truncated")
+            obs = Observation.from_uvfits(path)
+    except (OSError, KeyError, TypeError, IndexError, ValueError, UserWarning) as err:
+        raise ValueError(
+            f"{path}: not a readable EHT UVFITS file (expected random-groups visibilities "
+            f"with an AIPS AN table; {err})"
+        ) from None
     if len(obs) == 0:
         raise ValueError(f"{path}: expected visibilities, found none after flagging")
     if settings.scan_average:
