@@ -19,8 +19,8 @@ import torch
 from ..datasets.fits_image import write_fits_image
 from ..demos.registry import Demo
 from ..operators.interferometry import ring_metrics
+from ..operators.interferometry.combine import closure_chi2
 from ..posterior import Posterior
-from .eht import product_chi2
 
 __all__ = ["ring_summary", "eht_summary", "write_eht_fits"]
 
@@ -63,8 +63,8 @@ def eht_summary(demo: Demo, posterior: Posterior) -> dict[str, Any]:
     problem = demo.problem
     mean = posterior.mean[None].to(torch.float32)
     samples = posterior.samples.to(torch.float32)
-    chi_mean = {k: float(v[0]) for k, v in product_chi2(problem, mean).items()}
-    chi_samples = {k: float(v.median()) for k, v in product_chi2(problem, samples).items()}
+    chi_mean = {k: float(v[0]) for k, v in closure_chi2(problem, mean).items()}
+    chi_samples = {k: float(v.median()) for k, v in closure_chi2(problem, samples).items()}
     fov = float(demo.metadata["fov_uas"])
     ring_mean = ring_metrics(posterior.mean.to(torch.float64), fov)
     return {
