@@ -27,7 +27,7 @@ def test_eht_files_combined(shared_data, tmp_path):
     out = tmp_path / "m87"
     assert _run(["--data", *files, "--steps", "3", "--samples", "2"], out) == 0
     s = json.loads((out / "summary.json").read_text())
-    assert s["kind"] == "eht" and s["settings"]["systematic"] == 0.02
+    assert s["kind"] == "eht" and s["settings"]["systematic"] == 0.05
     chi = s["reduced_chi2_mean_by_product"]
     assert {"cphase", "logcamp", "flux", "cphase[3]", "logcamp[0]"} <= set(chi)
     ring = s["ring_samples"]
