@@ -10,6 +10,7 @@ as the EHT ring parameters), PNG figures with physical axes and the field's own 
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -87,6 +88,7 @@ def _summary(kind: str, demo: Demo, posterior, wall: float) -> dict[str, Any]:
         "sampler_wall_seconds": d.get("wall_seconds"),
         "wall_seconds": wall,
         "threads": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "settings": demo.metadata.get("settings"),
     }
     if kind == "eht":
