@@ -150,6 +150,11 @@ def reconstruct_data(args) -> int:
         summary["fbp_relative_l2_difference_of_mean"] = float(
             (mean - reference).norm() / reference.norm()
         )
+        problem = demo.problem
+        ref = reference.reshape(1, *problem.image_shape).to(problem.y.dtype)
+        summary["reduced_chi2_fbp"] = float(
+            problem.noise.chi2(problem.y, problem.forward(ref))[0]
+        ) / problem.noise.n_data(problem.y)
     summary["run"] = settings
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
