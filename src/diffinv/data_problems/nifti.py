@@ -2,7 +2,7 @@
 
 Images ``(H, W)`` (row = y, column = x) are stored as ``(x, y, 1)`` volumes with the affine
 ``diag(dx, dy, dz, 1)`` in millimetres (``xyzt_units`` mm); a stack ``(K, H, W)`` becomes a
-4-D ``(x, y, 1, K)`` file.  Install with ``pip install diffinv[formats]``.
+4-D ``(x, y, 1, K)`` file.  Install with ``pip install diffinv[data]``.
 """
 
 from __future__ import annotations
@@ -12,20 +12,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..extras import require
 from ..io import atomic_write
 
 __all__ = ["require_nibabel", "write_nifti", "write_nifti_images"]
 
 
 def require_nibabel():
-    """Import nibabel or raise a clear error naming the optional extra."""
+    """Import nibabel or raise ``ValueError`` naming the optional extra (``diffinv[data]``)."""
     try:
-        import nibabel
-    except ImportError:
-        raise ValueError(
-            "NIfTI output needs nibabel: pip install 'diffinv[formats]' (or pip install nibabel)"
-        ) from None
-    return nibabel
+        return require("nibabel", purpose="NIfTI output of MRI and CT reconstructions")
+    except ImportError as err:
+        raise ValueError(str(err)) from None
 
 
 def write_nifti(path: Path, image: torch.Tensor, voxel_mm: tuple[float, float, float]) -> Path:
