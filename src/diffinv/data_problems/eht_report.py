@@ -90,6 +90,7 @@ def write_eht_fits(out: Path, posterior: Posterior, demo: Demo) -> list[str]:
         "frequency_hz": meta["frequency_hz"],
         "mjd": meta["mjd"],
         "source": meta["source"],
+        "extra": {"MJD": float(meta["mjd"])},  # the card eht-imaging reads the date from
     }
     names = []
     for name in ("mean", "std", "samples"):
