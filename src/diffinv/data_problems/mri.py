@@ -2,7 +2,7 @@
 
 Defaults an MRI user would choose, all recorded in the output:
 
-* k-space from fastMRI HDF5 (middle... first slice), BART ``.cfl/.hdr`` (BART's own layout)
+* k-space (first slice) from fastMRI HDF5, BART ``.cfl/.hdr`` (BART's own layout)
   or ``.npy`` ``(coils, H, W)`` (:func:`~diffinv.datasets.mri_io.load_kspace`);
 * sampling mask: the k-space locations that are nonzero in any coil;
 * coil maps: ESPIRiT (Uecker et al. 2014) from the automatically detected fully sampled
