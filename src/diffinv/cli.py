@@ -76,7 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sample the posterior of a built-in problem; write posterior.h5, "
         "summary.json and PNG figures to --out.",
     )
-    rec.add_argument("--problem", default=None, help="built-in problem (see `diffinv problems`)")
+    rec.add_argument(
+        "--problem",
+        default=None,
+        help="built-in problem (see `diffinv problems`); with --data the kind: eht, mri or ct "
+        "(default: detected from the file)",
+    )
+    rec.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="reconstruct from data files (UVFITS, BART/fastMRI/.npy k-space, Data Exchange); "
+        "several EHT files (bands, days) are combined",
+    )
+    rec.add_argument("--prior", default=None, help="with --data: shipped prior name or .pt path")
     rec.add_argument("--solver", default=None, help="solver name (see `diffinv solvers`)")
     rec.add_argument(
         "--steps", type=_positive_int("--steps"), default=None, help="number of noise levels"
@@ -182,6 +196,10 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from .threads import apply_policy
 
     n_threads = apply_policy(args.threads)
+    if args.data:
+        from .data_problems.run import reconstruct_data
+
+        return reconstruct_data(args, outdir, n_threads)
     out = outdir.path
     name = args.problem or DEFAULT_DEMO
     demo = get_demo(name)(seed=args.seed)

@@ -22,6 +22,7 @@ EXTRAS: dict[str, str] = {
     "astropy": "vlbi",
     "matplotlib": "plots",
     "skimage": "data",
+    "nibabel": "data",
 }
 
 

@@ -9,9 +9,11 @@ import torch
 from diffinv.datasets.mri_io import (
     fastmri_num_slices,
     load_kspace,
+    read_bart_kspace,
     read_cfl,
     read_fastmri_slice,
     read_npy_slice,
+    write_bart_kspace,
     write_cfl,
     write_fastmri,
 )
@@ -92,7 +94,9 @@ def test_bart_round_trip_fortran_order(tmp_path):
     for name in ("ksp", "ksp.cfl", "ksp.hdr"):
         np.testing.assert_array_equal(np.asarray(read_cfl(tmp_path / name)), k)
     np.testing.assert_array_equal(read_cfl(base, mmap=False), k)
-    np.testing.assert_array_equal(load_kspace(tmp_path / "ksp.cfl", 1).numpy(), k[1])
+    # BART's layout: (2, 3, 5, 4) is READ, PHS1, PHS2 > 1 (3-D k-space), refused by name
+    with pytest.raises(ValueError, match="ksp.*READ, PHS1, PHS2"):
+        load_kspace(tmp_path / "ksp.cfl", 1)
     (tmp_path / "ksp.cfl").write_bytes(b"\x00" * 8)
     with pytest.raises(ValueError, match="bytes"):
         read_cfl(base)
@@ -136,3 +140,33 @@ def test_simulate_multicoil_noise_level():
     clean = simulate_multicoil(x, maps, mask)
     torch.testing.assert_close(clean.kspace, clean.operator(x))
     assert zero_filled_rss(clean.kspace).shape == (1, 1, 32, 32)
+
+
+@pytest.mark.parametrize("readout_inverted", [False, True])
+def test_bart_kspace_layout_16d(tmp_path, readout_inverted):
+    """A standard BART k-space file (coils in dimension 3, 16-D header) reads as (C, H, W)."""
+    k = _kspace(slices=1, coils=8, h=18, w=23)[0]
+    base = write_bart_kspace(tmp_path / "brain", k, readout_inverted=readout_inverted)
+    dims = (tmp_path / "brain.hdr").read_text().splitlines()[1].split()
+    assert len(dims) == 16
+    assert dims[:4] == (["1", "18", "23", "8"] if readout_inverted else ["18", "23", "1", "8"])
+    assert set(dims[4:]) == {"1"}
+    # the raw file follows BART's Fortran order: READ fastest, then PHS1, PHS2, COIL
+    raw = np.fromfile(tmp_path / "brain.cfl", dtype=np.complex64)
+    assert raw[1] == k[0, 1, 0] and raw[18 * 23] == k[1, 0, 0]
+    for name in (base, tmp_path / "brain.cfl", tmp_path / "brain.hdr"):
+        np.testing.assert_array_equal(load_kspace(name).numpy(), k)
+
+
+def test_bart_kspace_slices_and_refusals(tmp_path):
+    k = _kspace(slices=3, coils=2, h=6, w=5)
+    write_bart_kspace(tmp_path / "ms", k)
+    assert (tmp_path / "ms.hdr").read_text().splitlines()[1].split()[13] == "3"
+    np.testing.assert_array_equal(read_bart_kspace(tmp_path / "ms", 2).numpy(), k[2])
+    with pytest.raises(ValueError, match="ms.*3 slices"):
+        read_bart_kspace(tmp_path / "ms", 3)
+    # a MAPS dimension > 1 (e.g. ESPIRiT maps, not k-space) is refused by name
+    arr = np.zeros((6, 5, 1, 2, 2), dtype=np.complex64)
+    write_cfl(tmp_path / "maps", arr)
+    with pytest.raises(ValueError, match="maps.*MAPS=2"):
+        load_kspace(tmp_path / "maps.cfl")

@@ -34,6 +34,14 @@ def test_eht_m87_demo(shared_data, monkeypatch):
     demo = get_demo("eht-m87")()
     assert demo.x_true is None and demo.metadata["source"] == "M87"
     assert demo.problem.y.shape[1] > 100
+    # every file in the folder, labelled from the files themselves; the learned prior
+    labels = {(lab["date"], lab["band"]) for lab in demo.metadata["observations"]}
+    assert labels == {(d, b) for d in ("2017-04-05", "2017-04-06") for b in ("lo", "hi")}
+    assert "2017-04-06 hi" in demo.description and "April 5, low band" not in demo.description
+    assert getattr(demo.prior, "card", {}).get("name") == "blackhole"
+    one = sorted(root.glob("*096_hi*.uvfits"))[0]
+    single = get_demo("eht-m87")(path=str(one))
+    assert [lab["date"] for lab in single.metadata["observations"]] == ["2017-04-06"]
     monkeypatch.delenv("DIFFINV_SHARED_DATA")
     with pytest.raises(FileNotFoundError, match="DIFFINV_SHARED_DATA"):
         get_demo("eht-m87")()

@@ -7,8 +7,12 @@ fastMRI layout (Zbontar et al. 2018): ``kspace`` ``(slices, coils, H, W)`` compl
 multi-coil (``(slices, H, W)`` single-coil), optional ``reconstruction_rss`` /
 ``reconstruction_esc`` ``(slices, h, w)`` float32, root attributes such as ``acquisition``,
 ``max``, ``norm``, ``patient_id``, and an ``ismrmrd_header`` XML string dataset.
-BART layout: ``NAME.hdr`` holds ``# Dimensions`` and the sizes; ``NAME.cfl`` the complex64
-values in column-major (Fortran) order.
+BART layout (Uecker et al., BART toolbox, ``src/misc/mri.h``): ``NAME.hdr`` holds
+``# Dimensions`` and 16 sizes; ``NAME.cfl`` the complex64 values in column-major (Fortran)
+order.  The dimensions mean READ (0), PHS1 (1), PHS2 (2), COIL (3), MAPS (4), TE (5),
+COEFF (6), COEFF2 (7), ITER (8), CSHIFT (9), TIME (10), TIME2 (11), LEVEL (12), SLICE (13),
+AVG (14), BATCH (15); a 2-D multi-coil scan is e.g. ``1 180 230 8 1 ...`` (readout already
+inverse-transformed, two phase-encoding axes, 8 coils) or ``256 256 1 8 1 ...``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ __all__ = [
     "read_cfl",
     "write_cfl",
     "read_npy_slice",
+    "read_bart_kspace",
+    "write_bart_kspace",
+    "BART_DIMS",
     "load_kspace",
 ]
 
@@ -192,6 +199,103 @@ def write_cfl(path: str | os.PathLike, array: torch.Tensor | np.ndarray) -> Path
     return base
 
 
+BART_DIMS = (
+    "READ", "PHS1", "PHS2", "COIL", "MAPS", "TE", "COEFF", "COEFF2",
+    "ITER", "CSHIFT", "TIME", "TIME2", "LEVEL", "SLICE", "AVG", "BATCH",
+)  # fmt: skip
+_COIL, _SLICE = 3, 13
+
+
+def read_bart_kspace(path: str | os.PathLike, slice_index: int | None = 0) -> torch.Tensor:
+    """Read a 2-D multi-coil BART k-space file as ``(coils, H, W)`` complex64.
+
+    Parameters
+    ----------
+    path : path-like
+        ``NAME``, ``NAME.cfl`` or ``NAME.hdr`` with BART's dimension order (see the module
+        notes): coils in dimension 3; of READ, PHS1, PHS2 exactly two may exceed 1 and they
+        become ``(H, W)`` in that order; several 2-D slices go in SLICE (dimension 13).
+    slice_index : int or None
+        Index along SLICE when it has more than one entry (None: refuse several slices).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the dimension when the array is 3-D k-space (all of READ, PHS1,
+        PHS2 > 1), 1-D, or has other non-singleton dimensions (MAPS, TE, TIME, ...).
+    """
+    arr = read_cfl(path)
+    name = str(_bart_base(path))
+    dims = tuple(arr.shape) + (1,) * (len(BART_DIMS) - arr.ndim)
+    if len(dims) > len(BART_DIMS):
+        raise ValueError(f"path: {name!r} has {len(dims)} dimensions; BART arrays have 16")
+    arr = arr.reshape(dims, order="F") if arr.ndim != len(dims) else arr
+    extra = [f"{BART_DIMS[d]}={dims[d]}" for d in range(4, 16) if d != _SLICE and dims[d] > 1]
+    if extra:
+        raise ValueError(
+            f"path: {name!r} has non-singleton BART dimensions {extra}; expected 2-D "
+            "multi-coil k-space (READ/PHS1/PHS2, COIL and optionally SLICE only)"
+        )
+    spatial = [d for d in range(3) if dims[d] > 1]
+    if len(spatial) != 2:
+        raise ValueError(
+            f"path: {name!r} has k-space dimensions READ, PHS1, PHS2 = {dims[:3]}; expected "
+            "exactly two larger than 1 (2-D k-space; for 3-D data inverse-FFT the readout, "
+            "e.g. `bart fft -iu 1`, and select one slice)"
+        )
+    index: list[Any] = [0] * len(BART_DIMS)
+    index[spatial[0]] = index[spatial[1]] = index[_COIL] = slice(None)
+    n_slices = dims[_SLICE]
+    if n_slices > 1:
+        if slice_index is None or not -n_slices <= slice_index < n_slices:
+            raise ValueError(
+                f"slice_index: {name!r} has {n_slices} slices (BART SLICE dimension); expected "
+                f"-{n_slices} <= index < {n_slices}, got {slice_index}"
+            )
+        index[_SLICE] = slice_index % n_slices
+    data = np.array(arr[tuple(index)], dtype=np.complex64)  # (H, W, coils)
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(data, -1, 0)))
+
+
+def write_bart_kspace(
+    path: str | os.PathLike,
+    kspace: torch.Tensor | np.ndarray,
+    readout_inverted: bool = False,
+) -> Path:
+    """Write multi-coil k-space in BART's 16-D layout (atomic ``.cfl``/``.hdr``).
+
+    Parameters
+    ----------
+    kspace : tensor or array
+        ``(coils, H, W)`` or ``(slices, coils, H, W)`` complex.
+    readout_inverted : bool
+        False: ``H`` in READ and ``W`` in PHS1 (``H W 1 C``); True: READ is 1 and ``(H, W)``
+        go in PHS1, PHS2 (``1 H W C``), as for slices taken from 3-D scans.
+
+    Returns
+    -------
+    Path
+        The base name (without suffix).
+    """
+    k = _numpy(kspace, "kspace").astype(np.complex64)
+    if k.ndim == 3:
+        k = k[None]
+    if k.ndim != 4:
+        raise ValueError(f"kspace: expected (coils, H, W) or (slices, coils, H, W), got {k.shape}")
+    s, c, h, w = k.shape
+    dims = [1] * len(BART_DIMS)
+    dims[1 if readout_inverted else 0], dims[2 if readout_inverted else 1] = h, w
+    dims[_COIL], dims[_SLICE] = c, s
+    out = np.zeros(dims, dtype=np.complex64)
+    index: list[Any] = [0] * len(BART_DIMS)
+    index[1 if readout_inverted else 0] = index[2 if readout_inverted else 1] = slice(None)
+    for j in range(s):
+        index[_SLICE] = j
+        index[_COIL] = slice(None)
+        out[tuple(index)] = np.moveaxis(k[j], 0, -1)
+    return write_cfl(path, out)
+
+
 # -- NumPy -----------------------------------------------------------------------------------
 @reader("NumPy .npy")
 def read_npy_slice(path: str | os.PathLike, slice_index: int | None = None) -> np.ndarray:
@@ -209,8 +313,9 @@ def read_npy_slice(path: str | os.PathLike, slice_index: int | None = None) -> n
 def load_kspace(path: str | os.PathLike, slice_index: int | None = 0) -> torch.Tensor:
     """Load multi-coil k-space ``(coils, H, W)`` complex64 from fastMRI, BART or NumPy files.
 
-    For ``.h5`` files ``slice_index`` selects the fastMRI slice; for BART (``.cfl``/``.hdr``/
-    no suffix) and ``.npy`` a 4-D array is indexed along its first axis, a 3-D one is returned
+    For ``.h5`` files ``slice_index`` selects the fastMRI slice; BART files (``.cfl``/``.hdr``/
+    no suffix) are read in BART's own layout by :func:`read_bart_kspace`; for ``.npy`` a 4-D
+    ``(slices, coils, H, W)`` array is indexed along its first axis, a 3-D one is returned
     whole (``slice_index`` ignored).
     """
     p = Path(path)
@@ -222,8 +327,7 @@ def load_kspace(path: str | os.PathLike, slice_index: int | None = 0) -> torch.T
         arr = np.load(_existing(p), mmap_mode="r")
         data = arr[slice_index] if arr.ndim == 4 and slice_index is not None else arr
     elif p.suffix in (".cfl", ".hdr", ""):
-        arr = read_cfl(p)
-        data = arr[slice_index] if arr.ndim == 4 and slice_index is not None else arr
+        return read_bart_kspace(p, slice_index)
     else:
         raise ValueError(
             f"path: unsupported k-space file type {p.suffix!r}; expected .h5, .cfl, .npy"

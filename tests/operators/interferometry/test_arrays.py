@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from diffinv.operators.interferometry import Array
+from diffinv.operators.interferometry import Array, Observation
 
 
 def test_eht2017_stations_and_geometry():
@@ -43,3 +43,19 @@ def test_from_table_roundtrip_and_errors(tmp_path):
         Array.from_table(bad)
     with pytest.raises(ValueError, match="code"):
         arr.index("ZZ")
+
+
+def test_later_station_codes_get_their_facility_sefd():
+    a18 = Array.eht2018()
+    for new, old in (("AX", "AP"), ("MG", "PV"), ("MM", "JC"), ("SW", "SM")):
+        assert a18.sefd(new) == a18.sefd(old) > 0
+    assert np.isnan(a18.sefd("XX"))
+
+
+def test_simulation_refuses_stations_without_sefd():
+    a = Array.eht2017()
+    sefds = a.sefds.copy()
+    sefds[a.index("AA")] = np.nan
+    bad = Array(a.codes, a.names, a.positions, sefds)
+    with pytest.raises(ValueError, match=r"\['AA'\] have no SEFD"):
+        Observation.simulate(bad, 187.7, 12.4, "2017-04-05", scan_interval_s=3600.0)

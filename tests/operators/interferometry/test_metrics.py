@@ -46,3 +46,32 @@ def test_blur_preserves_flux_and_psnr():
     moved = torch.roll(img, shifts=(3, 2), dims=(-2, -1))
     assert float(blurred_psnr(moved, img, 160.0, align=True)) > 100
     assert float(blurred_psnr(moved, img, 160.0)) < 40
+
+
+@pytest.mark.parametrize("shift,pa", [((3, -4), 180.0), ((-4, 3), 90.0), ((5, 5), 300.0)])
+def test_ring_metrics_off_centre_crescents(shift, pa):
+    """Strongly asymmetric crescents 10-20 uas off centre: the flux centroid is pulled to the
+    bright side, yet the centre search finds the ring (as REx does)."""
+    img = crescent_image(64, 160.0, 42.0, 8.0, 0.8, pa, dtype=torch.float64)
+    moved = torch.roll(img, shifts=shift, dims=(-2, -1))  # rows south, columns east-left
+    m = ring_metrics(moved, 160.0)
+    assert m.ok, m.reason
+    assert m.diameter_uas == pytest.approx(42.0, abs=2.0)
+    assert m.width_uas == pytest.approx(8.0, abs=3.0)
+    assert m.center_north_uas == pytest.approx(-2.5 * shift[0], abs=1.5)
+    assert m.center_east_uas == pytest.approx(-2.5 * shift[1], abs=1.5)
+    assert abs((m.position_angle_deg - pa + 180) % 360 - 180) < 10
+
+
+def test_ring_metrics_flag_images_without_a_ring():
+    n, fov = 64, 160.0
+    c = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * fov / n
+    r2 = c[:, None] ** 2 + c[None, :] ** 2
+    blob = torch.exp(-r2 / (2 * 12.0**2))  # a filled Gaussian: no central depression
+    m = ring_metrics(blob, fov)
+    assert not m.ok and m.reason
+    assert math.isnan(m.diameter_uas) and math.isnan(m.width_uas)
+    assert math.isnan(m.position_angle_deg)
+    two = torch.zeros(n, n, dtype=torch.float64)
+    two[20, 20] = two[44, 40] = 1.0  # two points: peak radius all over the place
+    assert not ring_metrics(two, fov).ok

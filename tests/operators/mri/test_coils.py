@@ -15,6 +15,7 @@ from diffinv.operators.mri import (
     birdcage_maps,
     espirit_maps,
     fft2c,
+    fully_sampled_centre,
     noise_covariance,
     poisson_disc_mask,
     prewhiten,
@@ -142,3 +143,26 @@ def test_coil_noise_errors():
     with pytest.raises(ValueError, match="coils"):
         CoilNoise(torch.eye(2)).log_likelihood(torch.zeros(1, 3, 4, dtype=torch.complex64),
                                                torch.zeros(1, 3, 4, dtype=torch.complex64))
+
+
+def test_espirit_detects_or_refuses_the_calibration_region():
+    n, c = 32, 4
+    x = mri_phantom((n, n), dtype=torch.complex128)
+    k = fft2c(x[0] * birdcage_maps((n, n), c, dtype=torch.complex128))
+    mask = torch.rand(n, n, generator=torch.Generator().manual_seed(0)) < 0.3
+    mask[n // 2 - 6 : n // 2 + 6, n // 2 - 6 : n // 2 + 6] = True
+    assert fully_sampled_centre(k) == n
+    found = fully_sampled_centre(k * mask)
+    assert 12 <= found < n
+    # the detected square really is fully sampled and one more sample is not
+    h0 = n // 2 - found // 2
+    assert bool(mask[h0 : h0 + found, h0 : h0 + found].all())
+    auto = espirit_maps(k * mask, max_iter=20)
+    explicit = espirit_maps(k * mask, calib_width=min(found, 24), max_iter=20)
+    torch.testing.assert_close(auto, explicit)
+    with pytest.raises(ValueError, match=f"calib_width: .*not fully sampled.*{found} x {found}"):
+        espirit_maps(k * mask, calib_width=found + 2, max_iter=20)
+    no_centre = k.clone()
+    no_centre[:, n // 2 - 2 : n // 2 + 2, :] = 0  # centre lines missing
+    with pytest.raises(ValueError, match="kspace: the fully sampled centre is only 0 x 0"):
+        espirit_maps(no_centre, max_iter=20)

@@ -3,6 +3,7 @@ r"""Fan-beam X-ray transform (flat or curved detector) with an exact transpose a
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -14,6 +15,10 @@ from .geometry import as_angles, detector_positions, fan_rays
 from .projector import RayTransform
 
 __all__ = ["FanBeamRadon"]
+
+#: orientation of the fan angle of virtual-detector position ``s`` in Parker's convention
+#: (ray ``(beta, gamma)`` is measured again at ``(beta + pi + 2 gamma, -gamma)``)
+PARKER_SIGN = -1.0
 
 
 class FanBeamRadon(RayTransform):
@@ -137,10 +142,14 @@ class FanBeamRadon(RayTransform):
     def fbp(self, y: torch.Tensor, filter: str = "ramp") -> torch.Tensor:
         """Fan-beam filtered back-projection (Kak & Slaney, equally spaced detectors).
 
+        A full rotation is back-projected as is; a short scan (arc of at least 180 deg plus
+        the fan angle) gets Parker's weights (see :mod:`.fbp`); shorter arcs warn that FBP is
+        not valid.
+
         Parameters
         ----------
         y : torch.Tensor
-            ``(batch, 1, n_angles, n_detectors)`` line integrals from a full rotation.
+            ``(batch, 1, n_angles, n_detectors)`` line integrals.
         filter : {"ramp", "shepp-logan", "cosine", "hann"}
 
         Returns
@@ -154,8 +163,21 @@ class FanBeamRadon(RayTransform):
         s = detector_positions(p.shape[-1], tau).to(device=y.device, dtype=y.dtype)
         r = self.source_origin
         p = p * (r / torch.sqrt(r * r + s * s))
-        q = 0.5 * _fbp.filter_sinogram(p, tau, filter)
         w = _fbp.angular_weights(self.angles, 2 * math.pi)
+        arc, start = _fbp.scan_arc(self.angles)
+        gamma = torch.atan(s.to(torch.float64) / r)
+        if arc < 2 * math.pi - 0.5 * float(w.min()):
+            fan = 2 * float(gamma.abs().max())
+            if arc < math.pi + fan - 1e-9:
+                warnings.warn(
+                    f"angles: the scan covers {math.degrees(arc):.1f} deg, less than 180 deg "
+                    f"+ the fan angle ({math.degrees(fan):.1f} deg); fan-beam FBP is not valid "
+                    "for such a limited-angle scan (only the mean level is kept)",
+                    stacklevel=2,
+                )
+            parker = _fbp.parker_weights(self.angles, PARKER_SIGN * gamma, arc, start)
+            p = p * parker.to(device=y.device, dtype=y.dtype)
+        q = 0.5 * _fbp.filter_sinogram(p, tau, filter)
         return _fbp.backproject_fan(
             q, self.angles, w, self.image_size, self.pixel_size, tau, self.source_origin
         )

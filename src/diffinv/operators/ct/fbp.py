@@ -21,8 +21,27 @@ data are rescaled to a virtual detector through the rotation axis (coordinate
 :math:`s = u R_{so} / (R_{so} + R_{od})`), pre-weighted by :math:`R_{so} / \sqrt{R_{so}^2 + s^2}`,
 filtered with :math:`h / 2` and back-projected over the full :math:`2\pi` with the distance
 weight :math:`1/U^2`, :math:`U = (R_{so} + \mathbf x\cdot d_\beta) / R_{so}`.  Curved
-(equiangular) data are first resampled onto the virtual flat detector.  Short scans (no Parker
-weighting) are not handled: fan-beam FBP expects a full rotation.
+(equiangular) data are first resampled onto the virtual flat detector.
+
+Short scans (D. L. Parker, "Optimal short scan convolution reconstruction for fan beam CT",
+Med. Phys. 9:254, 1982): over an arc :math:`\beta \in [0, \pi + 2\delta]` (``delta`` the
+half fan angle) each ray is measured once or twice; the weights
+
+.. math::
+
+    w(\beta, \gamma) = \begin{cases}
+      \sin^2\!\big(\tfrac{\pi}{4}\,\tfrac{\beta}{\delta - \gamma}\big)
+        & 0 \le \beta \le 2\delta - 2\gamma \\
+      1 & 2\delta - 2\gamma \le \beta \le \pi - 2\gamma \\
+      \sin^2\!\big(\tfrac{\pi}{4}\,\tfrac{\pi + 2\delta - \beta}{\delta + \gamma}\big)
+        & \pi - 2\gamma \le \beta \le \pi + 2\delta
+    \end{cases}
+
+(``gamma`` the ray's fan angle) sum to one over each ray and its conjugate, and the
+back-projection uses ``2 w`` in place of the full-rotation weight.  Arcs shorter than
+:math:`\pi + 2\delta` do not measure every ray: FBP is not valid there (a warning is
+issued); the weights then use the largest fan that the arc covers and, below 180 degrees,
+a uniform ``2 pi / arc`` so that at least the mean attenuation keeps its scale.
 
 Parallel-beam FBP back-projects with the projector's own exact transpose (the cached sparse
 matrix or the numba kernels, see :meth:`.ParallelBeamRadon.fbp`), as ASTRA's CPU FBP does
@@ -48,6 +67,8 @@ __all__ = [
     "interpolate_detector",
     "backproject_parallel",
     "backproject_fan",
+    "scan_arc",
+    "parker_weights",
 ]
 
 FILTERS = ("ramp", "shepp-logan", "cosine", "hann")
@@ -233,3 +254,56 @@ def backproject_fan(
         inv_u2 = (source_origin / depth) ** 2
         out = out + (vals * inv_u2[None] * wts[None, s : s + chunk, None]).sum(1)
     return out.reshape(b, 1, image_size, image_size)
+
+
+def scan_arc(angles: torch.Tensor) -> tuple[float, float]:
+    """Arc covered by source angles and its start, radians.
+
+    The angles (mod ``2 pi``) are sorted; the largest gap between neighbours (wrap-around
+    included) is where the scan is not; the arc is ``2 pi`` minus that gap plus one median
+    step (each view stands for its own step).  Returns ``(arc, start)`` with ``arc`` capped
+    at ``2 pi``.
+    """
+    a = torch.sort(torch.remainder(angles.to(torch.float64), 2 * math.pi)).values
+    if a.numel() < 2:
+        return 0.0, float(a[0]) if a.numel() else 0.0
+    gaps = torch.diff(a, append=a[:1] + 2 * math.pi)
+    k = int(torch.argmax(gaps))
+    med = float(torch.median(gaps))
+    arc = min(2 * math.pi - float(gaps[k]) + med, 2 * math.pi)
+    start = float(a[(k + 1) % a.numel()])
+    return arc, start
+
+
+def parker_weights(
+    angles: torch.Tensor, gamma: torch.Tensor, arc: float, start: float
+) -> torch.Tensor:
+    """Short-scan weights ``(A, D)`` (Parker 1982), already doubled (sum 2 per ray pair).
+
+    Parameters
+    ----------
+    angles : torch.Tensor
+        ``(A,)`` source angles, radians.
+    gamma : torch.Tensor
+        ``(D,)`` fan angle of each detector cell, radians (``atan(s / R_so)`` on the virtual
+        flat detector), sign such that ray ``(beta, gamma)`` is also measured at
+        ``(beta + pi + 2 gamma, -gamma)``.
+    arc, start : float
+        From :func:`scan_arc`.
+    """
+    delta = (arc - math.pi) / 2
+    beta = torch.remainder(angles.to(torch.float64) - start, 2 * math.pi)[:, None]
+    g = gamma.to(torch.float64)[None, :]
+    if delta <= 0:
+        return torch.full((beta.shape[0], g.shape[1]), 2 * math.pi / arc, dtype=torch.float64)
+    g = g.clamp(-delta, delta)
+    w = torch.ones(beta.shape[0], g.shape[1], dtype=torch.float64)
+    eps = 1e-12
+    rise = beta < 2 * (delta - g)
+    fall = beta > math.pi - 2 * g
+    w = torch.where(rise, torch.sin(math.pi / 4 * beta / (delta - g + eps)) ** 2, w)
+    w = torch.where(
+        fall, torch.sin(math.pi / 4 * (math.pi + 2 * delta - beta) / (delta + g + eps)) ** 2, w
+    )
+    w = torch.where(beta > math.pi + 2 * delta, torch.zeros_like(w), w)
+    return 2 * w

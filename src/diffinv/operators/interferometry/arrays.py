@@ -8,6 +8,14 @@ plane, Y toward longitude 90 E, Z toward the north pole.  The system equivalent 
 Built-in arrays are package data files (``data/eht2017.csv``, ``data/eht2018.csv``) whose
 numbers are transcribed from the public station table of the eht-imaging project
 (``arrays/EHT2017.txt``; GLT from ``arrays/EHT2019.txt``).
+
+Station codes: releases from 2018 on name some facilities with new two-letter codes (the
+HOPS/correlator station codes, e.g. the EHT 2023 correlation setup of MPIfR,
+github.com/mpifr-vlbi/eht2023_difx_templating): ``AX`` APEX, ``MG`` IRAM 30m, ``MM`` JCMT,
+``SW`` SMA.  :data:`STATION_ALIASES` maps them to the 2017 codes, so :meth:`Array.sefd`
+returns the facility's tabulated SEFD (the eht-imaging EHT2017 nominal 230 GHz value, not a
+per-campaign measurement); codes not in the table give NaN and thermal-noise simulation
+refuses them by name.
 """
 
 from __future__ import annotations
@@ -20,7 +28,10 @@ import numpy as np
 
 from ...extras import require
 
-__all__ = ["Array"]
+__all__ = ["Array", "STATION_ALIASES"]
+
+#: later EHT station codes -> the code of the same facility in the built-in tables
+STATION_ALIASES = {"AX": "AP", "MG": "PV", "MM": "JC", "SW": "SM"}
 
 _DATA = Path(__file__).resolve().parent / "data"
 
@@ -77,6 +88,11 @@ class Array:
         if code in self.names:
             return self.names.index(code)
         raise ValueError(f"code: unknown station {code!r}; expected one of {list(self.codes)}")
+
+    def sefd(self, code: str) -> float:
+        """SEFD (Jy) of station ``code``, resolving :data:`STATION_ALIASES`; NaN if unknown."""
+        code = STATION_ALIASES.get(code, code) if code not in self.codes else code
+        return float(self.sefds[self.codes.index(code)]) if code in self.codes else float("nan")
 
     def subset(self, codes: list[str] | tuple[str, ...]) -> Array:
         """The array restricted to the stations ``codes`` (in that order)."""

@@ -47,6 +47,11 @@ class RingMetrics:
         In [0, 1].
     central_brightness : float
         Fractional central brightness ``f_c``.
+    ok : bool
+        False when no ring was found; the numbers are then NaN (the centre is the best
+        candidate tried).
+    reason : str
+        Why the extraction failed (empty when ``ok``).
     """
 
     center_east_uas: float
@@ -56,6 +61,8 @@ class RingMetrics:
     position_angle_deg: float
     asymmetry: float
     central_brightness: float
+    ok: bool = True
+    reason: str = ""
 
 
 def _as_image(image) -> np.ndarray:
@@ -82,8 +89,9 @@ def _profiles(img, psize, cx, cy, radii, thetas):
     )
 
 
-def _peak_radii(prof, radii):
-    k = np.argmax(prof, axis=1)
+def _peak_radii(prof, radii, k_min: int = 1):
+    """Sub-sample radius of each profile's maximum at index ``>= k_min``."""
+    k = k_min + np.argmax(prof[:, k_min:], axis=1)
     k = np.clip(k, 1, len(radii) - 2)
     rows = np.arange(prof.shape[0])
     y0, y1, y2 = prof[rows, k - 1], prof[rows, k], prof[rows, k + 1]
@@ -93,58 +101,10 @@ def _peak_radii(prof, radii):
     return radii[k] + np.clip(shift, -1, 1) * dr
 
 
-def ring_metrics(
-    image,
-    fov_uas: float,
-    r_max_uas: float = 50.0,
-    search_uas: float = 10.0,
-    n_theta: int = 360,
-) -> RingMetrics:
-    """REx-style ring parameters of an image in Jy per pixel.
-
-    Parameters
-    ----------
-    image : torch.Tensor or numpy.ndarray
-        ``(N, N)`` (or with unit leading axes), north up and east left.
-    fov_uas : float
-        Field of view, micro-arcseconds.
-    r_max_uas : float
-        Largest radius of the profiles.
-    search_uas : float
-        Half size of the square searched for the centre, around the flux centroid.
-    n_theta : int
-        Number of profile directions.
-
-    Returns
-    -------
-    RingMetrics
-    """
-    img = _as_image(image)
-    n = img.shape[0]
-    psize = fov_uas / n
-    radii = np.arange(0.0, r_max_uas, psize / 4)
-    thetas = np.arange(n_theta) * 2 * math.pi / n_theta
-    c = ((n - 1) / 2.0 - np.arange(n)) * psize
-    total = img.sum()
-    if not total > 0:
-        raise ValueError("image: expected positive total flux to locate a ring")
-    cx0 = float((img.sum(0) * c).sum() / total)
-    cy0 = float((img.sum(1) * c).sum() / total)
-
-    def spread(cx, cy):
-        return float(np.std(_peak_radii(_profiles(img, psize, cx, cy, radii, thetas), radii)))
-
-    best = (cx0, cy0)
-    for step, half in ((search_uas / 5, search_uas), (psize / 4, 2 * search_uas / 5)):
-        grid = np.arange(-half, half + 1e-9, step)
-        cands = [(best[0] + a, best[1] + b) for a in grid for b in grid]
-        best = min(cands, key=lambda p: spread(*p))
-    cx, cy = best
-    prof = _profiles(img, psize, cx, cy, radii, thetas)
-    r_pk = _peak_radii(prof, radii)
-    diameter = 2.0 * float(r_pk.mean())
-    widths = []
-    for row in prof:
+def _half_widths(prof, radii):
+    """FWHM of each floor-subtracted profile around its peak; NaN where a side never halves."""
+    out = np.full(prof.shape[0], np.nan)
+    for i, row in enumerate(prof):
         p = row - row.min()
         half = 0.5 * p.max()
         k = int(np.argmax(p))
@@ -156,9 +116,102 @@ def ring_metrics(
         r_in = np.interp(half, [p[i0], p[i0 + 1]], [radii[i0], radii[i0 + 1]])
         o1 = k + outer[0]
         r_out = np.interp(half, [p[o1], p[o1 - 1]], [radii[o1], radii[o1 - 1]])
-        widths.append(r_out - r_in)
-    width = float(np.mean(widths)) if widths else float("nan")
-    band = np.abs(radii[None, :] - r_pk[:, None]) <= (width / 2 if math.isfinite(width) else psize)
+        out[i] = r_out - r_in
+    return out
+
+
+def _failed(cx: float, cy: float, reason: str) -> RingMetrics:
+    nan = float("nan")
+    return RingMetrics(cx, cy, nan, nan, nan, nan, nan, ok=False, reason=reason)
+
+
+def ring_metrics(
+    image,
+    fov_uas: float,
+    r_max_uas: float = 50.0,
+    search_uas: float = 20.0,
+    n_theta: int = 360,
+    r_min_uas: float = 5.0,
+    max_spread: float = 0.2,
+    min_width_fraction: float = 0.5,
+) -> RingMetrics:
+    """REx-style ring parameters of an image in Jy per pixel, or a flagged failure.
+
+    The centre is searched (coarse grid, then refined) within ``search_uas`` of both the
+    image centre and the flux centroid (a crescent's centroid is pulled toward its bright
+    side), minimising the spread of the peak radii found between ``r_min_uas`` and
+    ``r_max_uas``, as REx does.  The result is flagged (``ok=False``, numbers NaN except
+    the centre, ``reason`` saying why) when no ring is found: the peak radius varies by more
+    than ``max_spread`` of its mean around the ring, the mean peak lies at the search
+    limits, or fewer than ``min_width_fraction`` of the profiles fall to half their peak
+    on both sides (no central depression).
+
+    Parameters
+    ----------
+    image : torch.Tensor or numpy.ndarray
+        ``(N, N)`` (or with unit leading axes), north up and east left.
+    fov_uas : float
+        Field of view, micro-arcseconds.
+    r_max_uas : float
+        Largest radius of the profiles.
+    search_uas : float
+        Half size of the squares searched for the centre.
+    n_theta : int
+        Number of profile directions.
+    r_min_uas : float
+        Smallest radius at which a profile peak is accepted.
+    max_spread, min_width_fraction : float
+        Failure thresholds (see above).
+
+    Returns
+    -------
+    RingMetrics
+        Check ``ok`` before using the numbers.
+    """
+    img = _as_image(image)
+    n = img.shape[0]
+    psize = fov_uas / n
+    radii = np.arange(0.0, r_max_uas, psize / 4)
+    k_min = int(np.searchsorted(radii, r_min_uas))
+    thetas = np.arange(n_theta) * 2 * math.pi / n_theta
+    c = ((n - 1) / 2.0 - np.arange(n)) * psize
+    total = img.sum()
+    if not total > 0:
+        raise ValueError("image: expected positive total flux to locate a ring")
+    cx0 = float((img.sum(0) * c).sum() / total)
+    cy0 = float((img.sum(1) * c).sum() / total)
+    coarse_thetas = thetas[:: max(n_theta // 72, 1)]
+
+    def spread(cx, cy, th=coarse_thetas):
+        r = _peak_radii(_profiles(img, psize, cx, cy, radii, th), radii, k_min)
+        return float(np.std(r) / max(np.mean(r), psize))
+
+    step = max(search_uas / 8, psize / 2)
+    grid = np.arange(-search_uas, search_uas + 1e-9, step)
+    cands = {(x0 + a, y0 + b) for x0, y0 in ((0.0, 0.0), (cx0, cy0)) for a in grid for b in grid}
+    best = min(sorted(cands), key=lambda p: spread(*p))
+    for half in (step, step / 4):
+        fine = np.linspace(-half, half, 5)
+        best = min(((best[0] + a, best[1] + b) for a in fine for b in fine),
+                   key=lambda p: spread(*p, th=thetas))
+    cx, cy = best
+    prof = _profiles(img, psize, cx, cy, radii, thetas)
+    r_pk = _peak_radii(prof, radii, k_min)
+    rel = float(np.std(r_pk) / np.mean(r_pk))
+    if rel > max_spread:
+        return _failed(cx, cy, f"peak radius varies by {rel:.0%} around the ring (> "
+                               f"{max_spread:.0%}): no ring")
+    if np.mean(r_pk) <= radii[k_min] + psize / 2 or np.mean(r_pk) >= radii[-1] - psize:
+        return _failed(cx, cy, f"ring radius {np.mean(r_pk):.1f} uas at the search limits "
+                               f"[{r_min_uas:g}, {r_max_uas:g}] uas")
+    widths = _half_widths(prof, radii)
+    good = np.isfinite(widths)
+    if good.mean() < min_width_fraction:
+        return _failed(cx, cy, f"only {good.mean():.0%} of the profiles fall to half their "
+                               "peak on both sides (no central depression)")
+    diameter = 2.0 * float(r_pk.mean())
+    width = float(widths[good].mean())
+    band = np.abs(radii[None, :] - r_pk[:, None]) <= width / 2
     i_theta = (prof * band).sum(1)
     m1 = (i_theta * np.exp(1j * thetas)).sum()
     pa = math.degrees(math.atan2(m1.imag, m1.real)) % 360.0

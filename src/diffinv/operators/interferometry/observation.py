@@ -391,7 +391,12 @@ class Observation:
             array.sefds[i1[bi]], array.sefds[i2[bi]], bandwidth_hz, integration_s, efficiency
         )
         if not np.isfinite(sig).all():
-            raise ValueError("array: every station needs a finite SEFD (Jy) to simulate noise")
+            unknown = sorted({array.codes[i] for i in np.r_[i1[bi], i2[bi]]
+                              if not np.isfinite(array.sefds[i])})
+            raise ValueError(
+                f"array: stations {unknown} have no SEFD (Jy); thermal noise cannot be "
+                "simulated for them (give SEFDs in the array table or leave them out)"
+            )
         scan_ids = np.unique(scan_of[ti], return_inverse=True)[1]
         return cls(
             stations=array.codes,

@@ -112,9 +112,7 @@ def read_uvfits(
     mjd = int(np.floor(mjd_full.min()))
     hours = (mjd_full - mjd) * 24.0
     table = known_array if known_array is not None else Array.eht2018()
-    sefds = np.array(
-        [table.sefds[table.codes.index(c)] if c in table.codes else np.nan for c in codes]
-    )
+    sefds = np.array([table.sefd(c) for c in codes])
     sefds = np.where(np.isin(codes, ["SR"]), np.nan, sefds)
     obs = Observation(
         stations=tuple(codes),

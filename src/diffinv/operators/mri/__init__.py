@@ -6,7 +6,15 @@ FFT (:func:`fft2c`).  Operators: :class:`MultiCoilMRI` (Cartesian, SENSE) and
 """
 
 from .cartesian import MultiCoilMRI, check_mask
-from .coils import birdcage_maps, espirit_maps, noise_covariance, prewhiten, rss, whitening_matrix
+from .coils import (
+    birdcage_maps,
+    espirit_maps,
+    fully_sampled_centre,
+    noise_covariance,
+    prewhiten,
+    rss,
+    whitening_matrix,
+)
 from .fft import fft2c, ifft2c
 from .masks import cartesian_mask, poisson_disc_mask
 from .metrics import nmse, psnr, ssim
@@ -27,6 +35,7 @@ __all__ = [
     "check_mask",
     "check_trajectory",
     "espirit_maps",
+    "fully_sampled_centre",
     "fft2c",
     "gridding_recon",
     "ifft2c",

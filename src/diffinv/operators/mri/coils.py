@@ -18,8 +18,48 @@ import torch
 from ...extras import require
 from ..noise import check_finite
 
-__all__ = ["birdcage_maps", "espirit_maps", "noise_covariance", "whitening_matrix", "prewhiten",
-           "rss"]
+__all__ = ["birdcage_maps", "espirit_maps", "fully_sampled_centre", "noise_covariance",
+           "whitening_matrix", "prewhiten", "rss"]
+
+#: smallest calibration square ESPIRiT is run on (its kernel is 6 wide by default)
+MIN_CALIB_WIDTH = 8
+
+
+def _centre_square(shape: tuple[int, int], width: int) -> tuple[slice, slice]:
+    """Rows and columns of the centred ``width`` square, placed as sigpy's ``resize`` crops."""
+    h, w = shape
+    r0, c0 = max(h // 2 - width // 2, 0), max(w // 2 - width // 2, 0)
+    return slice(r0, r0 + width), slice(c0, c0 + width)
+
+
+def fully_sampled_centre(kspace: torch.Tensor | np.ndarray) -> int:
+    """Side of the largest fully sampled square at the k-space centre.
+
+    A sample counts as acquired when it is nonzero in any coil.
+
+    Parameters
+    ----------
+    kspace : torch.Tensor or numpy.ndarray
+        ``(coils, H, W)`` k-space, centred (DC at ``(H // 2, W // 2)``), zero where not
+        acquired.
+
+    Returns
+    -------
+    int
+        Side in samples (0 when the centre sample itself is missing).
+    """
+    arr = kspace.detach().cpu().numpy() if isinstance(kspace, torch.Tensor) else np.asarray(kspace)
+    if arr.ndim != 3:
+        raise ValueError(f"kspace: expected (coils, H, W), got shape {arr.shape}")
+    acquired = (np.abs(arr) > 0).any(axis=0)
+    width = 0
+    for cand in range(1, min(acquired.shape) + 1):
+        rows, cols = _centre_square(acquired.shape, cand)
+        if not acquired[rows, cols].all():
+            break
+        width = cand
+    return width
+
 
 
 def rss(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -78,7 +118,7 @@ def birdcage_maps(
 
 def espirit_maps(
     kspace: torch.Tensor | np.ndarray,
-    calib_width: int = 24,
+    calib_width: int | None = None,
     threshold: float = 0.02,
     kernel_width: int = 6,
     crop: float = 0.95,
@@ -92,8 +132,9 @@ def espirit_maps(
         Multi-coil k-space ``(coils, H, W)`` in the centred convention of
         :func:`~diffinv.operators.mri.fft.fft2c` (zero where not acquired); the central
         ``calib_width`` square must be fully sampled.
-    calib_width : int
-        Side of the calibration square in k-space samples.
+    calib_width : int, optional
+        Side of the calibration square in k-space samples.  Default: the largest fully
+        sampled centre square (:func:`fully_sampled_centre`), at most 24.
     threshold : float
         Singular-value threshold of the calibration matrix (relative).
     kernel_width : int
@@ -117,8 +158,23 @@ def espirit_maps(
         raise ValueError(f"kspace: expected (coils, H, W), got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError("kspace: contains NaN or Inf values")
+    found = fully_sampled_centre(arr)
+    if calib_width is None:
+        if found < MIN_CALIB_WIDTH:
+            raise ValueError(
+                f"kspace: the fully sampled centre is only {found} x {found} samples; ESPIRiT "
+                f"needs at least {MIN_CALIB_WIDTH} x {MIN_CALIB_WIDTH} (give coil maps or a "
+                "separate calibration scan)"
+            )
+        calib_width = min(found, 24)
     if not 0 < calib_width <= min(arr.shape[1:]):
         raise ValueError(f"calib_width: expected 1..{min(arr.shape[1:])}, got {calib_width!r}")
+    if calib_width > found:
+        raise ValueError(
+            f"calib_width: the central {calib_width} x {calib_width} square is not fully "
+            f"sampled (the fully sampled centre is {found} x {found}); choose calib_width <= "
+            f"{found} or leave it None to detect it"
+        )
     arr = arr.astype(np.complex128 if arr.dtype == np.complex128 else np.complex64)
     maps = EspiritCalib(
         arr, calib_width=calib_width, thresh=threshold, kernel_width=kernel_width, crop=crop,
