@@ -20,6 +20,7 @@ POSIX only (``fcntl``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -43,12 +44,16 @@ class OutputDir:
         The directory.
     previous : list of str
         Result files found in it when it was prepared (to be replaced with ``overwrite``).
+    created : bool
+        Whether preparing it created the directory; such a directory is removed again on
+        :meth:`close` if the run wrote nothing into it (a failed run leaves no trace).
     """
 
-    def __init__(self, path: Path, fd: int, previous: list[str]):
+    def __init__(self, path: Path, fd: int, previous: list[str], created: bool = False):
         self.path = path
         self._fd: int | None = fd
         self.previous = previous
+        self.created = created
 
     def finish(self, written: list[str]) -> list[str]:
         """Remove previous result files not in ``written``; return the removed names."""
@@ -66,8 +71,12 @@ class OutputDir:
         return removed
 
     def close(self) -> None:
-        """Release the lock (idempotent)."""
+        """Release the lock (idempotent); remove the directory if this run created it and
+        left it empty."""
         if self._fd is not None:
+            if self.created:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()  # only succeeds when nothing was written
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -188,6 +197,7 @@ def prepare_output_dir(
     if not str(path).strip():
         raise OutputDirError(f"{name}: expected a directory path, got an empty string")
     p = Path(path)
+    created = not p.exists()
     _make_dir(p, name)
     if not os.access(p, os.W_OK | os.X_OK):
         raise OutputDirError(f"{name}: directory {str(p)!r} is not writable")
@@ -206,4 +216,4 @@ def prepare_output_dir(
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
         raise
-    return OutputDir(p, fd, results)
+    return OutputDir(p, fd, results, created)
