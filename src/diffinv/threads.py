@@ -13,7 +13,8 @@ The rule (:func:`default_threads`)
    ``--threads N`` overrides the environment variable.
 2. Otherwise the count is the number of *physical* cores this process may run on
    (``os.sched_getaffinity`` intersected with the core topology: hyper-threads share one
-   core's floating-point units and add nothing to these kernels) **minus the other processes
+   core's floating-point units and add nothing to these kernels; capped by a cgroup CPU
+   quota, as containers and batch schedulers set) **minus the other processes
    running right now** (the run-queue length of ``/proc/loadavg``, less this process), and at
    least 1.  So an idle 16-core node gets 16, a 2-core machine with another CPU-bound job
    gets 1, and a machine whose cores are all busy gets 1 (never oversubscribed).
@@ -122,16 +123,43 @@ def _physical_core_ids() -> dict[int, tuple[str, str]]:
     return ids
 
 
+def _cgroup_cpu_limit() -> int | None:
+    """CPUs allowed by a cgroup quota (containers, batch schedulers), ``None`` if unlimited."""
+    for path, parse in (
+        ("/sys/fs/cgroup/cpu.max", lambda t: t.split()[:2]),  # cgroup v2: "quota period"
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", None),  # cgroup v1
+    ):
+        try:
+            with open(path, encoding="ascii") as fh:
+                text = fh.read().strip()
+            if parse is not None:
+                quota, period = parse(text)
+            else:
+                quota = text
+                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us", encoding="ascii") as fh:
+                    period = fh.read().strip()
+            if quota in ("max", "-1"):
+                return None
+            return max(1, -(-int(quota) // int(period)))  # ceil
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def usable_cores() -> int:
-    """Physical cores this process may run on (at least 1)."""
+    """Physical cores this process may run on (at least 1): the CPU affinity mask, counted
+    by physical core, capped by a cgroup CPU quota."""
     try:
         cpus = set(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
     topo = _physical_core_ids()
     if topo and cpus <= set(topo):
-        return max(1, len({topo[c] for c in cpus}))
-    return max(1, len(cpus))
+        n = len({topo[c] for c in cpus})
+    else:
+        n = len(cpus)
+    limit = _cgroup_cpu_limit()
+    return max(1, n if limit is None else min(n, limit))
 
 
 def busy_processes() -> int:
