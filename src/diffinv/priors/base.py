@@ -12,7 +12,8 @@ fixed-size and ``event_shape`` must match exactly (:func:`shape_mismatch`).  By 
 formula the score of the noised prior is ``(D(x, sigma) - x) / sigma**2``.  An optional
 method ``denoiser_jacobian(x, sigma) -> (D(x, sigma), dD/dx)`` (shape ``(batch, n, n)``,
 ``n`` values per image) lets samplers that need ``Cov(x0 | x) = sigma**2 dD/dx`` skip one
-backward pass per unknown (the analytic priors have it; see :mod:`diffinv.solvers.smc.tweedie_kernel`).
+backward pass per unknown (the analytic priors have it; see
+:mod:`diffinv.solvers.smc.tweedie_kernel`).
 
 Other parameterisations (VP/DDPM epsilon prediction, v prediction) are adapted at the edge.
 """
