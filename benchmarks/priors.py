@@ -8,7 +8,13 @@ For each prior prints
   ring diameter (from ``diffinv.operators.interferometry.metrics`` if present, else the peak
   of the azimuthally averaged radial profile about the intensity centroid).
 
-Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]``
+With ``--crop-vs-whole`` it instead measures seams/artefacts of a crop-trained grey-level
+prior applied to whole images: denoising PSNR of the held-out scikit-image test pictures
+(``diffinv.datasets.patches.TEST_IMAGES``, centre crops of 128x128, 256x256 and 172x230)
+denoised whole against the same pictures denoised tile by tile at the training size.
+
+Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]
+[--crop-vs-whole]``
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ import time
 import torch
 
 from diffinv.priors.checkpoints import list_shipped, load
-from diffinv.priors.evaluation import SIGMAS_REL, denoising_psnr, gaussian_filter_psnr
+from diffinv.priors.evaluation import (
+    SIGMAS_REL,
+    crop_vs_whole_psnr,
+    denoising_psnr,
+    gaussian_filter_psnr,
+)
 from diffinv.priors.unconditional import sample_prior
 
 FOV_UAS = 160.0
@@ -105,17 +116,56 @@ def bench(name: str, n: int) -> None:
               f"{float(rs.std()):.1f}, training {float(rt.mean()):.1f} +- {float(rt.std()):.1f}")
 
 
+def held_out_pictures(h: int, w: int) -> torch.Tensor:
+    """Centre ``h x w`` crops ``(n, 1, h, w)`` of the test pictures at least that large."""
+    from diffinv.datasets.patches import TEST_IMAGES, source_image
+
+    out = []
+    for name in TEST_IMAGES:
+        s = source_image(name)
+        if s.shape[0] >= h and s.shape[1] >= w:
+            i, j = (s.shape[0] - h) // 2, (s.shape[1] - w) // 2
+            out.append(s[i:i + h, j:j + w].float())
+    return torch.stack(out)[:, None]
+
+
+def bench_crop_vs_whole(name: str, sizes=((128, 128), (256, 256), (172, 230))) -> None:
+    prior = load(name)
+    crop = prior.image_shape[-1]
+    if prior.image_shape[0] != 1:
+        print(f"{name}: --crop-vs-whole needs a 1-channel grey-level prior; skipped")
+        return
+    print(f"\n== {name}: whole images vs {crop}x{crop} tiles (PSNR dB, loss = tiles - whole)")
+    print(f"{'size':>9} {'n':>2} " + " ".join(f"{f's={s:g} tile/whole/loss':>26}"
+                                              for s in SIGMAS_REL))
+    worst = -math.inf
+    for h, w in sizes:
+        x = held_out_pictures(h, w)
+        t0 = time.time()
+        r = crop_vs_whole_psnr(prior, x, prior.data_range, crop, SIGMAS_REL, seed=9)
+        worst = max(worst, max(v["loss"] for v in r.values()))
+        cells = " ".join(f"{v['crop']:>9.2f}/{v['whole']:>6.2f}/{v['loss']:>+6.2f}"
+                         for v in r.values())
+        print(f"{h:>4}x{w:<4} {x.shape[0]:>2} {cells}  ({time.time() - t0:.0f} s)")
+    print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="shipped names or checkpoint paths (default: all)")
     p.add_argument("--n", type=int, default=64, help="held-out images and samples")
+    p.add_argument("--crop-vs-whole", action="store_true",
+                   help="whole-image vs crop-size denoising PSNR (grey-level priors)")
     args = p.parse_args()
     torch.set_num_threads(1)
     names = args.names or [c["name"] for c in list_shipped()]
     if not names:
         print("no shipped priors and no checkpoint given")
     for name in names:
-        bench(name, args.n)
+        if args.crop_vs_whole:
+            bench_crop_vs_whole(name)
+        else:
+            bench(name, args.n)
 
 
 if __name__ == "__main__":

@@ -117,3 +117,29 @@ def test_shipped_priors_unchanged_at_32(name):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
     with torch.no_grad():  # and they now run at other sizes
         assert p(x[..., :20, :27], torch.tensor([0.1, 1.0]) * p.scale).shape[-2:] == (20, 27)
+
+
+def test_tiled_and_crop_vs_whole():
+    from diffinv.priors.evaluation import crop_vs_whole_psnr, tiled
+
+    x = torch.rand(2, 1, 20, 27)
+    s = torch.full((2,), 0.1)
+    calls = []
+
+    def pointwise(y, sigma):  # per-pixel shrinkage: tiling cannot change it
+        calls.append(tuple(y.shape[-2:]))
+        return y / (1 + sigma[:, None, None, None] ** 2)
+
+    torch.testing.assert_close(tiled(pointwise, x, s, 8), pointwise(x, s), rtol=0, atol=0)
+    assert set(calls[:-1]) == {(8, 8)} and len(calls) - 1 == 3 * 4
+    r = crop_vs_whole_psnr(pointwise, x, (0.0, 1.0), 8, sigmas_rel=(0.1,))
+    assert r[0.1]["loss"] == 0.0
+
+    def mean_removed(y, sigma):  # depends on the image-wide mean: tiling changes it
+        return y - y.mean((-2, -1), keepdim=True) + 0.5
+
+    r = crop_vs_whole_psnr(mean_removed, x + torch.linspace(0, 1, 27), (0.0, 2.0), 8,
+                           sigmas_rel=(0.01,))
+    assert r[0.01]["loss"] != 0.0
+    with pytest.raises(ValueError, match="tile"):
+        tiled(pointwise, x, s, 21)
