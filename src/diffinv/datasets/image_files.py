@@ -14,7 +14,7 @@ suffix               slices and values
                      (``reconstruction_rss``, else computed from ``kspace``);
                      ``"complex"``: coil-combined complex image from ``kspace`` (2 channels;
                      coil sensitivities estimated from the central 24 k-space lines,
-                     normalised by their RSS, i.e. a low-resolution adaptive combination).
+                     normalised by their RSS and phase-referenced to coil 0).
 ``.dcm``             DICOM (pydicom): ``pixel_array * RescaleSlope + RescaleIntercept``,
                      one slice per frame; units ``HU`` for CT, else stored values.
 ``.nii .nii.gz``     NIfTI (nibabel): scaled voxel values, slices along the third axis.
@@ -81,7 +81,7 @@ def _channels(a: np.ndarray) -> np.ndarray:
     """2-D real or complex array -> (C, H, W) float32."""
     if np.iscomplexobj(a):
         return np.stack([a.real, a.imag]).astype(np.float32)
-    return np.asarray(a, dtype=np.float32)[None]
+    return np.array(a, dtype=np.float32)[None]  # a copy: never a view of a memory map
 
 
 def _ifft2c(k: np.ndarray) -> np.ndarray:
@@ -93,8 +93,10 @@ def _ifft2c(k: np.ndarray) -> np.ndarray:
 def coil_combine(coil_images: np.ndarray, centre_lines: int = 24) -> np.ndarray:
     """Complex coil combination of ``(coils, H, W)`` images with low-resolution maps.
 
-    Sensitivities ``S_c = c_lr / RSS(c_lr)`` from the central ``centre_lines`` phase-encoding
-    lines (last axis) of k-space; returns ``sum_c conj(S_c) c / sum_c |S_c|^2`` ``(H, W)``.
+    Sensitivities ``S_c = c_lr / RSS(c_lr) * exp(-i arg c_lr,0)`` from the central
+    ``centre_lines`` phase-encoding lines (last axis) of k-space, phase-referenced to the
+    first coil (as ESPIRiT maps are in BART), so the image keeps its phase up to the smooth
+    phase of coil 0; returns ``sum_c conj(S_c) c / sum_c |S_c|^2`` ``(H, W)``.
     """
     k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(coil_images, axes=(-2, -1)), norm="ortho"),
                         axes=(-2, -1))
@@ -104,7 +106,7 @@ def coil_combine(coil_images: np.ndarray, centre_lines: int = 24) -> np.ndarray:
     lo[..., a:b] = k[..., a:b]
     low = _ifft2c(lo)
     rss = np.sqrt((np.abs(low) ** 2).sum(0)) + 1e-12
-    sens = low / rss
+    sens = low / rss * np.exp(-1j * np.angle(low[0]))
     return (np.conj(sens) * coil_images).sum(0) / np.maximum((np.abs(sens) ** 2).sum(0), 1e-12)
 
 
