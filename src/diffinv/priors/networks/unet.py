@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from torch import nn
 
-__all__ = ["UNetConfig", "UNet", "noise_embedding"]
+__all__ = ["UNetConfig", "UNet", "noise_embedding", "run_padded"]
 
 
 @dataclass
@@ -101,6 +101,20 @@ def noise_embedding(c_noise: torch.Tensor, dim: int, max_period: float = 10000.0
     # EDM's c_noise = ln(sigma)/4 is of order 1; spread it over the embedding's periods
     arg = (c_noise.float() * 250.0)[:, None] * freqs[None]
     return torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
+
+
+def run_padded(fn, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``fn(x)`` for ``x`` (batch, C, H, W) padded on the bottom/right to multiples of
+    ``multiple`` (reflection; replication for images too small to reflect), cropped back.
+
+    Unpadded (``fn(x)`` itself) when ``H`` and ``W`` are already multiples.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return fn(x)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return fn(F.pad(x, (0, pw, 0, ph), mode=mode))[..., :h, :w]
 
 
 def _groups(width: int) -> int:
@@ -240,13 +254,7 @@ class UNet(nn.Module):
             raise ValueError(
                 f"x: expected (batch, {self.config.channels}, H, W), got {tuple(x.shape)}"
             )
-        h, w = x.shape[-2:]
-        ph, pw = -h % self.downsampling, -w % self.downsampling
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            out = self._forward(F.pad(x, (0, pw, 0, ph), mode=mode), c_noise)
-            return out[..., :h, :w]
-        return self._forward(x, c_noise)
+        return run_padded(lambda v: self._forward(v, c_noise), x, self.downsampling)
 
     def _forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         emb = self.emb_mlp(noise_embedding(c_noise.reshape(-1).expand(x.shape[0]),
