@@ -13,8 +13,12 @@ prior applied to whole images: denoising PSNR of the held-out scikit-image test 
 (``diffinv.datasets.patches.TEST_IMAGES``, centre crops of 128x128, 256x256 and 172x230)
 denoised whole against the same pictures denoised tile by tile at the training size.
 
+With ``--throughput`` it measures training throughput (images/s) of ``diffinv train``
+launched by ``torchrun`` with 1 and 2 CPU processes (gloo, one thread each) on the same
+global batch, from the training log's wall clock (start-up excluded).
+
 Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]
-[--crop-vs-whole]``
+[--crop-vs-whole] [--throughput]``
 """
 
 from __future__ import annotations
@@ -150,14 +154,58 @@ def bench_crop_vs_whole(name: str, sizes=((128, 128), (256, 256), (172, 230))) -
     print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
 
 
+def throughput(nproc: int, steps: int = 30, size: int = 32, batch: int = 32) -> float:
+    """Images/s of a torchrun ``diffinv train`` run (disks, default UNet), start-up excluded."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import diffinv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(Path(diffinv.__file__).parents[1])}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "diffinv.cli", "train", "--dataset", "disks",
+               "--image-size", str(size), "--steps", str(steps), "--batch-size", str(batch),
+               "--out", tmp, "--log-every", "5", "--checkpoint-every", str(steps),
+               "--pool-size", "256", "--eval-images", "8", "--grid-images", "0",
+               "--no-progress", "--threads", "1", "--device", "cpu"]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        log = [json.loads(ln) for ln in (Path(tmp) / "training_log.jsonl").read_text()
+               .splitlines()]
+    first, last = log[0], log[-1]
+    return (last["step"] - first["step"]) * batch / (last["wall_s"] - first["wall_s"])
+
+
+def bench_throughput(repeats: int = 2) -> None:
+    print("\n== training throughput, torchrun on CPU (gloo), 1 thread per process, "
+          "global batch 32 of 32x32 disks, default UNet")
+    best = {1: 0.0, 2: 0.0}
+    for _ in range(repeats):  # interleaved, best of repeats
+        for n in (1, 2):
+            best[n] = max(best[n], throughput(n))
+    for n, v in best.items():
+        print(f"{n} process(es): {v:.1f} images/s")
+    print(f"speed-up 2 vs 1 process: {best[2] / best[1]:.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="shipped names or checkpoint paths (default: all)")
     p.add_argument("--n", type=int, default=64, help="held-out images and samples")
     p.add_argument("--crop-vs-whole", action="store_true",
                    help="whole-image vs crop-size denoising PSNR (grey-level priors)")
+    p.add_argument("--throughput", action="store_true",
+                   help="training images/s with 1 and 2 torchrun processes")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.throughput:
+        bench_throughput()
+        return
     names = args.names or [c["name"] for c in list_shipped()]
     if not names:
         print("no shipped priors and no checkpoint given")

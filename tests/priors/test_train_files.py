@@ -14,7 +14,7 @@ def _args(out, data, *extra):
     return ["train", "--data", *map(str, data), "--crop", "8x12", "--steps", "3", "--out",
             str(out), "--batch-size", "4", "--base-width", "8", "--width-mults", "1,2",
             "--pool-size", "8", "--checkpoint-every", "3", "--log-every", "1",
-            "--eval-images", "4", "--grid-images", "0", "--no-progress", *extra]
+            "--eval-images", "4", "--grid-images", "0", "--no-progress", *map(str, extra)]
 
 
 def test_train_on_files_records_normalisation(tmp_path, capsys):
@@ -62,3 +62,13 @@ def test_train_on_complex_files_and_bad_data(tmp_path, capsys):
     assert "mixed channel counts" in capsys.readouterr().err
     assert main(_args(tmp_path / "z", [tmp_path / "c"], "--crop", "8")) == 2
     assert "--crop" in capsys.readouterr().err
+    (tmp_path / "c" / "real.npy").unlink()
+    assert main(_args(tmp_path / "v", [tmp_path / "c"], "--val-data",
+                      tmp_path / "c" / "1.npy")) == 2
+    assert "1.npy is also a training file" in capsys.readouterr().err
+    (tmp_path / "val").mkdir()
+    (tmp_path / "c" / "1.npy").rename(tmp_path / "val" / "1.npy")
+    assert main(_args(tmp_path / "w", [tmp_path / "c"], "--val-data", tmp_path / "val")) == 0
+    card = json.loads((tmp_path / "w" / "prior.json").read_text())
+    assert card["validation_files"] == [str(tmp_path / "val" / "1.npy")]
+    assert card["split_by"].startswith("explicit")

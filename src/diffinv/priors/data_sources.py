@@ -77,8 +77,14 @@ class FileSource:
 
         self.cfg = cfg
         files = find_image_files(cfg.data)
-        self.train_files, self.val_files = split_files(files, cfg.val_fraction, cfg.split_by,
-                                                       cfg.seed)
+        if cfg.val_data:  # an explicit validation set replaces the split
+            self.train_files, self.val_files = files, find_image_files(cfg.val_data)
+            both = set(self.train_files) & set(self.val_files)
+            if both:
+                raise ValueError(f"val_data: {sorted(both)[0]} is also a training file")
+        else:
+            self.train_files, self.val_files = split_files(files, cfg.val_fraction,
+                                                           cfg.split_by, cfg.seed)
         self.shape = tuple(int(c) for c in (cfg.crop or (cfg.image_size, cfg.image_size)))
         self.scan = scan_files(self.train_files, cfg.fastmri, self.shape, cfg.scan_slices)
         if self.val_files:  # same checks on the validation files (channels, NaN, sizes)
@@ -124,7 +130,8 @@ class FileSource:
                 "licence": "weights trained on the user's data: the data's licence applies",
                 "train_files": [str(f) for f in self.train_files],
                 "validation_files": [str(f) for f in self.val_files],
-                "split_by": self.cfg.split_by, "fastmri": self.cfg.fastmri,
+                "split_by": "explicit (--val-data)" if self.cfg.val_data else self.cfg.split_by,
+                "fastmri": self.cfg.fastmri,
                 "psnr_convention_images": f"{self.cfg.eval_images} crops of the {held}"}
 
     def data_info(self) -> dict:

@@ -43,6 +43,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                    help="crop size for --data, e.g. 64x96 (default: image-size square)")
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of files/subjects held out for validation (--data)")
+    p.add_argument("--val-data", nargs="+", default=None, metavar="PATH",
+                   help="explicit validation files or folders (replaces --val-fraction)")
     p.add_argument("--split-by", choices=("file", "subject"), default="file",
                    help="validation split unit; subject = a file's parent folder")
     p.add_argument("--fastmri", choices=("single", "rss", "complex"), default="rss",
@@ -109,7 +111,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--crop: expected HxW such as 64x96, got {args.crop!r}")
     cfg = TrainConfig(
         dataset=args.dataset or "disks", data=list(args.data or []), crop=crop,
-        val_fraction=args.val_fraction, split_by=args.split_by, fastmri=args.fastmri,
+        val_fraction=args.val_fraction, val_data=list(args.val_data or []),
+        split_by=args.split_by, fastmri=args.fastmri,
         units=args.units, amp=not args.no_amp, image_size=args.image_size, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         ema_half_life=args.ema_half_life, checkpoint_every=args.checkpoint_every,

@@ -73,6 +73,8 @@ class TrainConfig:
     val_fraction, split_by : float, str
         Share of files (``"file"``) or subjects = parent folders (``"subject"``) held out
         for validation.
+    val_data : list of str
+        Explicit validation files or folders (replaces the split).
     fastmri : str
         fastMRI HDF5 images: ``"single"``, ``"rss"`` or ``"complex"`` (2 channels).
     units : str
@@ -124,6 +126,7 @@ class TrainConfig:
     data: list = field(default_factory=list)
     crop: list | None = None
     val_fraction: float = 0.1
+    val_data: list = field(default_factory=list)
     split_by: str = "file"
     fastmri: str = "rss"
     units: str = ""
