@@ -35,6 +35,8 @@ from diffinv.priors.evaluation import (
     crop_vs_whole_psnr,
     denoising_psnr,
     gaussian_filter_psnr,
+    noisy_copy,
+    psnr,
 )
 from diffinv.priors.unconditional import sample_prior
 
@@ -133,24 +135,65 @@ def held_out_pictures(h: int, w: int) -> torch.Tensor:
     return torch.stack(out)[:, None]
 
 
-def bench_crop_vs_whole(name: str, sizes=((128, 128), (256, 256), (172, 230))) -> None:
+def bm3d_psnr(x: torch.Tensor, data_range, sigmas_rel=SIGMAS_REL, seed: int = 9) -> dict:
+    """BM3D (``bm3d`` package, known sigma) PSNR on the same noisy images, else TV
+    (scikit-image's Chambolle, weight tuned on a grid: an oracle) when bm3d is missing."""
+    lo, hi = data_range
+    width = float(hi - lo)
+    try:
+        import bm3d
+
+        name = "BM3D"
+    except ImportError:
+        from skimage.restoration import denoise_tv_chambolle
+
+        name = "TV (oracle weight)"
+    out = {}
+    for k, s_rel in enumerate(sigmas_rel):
+        y = noisy_copy(x, s_rel * width, seed + k).double()
+        if name == "BM3D":
+            est = torch.stack([torch.from_numpy(bm3d.bm3d(
+                ((im[0] - lo) / width).numpy(), s_rel)).double()[None] * width + lo
+                for im in y])
+            out[s_rel] = psnr(est, x, width)
+        else:
+            out[s_rel] = max(psnr(torch.stack([torch.from_numpy(denoise_tv_chambolle(
+                im[0].numpy(), weight=w * s_rel * width))[None] for im in y]), x, width)
+                for w in (0.25, 0.5, 1.0, 2.0))
+    return {"name": name, **out}
+
+
+def bench_crop_vs_whole(name: str, sizes=((32, 32), (128, 128), (256, 256), (172, 230)),
+                        references: bool = True) -> None:
     prior = load(name)
     crop = prior.image_shape[-1]
     if prior.image_shape[0] != 1:
         print(f"{name}: --crop-vs-whole needs a 1-channel grey-level prior; skipped")
         return
-    print(f"\n== {name}: whole images vs {crop}x{crop} tiles (PSNR dB, loss = tiles - whole)")
-    print(f"{'size':>9} {'n':>2} " + " ".join(f"{f's={s:g} tile/whole/loss':>26}"
-                                              for s in SIGMAS_REL))
+    lo, hi = prior.data_range
+    print(f"\n== {name}: held-out scikit-image test pictures (centre crops); PSNR dB of the "
+          f"prior on whole images, on {crop}x{crop} tiles (loss = tiles - whole), the best "
+          "Gaussian filter (oracle) and BM3D")
     worst = -math.inf
     for h, w in sizes:
-        x = held_out_pictures(h, w)
+        x = lo + (hi - lo) * held_out_pictures(h, w)  # pictures in [0, 1] -> prior's range
         t0 = time.time()
-        r = crop_vs_whole_psnr(prior, x, prior.data_range, crop, SIGMAS_REL, seed=9)
-        worst = max(worst, max(v["loss"] for v in r.values()))
-        cells = " ".join(f"{v['crop']:>9.2f}/{v['whole']:>6.2f}/{v['loss']:>+6.2f}"
-                         for v in r.values())
-        print(f"{h:>4}x{w:<4} {x.shape[0]:>2} {cells}  ({time.time() - t0:.0f} s)")
+        tiles = min(h, w) >= crop
+        r = (crop_vs_whole_psnr(prior, x, prior.data_range, crop, SIGMAS_REL, seed=9)
+             if tiles else None)
+        whole = denoising_psnr(prior, x, prior.data_range, SIGMAS_REL, seed=9)
+        gauss = gaussian_filter_psnr(x, prior.data_range, SIGMAS_REL, seed=9)
+        ref = bm3d_psnr(x, prior.data_range, SIGMAS_REL, seed=9) if references else None
+        print(f"{h}x{w}, {x.shape[0]} pictures ({time.time() - t0:.0f} s)")
+        print(f"{'sigma/range':>12} {'whole':>7} {'tiles':>7} {'loss':>6} {'gauss':>7} "
+              f"{(ref or {}).get('name', '-'):>8}")
+        for s in SIGMAS_REL:
+            tile = r[s]["crop"] if r else math.nan
+            loss = tile - whole[s] if r else math.nan
+            if r and h * w > crop * crop:
+                worst = max(worst, loss)
+            print(f"{s:>12g} {whole[s]:>7.2f} {tile:>7.2f} {loss:>+6.2f} {gauss[s]:>7.2f} "
+                  f"{ref[s] if ref else math.nan:>8.2f}")
     print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
 
 
@@ -199,6 +242,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=64, help="held-out images and samples")
     p.add_argument("--crop-vs-whole", action="store_true",
                    help="whole-image vs crop-size denoising PSNR (grey-level priors)")
+    p.add_argument("--no-references", action="store_true",
+                   help="--crop-vs-whole without the BM3D/TV reference (slow)")
     p.add_argument("--throughput", action="store_true",
                    help="training images/s with 1 and 2 torchrun processes")
     args = p.parse_args()
@@ -211,7 +256,7 @@ def main() -> None:
         print("no shipped priors and no checkpoint given")
     for name in names:
         if args.crop_vs_whole:
-            bench_crop_vs_whole(name)
+            bench_crop_vs_whole(name, references=not args.no_references)
         else:
             bench(name, args.n)
 

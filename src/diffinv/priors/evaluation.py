@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
 __all__ = ["psnr", "denoising_psnr", "gaussian_filter_psnr", "gaussian_blur", "SIGMAS_REL",
-           "tiled", "crop_vs_whole_psnr"]
+           "tiled", "crop_vs_whole_psnr", "noisy_copy"]
 
 SIGMAS_REL = (0.05, 0.2, 0.5, 1.0)
 
@@ -24,7 +24,9 @@ def psnr(estimate: torch.Tensor, truth: torch.Tensor, peak: float) -> float:
     return 10.0 * math.log10(peak**2 / max(mse, 1e-300))
 
 
-def _noisy(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
+def noisy_copy(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
+    """``x + sigma * eps`` with ``eps`` from a CPU generator seeded ``seed`` (the noisy
+    images every function here evaluates on, for ``seed + k`` at the ``k``-th sigma)."""
     g = torch.Generator().manual_seed(seed)
     return x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)
 
@@ -42,7 +44,7 @@ def denoising_psnr(prior, x: torch.Tensor, data_range: tuple[float, float],
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
         sigma = s_rel * width
-        y = _noisy(x, sigma, seed + k)
+        y = noisy_copy(x, sigma, seed + k)
         est = torch.cat([
             prior(y[i:i + batch_size].to(device),
                   torch.full((min(batch_size, len(y) - i),), sigma, device=device)).cpu()
@@ -80,7 +82,7 @@ def gaussian_filter_psnr(x: torch.Tensor, data_range: tuple[float, float],
     mean = x.mean()
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
-        y = _noisy(x, s_rel * width, seed + k)
+        y = noisy_copy(x, s_rel * width, seed + k)
         best = -math.inf
         for w in widths:
             b = gaussian_blur(y, w)
@@ -123,7 +125,7 @@ def crop_vs_whole_psnr(prior, x: torch.Tensor, data_range: tuple[float, float], 
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
         sigma = s_rel * width
-        y = _noisy(x, sigma, seed + k)
+        y = noisy_copy(x, sigma, seed + k)
         s = torch.full((x.shape[0],), sigma)
         p_crop = psnr(tiled(prior, y, s, crop), x, width)
         p_whole = psnr(prior(y, s), x, width)

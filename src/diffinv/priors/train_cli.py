@@ -61,6 +61,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-width", type=int, default=16, help="UNet width at full resolution")
     p.add_argument("--width-mults", default="1,2,4", help="UNet width multipliers per level")
+    p.add_argument("--attention-window", type=int, default=0,
+                   help="UNet attention in k x k windows of the coarsest grid (0: global); "
+                   "keeps attention local when a crop-trained prior runs on whole images")
     p.add_argument("--ema-half-life", type=float, default=300.0, help="EMA half-life in steps")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
@@ -118,7 +121,8 @@ def run_train(args: argparse.Namespace) -> int:
         ema_half_life=args.ema_half_life, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, pool_size=args.pool_size, eval_images=args.eval_images,
         grid_images=args.grid_images,
-        unet={"base_width": args.base_width, "width_mults": mults},
+        unet={"base_width": args.base_width, "width_mults": mults,
+              **({"attention_window": args.attention_window} if args.attention_window else {})},
     )
     prior = train(cfg, args.out, resume=not args.no_resume, device=args.device,
                   progress=not args.no_progress)
