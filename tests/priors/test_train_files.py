@@ -8,6 +8,7 @@ import torch
 
 from diffinv.cli import main
 from diffinv.priors import load_prior
+from diffinv.priors.cards import card_markdown
 
 
 def _args(out, data, *extra):
@@ -36,6 +37,8 @@ def test_train_on_files_records_normalisation(tmp_path, capsys):
     assert norm["offset"] == pytest.approx(0.5 * (lo + hi))
     assert norm["scale"] == pytest.approx(0.5 * (hi - lo))
     assert norm["slices_scanned"] == 6 and 300 < norm["pixel_mean"] < 400
+    md = card_markdown(card)
+    assert "| normalisation |" in md and "| train_files | 2 file(s) |" in md
     prior = load_prior(out / "prior.pt")
     assert prior.dataset is None and prior.units == "HU" and prior.image_shape == (1, 8, 12)
     with torch.no_grad():  # the crop-trained prior takes whole 20x17 images
