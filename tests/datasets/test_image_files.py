@@ -184,3 +184,17 @@ def test_split_by_subject_and_streaming_shards(tmp_path):
     assert all(torch.equal(x[1], y[1]) for x, y in zip(a, b)) and a[0][1].shape == (1, 4, 6)
     loader = torch.utils.data.DataLoader(RandomCrops(train, (3, 5), seed=0), batch_size=4)
     assert next(iter(loader)).shape == (4, 1, 3, 5)
+
+
+def test_palette_picture_and_reconstruction_only_fastmri(tmp_path):
+    import h5py
+    from PIL import Image
+
+    grey = RNG.integers(0, 255, (6, 7)).astype(np.uint8)
+    Image.fromarray(grey).convert("P").save(tmp_path / "p.png")  # palette indices != values
+    np.testing.assert_allclose(open_image_file(tmp_path / "p.png").read(0)[0], grey, atol=1.0)
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f.create_dataset("reconstruction_esc", data=np.ones((2, 5, 5), dtype=np.float32))
+    assert open_image_file(tmp_path / "r.h5", "single").n_slices == 2
+    with pytest.raises(ValueError, match="r.h5: fastmri='complex' needs 'kspace'$"):
+        open_image_file(tmp_path / "r.h5", "complex")

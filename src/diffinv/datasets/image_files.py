@@ -64,7 +64,8 @@ class ImageFile:
             raise IndexError(f"{self.path}: slice {index} out of range 0..{self.n_slices - 1}")
         try:
             return self.reader(index)
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError,
+                NotImplementedError) as err:  # the readers' many failure types
             raise ValueError(f"{self.path}: cannot read slice {index}: {err}") from err
 
 
@@ -137,7 +138,8 @@ def _open_fastmri(path: Path, mode: str) -> ImageFile:
                 return _channels(np.asarray(f[stored][i]))
         return ImageFile(path, n, 1, "a.u. (fastMRI magnitude)", read)
     if kshape is None:
-        raise ValueError(f"{path}: fastmri={mode!r} needs 'kspace' or {stored!r}")
+        need = f"'kspace' or {stored!r}" if stored else "'kspace'"
+        raise ValueError(f"{path}: fastmri={mode!r} needs {need}")
     if mode == "single" and multicoil:
         raise ValueError(f"{path}: fastmri='single' but kspace is multi-coil {kshape}; "
                          "use 'rss' or 'complex'")
@@ -286,6 +288,8 @@ def _open_picture(path: Path) -> ImageFile:
             def read(i):
                 with Image.open(path) as im:
                     im.seek(i)
+                    if im.mode not in ("L", "I", "I;16", "F", "RGB", "RGBA"):
+                        im = im.convert("RGB")  # palette, grey+alpha, CMYK, ...
                     a = np.asarray(im, dtype=np.float64)
                 return _channels(a[..., :3] @ _LUMA if a.ndim == 3 else a)
     except Exception as err:  # noqa: BLE001 - Pillow/tifffile raise many types
