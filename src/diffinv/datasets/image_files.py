@@ -25,8 +25,9 @@ suffix               slices and values
 ``.jpg .jpeg``       multi-page TIFF -> slices.
 ===================  ======================================================================
 
-pydicom and nibabel are optional (``pip install diffinv[data]``); a missing one raises an
-``ImportError`` saying so.  Unreadable files raise ``ValueError`` naming the file.
+pydicom, nibabel, astropy, Pillow and tifffile come with ``pip install 'diffinv[data]'``; a
+missing one raises an ``ImportError`` naming the extra and the file.  Unreadable files
+raise ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..extras import require
 
 __all__ = ["ImageFile", "open_image_file", "SUFFIXES", "FASTMRI_MODES", "image_suffix"]
 
@@ -157,10 +160,7 @@ def _open_fastmri(path: Path, mode: str) -> ImageFile:
 
 
 def _open_dicom(path: Path) -> ImageFile:
-    try:
-        import pydicom
-    except ImportError as err:
-        raise ImportError("DICOM files need pydicom: pip install 'diffinv[data]'") from err
+    pydicom = require("pydicom", "data", f"reading the DICOM file {path}")
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as err:  # noqa: BLE001 - pydicom raises many types
@@ -181,10 +181,7 @@ def _open_dicom(path: Path) -> ImageFile:
 
 
 def _open_nifti(path: Path) -> ImageFile:
-    try:
-        import nibabel
-    except ImportError as err:
-        raise ImportError("NIfTI files need nibabel: pip install 'diffinv[data]'") from err
+    nibabel = require("nibabel", "data", f"reading the NIfTI file {path}")
     try:
         img = nibabel.load(str(path))
     except Exception as err:  # noqa: BLE001 - nibabel raises many types
@@ -206,7 +203,7 @@ def _open_nifti(path: Path) -> ImageFile:
 
 
 def _open_fits(path: Path) -> ImageFile:
-    from astropy.io import fits
+    fits = require("astropy.io.fits", "data", f"reading the FITS file {path}")
 
     try:
         with fits.open(path, memmap=True) as hdul:
@@ -269,10 +266,13 @@ def _open_numpy(path: Path) -> ImageFile:
 
 def _open_picture(path: Path) -> ImageFile:
     suffix = image_suffix(path)
+    tiff = suffix in (".tif", ".tiff")
+    if tiff:
+        tifffile = require("tifffile", "data", f"reading the TIFF file {path}")
+    else:
+        Image = require("PIL.Image", "data", f"reading the picture {path}")
     try:
-        if suffix in (".tif", ".tiff"):
-            import tifffile
-
+        if tiff:
             with tifffile.TiffFile(path) as t:
                 n = len(t.pages)
 
@@ -280,8 +280,6 @@ def _open_picture(path: Path) -> ImageFile:
                 a = np.asarray(tifffile.imread(path, key=i), dtype=np.float64)
                 return _channels(a[..., :3] @ _LUMA if a.ndim == 3 else a)
         else:
-            from PIL import Image
-
             with Image.open(path) as im:
                 n = int(getattr(im, "n_frames", 1))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ..extras import require
 from .adapters import EpsilonPredictionPrior, VPDenoiser, VPredictionPrior
 from .networks.unet import run_padded
 
@@ -111,11 +112,9 @@ def diffusers_prior_from_pretrained(path: str | Path, unet_subfolder: str | None
     ``scheduler`` is ``"ddpm"`` or ``"ddim"`` (both give the same ``alphas_cumprod`` from
     one config); ``options`` go to :func:`diffusers_prior`.  Nothing is downloaded.
     """
-    try:
-        from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("diffusers checkpoints need diffusers: "
-                          "pip install 'diffinv[diffusers]'") from err
+    diffusers = require("diffusers", "diffusers", "loading a diffusers checkpoint")
+    DDIMScheduler, DDPMScheduler = diffusers.DDIMScheduler, diffusers.DDPMScheduler
+    UNet2DModel = diffusers.UNet2DModel
     root = Path(path)
     if not root.is_dir():
         raise FileNotFoundError(f"path: {str(root)!r} is not a folder saved by diffusers")
