@@ -8,7 +8,17 @@ For each prior prints
   ring diameter (from ``diffinv.operators.interferometry.metrics`` if present, else the peak
   of the azimuthally averaged radial profile about the intensity centroid).
 
-Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]``
+With ``--crop-vs-whole`` it instead measures seams/artefacts of a crop-trained grey-level
+prior applied to whole images: denoising PSNR of the held-out scikit-image test pictures
+(``diffinv.datasets.patches.TEST_IMAGES``, centre crops of 128x128, 256x256 and 172x230)
+denoised whole against the same pictures denoised tile by tile at the training size.
+
+With ``--throughput`` it measures training throughput (images/s) of ``diffinv train``
+launched by ``torchrun`` with 1 and 2 CPU processes (gloo, one thread each) on the same
+global batch, from the training log's wall clock (start-up excluded).
+
+Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]
+[--crop-vs-whole] [--throughput]``
 """
 
 from __future__ import annotations
@@ -20,7 +30,14 @@ import time
 import torch
 
 from diffinv.priors.checkpoints import list_shipped, load
-from diffinv.priors.evaluation import SIGMAS_REL, denoising_psnr, gaussian_filter_psnr
+from diffinv.priors.evaluation import (
+    SIGMAS_REL,
+    crop_vs_whole_psnr,
+    denoising_psnr,
+    gaussian_filter_psnr,
+    noisy_copy,
+    psnr,
+)
 from diffinv.priors.unconditional import sample_prior
 
 FOV_UAS = 160.0
@@ -105,17 +122,143 @@ def bench(name: str, n: int) -> None:
               f"{float(rs.std()):.1f}, training {float(rt.mean()):.1f} +- {float(rt.std()):.1f}")
 
 
+def held_out_pictures(h: int, w: int) -> torch.Tensor:
+    """Centre ``h x w`` crops ``(n, 1, h, w)`` of the test pictures at least that large."""
+    from diffinv.datasets.patches import TEST_IMAGES, source_image
+
+    out = []
+    for name in TEST_IMAGES:
+        s = source_image(name)
+        if s.shape[0] >= h and s.shape[1] >= w:
+            i, j = (s.shape[0] - h) // 2, (s.shape[1] - w) // 2
+            out.append(s[i:i + h, j:j + w].float())
+    return torch.stack(out)[:, None]
+
+
+def bm3d_psnr(x: torch.Tensor, data_range, sigmas_rel=SIGMAS_REL, seed: int = 9) -> dict:
+    """BM3D (``bm3d`` package, known sigma) PSNR on the same noisy images, else TV
+    (scikit-image's Chambolle, weight tuned on a grid: an oracle) when bm3d is missing."""
+    lo, hi = data_range
+    width = float(hi - lo)
+    try:
+        import bm3d
+
+        name = "BM3D"
+    except ImportError:
+        from skimage.restoration import denoise_tv_chambolle
+
+        name = "TV (oracle weight)"
+    out = {}
+    for k, s_rel in enumerate(sigmas_rel):
+        y = noisy_copy(x, s_rel * width, seed + k).double()
+        if name == "BM3D":
+            est = torch.stack([torch.from_numpy(bm3d.bm3d(
+                ((im[0] - lo) / width).numpy(), s_rel)).double()[None] * width + lo
+                for im in y])
+            out[s_rel] = psnr(est, x, width)
+        else:
+            out[s_rel] = max(psnr(torch.stack([torch.from_numpy(denoise_tv_chambolle(
+                im[0].numpy(), weight=w * s_rel * width))[None] for im in y]), x, width)
+                for w in (0.25, 0.5, 1.0, 2.0))
+    return {"name": name, **out}
+
+
+def bench_crop_vs_whole(name: str, sizes=((32, 32), (128, 128), (256, 256), (172, 230)),
+                        references: bool = True) -> None:
+    prior = load(name)
+    crop = prior.image_shape[-1]
+    if prior.image_shape[0] != 1:
+        print(f"{name}: --crop-vs-whole needs a 1-channel grey-level prior; skipped")
+        return
+    lo, hi = prior.data_range
+    print(f"\n== {name}: held-out scikit-image test pictures (centre crops); PSNR dB of the "
+          f"prior on whole images, on {crop}x{crop} tiles (loss = tiles - whole), the best "
+          "Gaussian filter (oracle) and BM3D")
+    worst = -math.inf
+    for h, w in sizes:
+        x = lo + (hi - lo) * held_out_pictures(h, w)  # pictures in [0, 1] -> prior's range
+        t0 = time.time()
+        tiles = min(h, w) >= crop
+        r = (crop_vs_whole_psnr(prior, x, prior.data_range, crop, SIGMAS_REL, seed=9)
+             if tiles else None)
+        whole = denoising_psnr(prior, x, prior.data_range, SIGMAS_REL, seed=9)
+        gauss = gaussian_filter_psnr(x, prior.data_range, SIGMAS_REL, seed=9)
+        ref = bm3d_psnr(x, prior.data_range, SIGMAS_REL, seed=9) if references else None
+        print(f"{h}x{w}, {x.shape[0]} pictures ({time.time() - t0:.0f} s)")
+        print(f"{'sigma/range':>12} {'whole':>7} {'tiles':>7} {'loss':>6} {'gauss':>7} "
+              f"{(ref or {}).get('name', '-'):>8}")
+        for s in SIGMAS_REL:
+            tile = r[s]["crop"] if r else math.nan
+            loss = tile - whole[s] if r else math.nan
+            if r and h * w > crop * crop:
+                worst = max(worst, loss)
+            print(f"{s:>12g} {whole[s]:>7.2f} {tile:>7.2f} {loss:>+6.2f} {gauss[s]:>7.2f} "
+                  f"{ref[s] if ref else math.nan:>8.2f}")
+    print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
+
+
+def throughput(nproc: int, steps: int = 30, size: int = 32, batch: int = 32) -> float:
+    """Images/s of a torchrun ``diffinv train`` run (disks, default UNet), start-up excluded."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import diffinv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": str(Path(diffinv.__file__).parents[1])}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={nproc}", "-m", "diffinv.cli", "train", "--dataset", "disks",
+               "--image-size", str(size), "--steps", str(steps), "--batch-size", str(batch),
+               "--out", tmp, "--log-every", "5", "--checkpoint-every", str(steps),
+               "--pool-size", "256", "--eval-images", "8", "--grid-images", "0",
+               "--no-progress", "--threads", "1", "--device", "cpu"]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        log = [json.loads(ln) for ln in (Path(tmp) / "training_log.jsonl").read_text()
+               .splitlines()]
+    first, last = log[0], log[-1]
+    return (last["step"] - first["step"]) * batch / (last["wall_s"] - first["wall_s"])
+
+
+def bench_throughput(repeats: int = 2) -> None:
+    print("\n== training throughput, torchrun on CPU (gloo), 1 thread per process, "
+          "global batch 32 of 32x32 disks, default UNet")
+    best = {1: 0.0, 2: 0.0}
+    for _ in range(repeats):  # interleaved, best of repeats
+        for n in (1, 2):
+            best[n] = max(best[n], throughput(n))
+    for n, v in best.items():
+        print(f"{n} process(es): {v:.1f} images/s")
+    print(f"speed-up 2 vs 1 process: {best[2] / best[1]:.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="shipped names or checkpoint paths (default: all)")
     p.add_argument("--n", type=int, default=64, help="held-out images and samples")
+    p.add_argument("--crop-vs-whole", action="store_true",
+                   help="whole-image vs crop-size denoising PSNR (grey-level priors)")
+    p.add_argument("--no-references", action="store_true",
+                   help="--crop-vs-whole without the BM3D/TV reference (slow)")
+    p.add_argument("--throughput", action="store_true",
+                   help="training images/s with 1 and 2 torchrun processes")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.throughput:
+        bench_throughput()
+        return
     names = args.names or [c["name"] for c in list_shipped()]
     if not names:
         print("no shipped priors and no checkpoint given")
     for name in names:
-        bench(name, args.n)
+        if args.crop_vs_whole:
+            bench_crop_vs_whole(name, references=not args.no_references)
+        else:
+            bench(name, args.n)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch
 from .memory import check_memory
 from .operators.problem import InverseProblem
 from .posterior import Posterior
+from .priors.base import shape_mismatch
 from .quality import fit_warnings
 from .schedules import get_schedule
 from .solvers.context import RunContext
@@ -51,7 +52,9 @@ def sample(
         Operator, noise model and data.
     prior : callable
         Denoiser ``prior(x, sigma) -> E[x0 | x]`` (VE/EDM convention).  Its optional
-        ``sigma_min``/``sigma_max``/``event_shape`` attributes set defaults.
+        ``sigma_min``/``sigma_max``/``event_shape`` attributes set defaults.  A fixed-size
+        prior's ``event_shape`` must equal the image shape; a size-agnostic prior (with
+        ``channels``, ``min_size``, ``max_size``) takes any size within its limits.
     solver : str
         Registered solver name (see :func:`diffinv.solvers.available_solvers`).
     n_samples : int
@@ -122,12 +125,9 @@ def sample(
             "with an event_shape attribute"
         )
     image_shape = tuple(image_shape)
-    prior_shape = getattr(prior, "event_shape", None)
-    if prior_shape is not None and tuple(prior_shape) != image_shape:
-        raise ValueError(
-            f"prior: its event_shape {tuple(prior_shape)} does not match the problem's image "
-            f"shape {image_shape}"
-        )
+    why = shape_mismatch(prior, image_shape)
+    if why is not None:
+        raise ValueError(f"prior: {why}")
     lo = sigma_min if sigma_min is not None else getattr(prior, "sigma_min", None)
     hi = sigma_max if sigma_max is not None else getattr(prior, "sigma_max", None)
     # A prior whose sigma_min is 0 (or unset) cannot start the schedule's last level at 0

@@ -47,5 +47,6 @@ def test_config_round_trip_and_errors():
     net = UNet(UNetConfig(**TINY))
     with pytest.raises(ValueError, match="channels|x:"):
         net(torch.zeros(1, 2, 8, 8), torch.zeros(1))
-    with pytest.raises(ValueError, match="multiples"):
-        net(torch.zeros(1, 1, 9, 9), torch.zeros(1))
+    # sizes that are not multiples of the downsampling factor are padded internally (issue
+    # 14 replaced the former "multiples" error); the output keeps the input's size
+    assert net(torch.zeros(1, 1, 9, 9), torch.zeros(1)).shape == (1, 1, 9, 9)

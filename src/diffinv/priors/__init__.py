@@ -4,8 +4,10 @@ Analytic priors with exact denoisers and exact linear-Gaussian posteriors:
 :class:`GaussianPrior`, :class:`GaussianMixturePrior`.
 
 Learned priors: :func:`load` (shipped priors by name, offline, or a local checkpoint),
-:class:`LearnedPrior` (a UNet with EDM preconditioning, :mod:`.edm`), training in
-:mod:`.training`, adapters for external checkpoints in :mod:`.adapters`.
+:class:`LearnedPrior` (a fully convolutional UNet with EDM preconditioning, :mod:`.edm`;
+any image size, see :func:`.base.shape_mismatch`), training in :mod:`.training` (registered
+generators or the user's files, one or several processes), adapters for external
+checkpoints in :mod:`.adapters` and :mod:`.diffusers_adapter`.
 """
 
 from .base import Denoiser, score_from_denoiser, sigma_per_item

@@ -24,10 +24,14 @@ def card_markdown(card: dict) -> str:
         "|---|---|",
     ]
     for key in ("dataset", "generator", "generator_version", "units", "data_range",
-                "image_shape", "steps", "batch_size", "seed", "parameters", "training",
+                "normalisation", "image_shape", "size_agnostic", "split_by", "steps",
+                "batch_size", "processes", "seed", "parameters", "training",
                 "diffinv_version", "licence"):
-        if key in card:
+        if card.get(key) is not None:
             lines.append(f"| {key} | {card[key]} |")
+    for key in ("train_files", "validation_files"):
+        if card.get(key):
+            lines.append(f"| {key} | {len(card[key])} file(s) |")
     lines += ["", "Held-out denoising PSNR (dB); " + card.get("psnr_convention", ""), "",
               "| sigma / range | " + " | ".join(psnr) + " |",
               "|---|" + "---|" * len(psnr),

@@ -8,7 +8,8 @@ code runs on load)::
      "network": {"type": "unet", "config": UNetConfig.to_dict()},
      "state_dict": {...},                       # EMA weights, float32
      "preconditioning": {"sigma_data", "offset", "scale", "sigma_min", "sigma_max"},
-     "data": {"dataset", "image_size", "channels", "units", "data_range", "source"},
+     "data": {"dataset", "image_size", "channels", "units", "data_range", "source",
+              "min_size", "max_size"},          # image_size: int or [H, W]; limits optional
      "card": {...}}                              # model card (see training.model_card)
 
 The checksum (format version 2) is the SHA-256 of the weights and of the network,
@@ -60,16 +61,25 @@ def weights_checksum(ckpt: dict) -> str:
 class LearnedPrior(EDMDenoiser):
     """A trained UNet with EDM preconditioning, with its data convention attached.
 
-    Call it as ``prior(x, sigma)`` with ``x`` of shape ``(batch, *image_shape)`` in the
+    Call it as ``prior(x, sigma)`` with ``x`` of shape ``(batch, channels, H, W)`` in the
     prior's frame (``units``, typical values within ``data_range``) and ``sigma`` (batch,)
-    in the same units.
+    in the same units.  The UNet is fully convolutional, so any ``H, W`` within
+    ``[min_size, max_size]`` works (square or not); the prior is size-agnostic in the sense
+    of :func:`diffinv.priors.base.shape_mismatch`.  Whether the *statistics* it learned hold
+    at other sizes (same pixel scale, larger field of view) is for the model card to say.
 
     Attributes
     ----------
     image_shape : tuple of int
-        ``(channels, H, W)``; complex images are 2 channels ``(real, imag)``.
+        ``(channels, H, W)`` of the training images (crops); complex images are 2 channels
+        ``(real, imag)``.
     event_shape : tuple of int
-        Same as ``image_shape`` (the name samplers read).
+        Same as ``image_shape``: the default shape (unconditional sampling, problems
+        without an image shape).
+    channels : int
+        Image channels; with ``min_size``/``max_size`` the shapes the prior accepts.
+    min_size, max_size : int or None
+        Limits on the image height and width in pixels (``None``: no upper limit).
     data_range : tuple of float
         ``(lo, hi)`` the training data was normalised from (``[-1, 1]`` inside the network).
     units : str
@@ -84,9 +94,14 @@ class LearnedPrior(EDMDenoiser):
 
     def __init__(self, net: UNet, preconditioning: dict, data: dict, card: dict | None = None):
         super().__init__(net, **preconditioning)
-        size = int(data["image_size"])
-        self.image_shape = (int(data["channels"]), size, size)
+        size = data["image_size"]
+        hw = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(
+            int(s) for s in size)
+        self.image_shape = (int(data["channels"]), *hw)
         self.event_shape = self.image_shape
+        self.channels = int(data["channels"])
+        self.min_size = int(data.get("min_size") or 1)
+        self.max_size = None if data.get("max_size") is None else int(data["max_size"])
         self.data_range = tuple(float(v) for v in data["data_range"])
         self.units = str(data.get("units", ""))
         self.dataset = data.get("dataset")
@@ -105,6 +120,9 @@ class LearnedPrior(EDMDenoiser):
         if self.dataset is None:
             raise ValueError("training_samples: this prior has no registered training data set")
         g = torch.Generator().manual_seed(int(seed))
+        if self.image_shape[1] != self.image_shape[2]:
+            raise ValueError("training_samples: the registered generators make square images; "
+                             f"this prior's training shape is {self.image_shape}")
         return get_dataset(self.dataset).sample(int(n), self.image_shape[-1], g)
 
     def checkpoint_dict(self) -> dict:

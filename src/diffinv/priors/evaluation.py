@@ -12,7 +12,8 @@ import math
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 
-__all__ = ["psnr", "denoising_psnr", "gaussian_filter_psnr", "gaussian_blur", "SIGMAS_REL"]
+__all__ = ["psnr", "denoising_psnr", "gaussian_filter_psnr", "gaussian_blur", "SIGMAS_REL",
+           "tiled", "crop_vs_whole_psnr", "noisy_copy"]
 
 SIGMAS_REL = (0.05, 0.2, 0.5, 1.0)
 
@@ -23,7 +24,9 @@ def psnr(estimate: torch.Tensor, truth: torch.Tensor, peak: float) -> float:
     return 10.0 * math.log10(peak**2 / max(mse, 1e-300))
 
 
-def _noisy(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
+def noisy_copy(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
+    """``x + sigma * eps`` with ``eps`` from a CPU generator seeded ``seed`` (the noisy
+    images every function here evaluates on, for ``seed + k`` at the ``k``-th sigma)."""
     g = torch.Generator().manual_seed(seed)
     return x + sigma * torch.randn(x.shape, generator=g, dtype=x.dtype)
 
@@ -41,7 +44,7 @@ def denoising_psnr(prior, x: torch.Tensor, data_range: tuple[float, float],
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
         sigma = s_rel * width
-        y = _noisy(x, sigma, seed + k)
+        y = noisy_copy(x, sigma, seed + k)
         est = torch.cat([
             prior(y[i:i + batch_size].to(device),
                   torch.full((min(batch_size, len(y) - i),), sigma, device=device)).cpu()
@@ -79,11 +82,52 @@ def gaussian_filter_psnr(x: torch.Tensor, data_range: tuple[float, float],
     mean = x.mean()
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
-        y = _noisy(x, s_rel * width, seed + k)
+        y = noisy_copy(x, s_rel * width, seed + k)
         best = -math.inf
         for w in widths:
             b = gaussian_blur(y, w)
             for a in (1.0, 0.9, 0.75, 0.5, 0.25, 0.1, 0.0):
                 best = max(best, psnr(a * b + (1 - a) * mean, x, width))
         out[s_rel] = best
+    return out
+
+
+def tiled(denoiser, x: torch.Tensor, sigma: torch.Tensor, tile: int) -> torch.Tensor:
+    """Apply ``denoiser(x, sigma)`` independently to non-overlapping ``tile x tile`` crops.
+
+    ``x`` (batch, C, H, W); the last row/column of tiles is shifted inwards so every tile
+    is full size (overlaps are overwritten).  This is what a crop-trained network sees
+    during training; comparing it with a whole-image call measures what the whole-image
+    context (image-wide normalisation, attention, padding) changes.
+    """
+    h, w = x.shape[-2:]
+    if tile > min(h, w):
+        raise ValueError(f"tile: {tile} is larger than the image {(h, w)}")
+    out = torch.empty_like(x)
+    rows = sorted({min(i, h - tile) for i in range(0, h, tile)})
+    cols = sorted({min(j, w - tile) for j in range(0, w, tile)})
+    for i in rows:
+        for j in cols:
+            out[..., i:i + tile, j:j + tile] = denoiser(x[..., i:i + tile, j:j + tile], sigma)
+    return out
+
+
+@torch.no_grad()
+def crop_vs_whole_psnr(prior, x: torch.Tensor, data_range: tuple[float, float], crop: int,
+                       sigmas_rel=SIGMAS_REL, seed: int = 0) -> dict:
+    """Denoising PSNR (dB) of whole images against the same images cut into training crops.
+
+    Returns ``{sigma_rel: {"crop": dB, "whole": dB, "loss": crop - whole}}`` over the
+    same pixels of ``x`` (n, C, H, W); a positive ``loss`` means whole-image inference is
+    worse than denoising crop by crop at the training size.
+    """
+    width = float(data_range[1] - data_range[0])
+    out = {}
+    for k, s_rel in enumerate(sigmas_rel):
+        sigma = s_rel * width
+        y = noisy_copy(x, sigma, seed + k)
+        s = torch.full((x.shape[0],), sigma)
+        p_crop = psnr(tiled(prior, y, s, crop), x, width)
+        p_whole = psnr(prior(y, s), x, width)
+        out[s_rel] = {"crop": p_crop, "whole": p_whole, "loss": p_crop - p_whole}
     return out

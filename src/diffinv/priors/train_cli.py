@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -28,11 +29,30 @@ def add_parsers(subparsers) -> None:
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``train`` to an ``argparse`` subparsers object."""
-    p = subparsers.add_parser("train", help="train a diffusion prior on a synthetic data set",
-                              description="Train a UNet denoiser prior (EDM loss).  Resumes "
-                              "from OUT/checkpoint.pt when present.")
-    p.add_argument("--dataset", required=True, help="data set name (see diffinv.datasets."
-                   "registry.list_datasets())")
+    p = subparsers.add_parser(
+        "train", help="train a diffusion prior on a synthetic data set or your image files",
+        description="Train a UNet denoiser prior (EDM loss) on a registered generator "
+        "(--dataset) or on random crops of image files (--data: fastMRI .h5, DICOM, NIfTI, "
+        "FITS, .npy/.npz, PNG/TIFF).  Resumes from OUT/checkpoint.pt when present.  Several "
+        "processes: torchrun --nproc_per_node=N -m diffinv.cli train ... (one per GPU).")
+    p.add_argument("--dataset", default=None, help="data set name (see diffinv.datasets."
+                   "registry.list_datasets()); required unless --data is given")
+    p.add_argument("--data", nargs="+", default=None, metavar="PATH",
+                   help="image files or folders (searched recursively) to train on")
+    p.add_argument("--crop", default=None, metavar="HxW",
+                   help="crop size for --data, e.g. 64x96 (default: image-size square)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of files/subjects held out for validation (--data)")
+    p.add_argument("--val-data", nargs="+", default=None, metavar="PATH",
+                   help="explicit validation files or folders (replaces --val-fraction)")
+    p.add_argument("--split-by", choices=("file", "subject"), default="file",
+                   help="validation split unit; subject = a file's parent folder")
+    p.add_argument("--fastmri", choices=("single", "rss", "complex"), default="rss",
+                   help="fastMRI images: single-coil magnitude, multi-coil RSS magnitude, or "
+                   "coil-combined complex (2 channels)")
+    p.add_argument("--units", default="", help="units of the pixel values (model card); "
+                   "default: what the files declare")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--image-size", type=int, default=32, help="image side in pixels")
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps in total")
     p.add_argument("--out", required=True, help="output directory (checkpoints, log, prior)")
@@ -41,6 +61,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-width", type=int, default=16, help="UNet width at full resolution")
     p.add_argument("--width-mults", default="1,2,4", help="UNet width multipliers per level")
+    p.add_argument("--attention-window", type=int, default=0,
+                   help="UNet attention in k x k windows of the coarsest grid (0: global); "
+                   "keeps attention local when a crop-trained prior runs on whole images")
     p.add_argument("--ema-half-life", type=float, default=300.0, help="EMA half-life in steps")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
@@ -79,18 +102,33 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--width-mults: expected comma-separated integers, got "
                          f"{args.width_mults!r}") from None
+    if not args.data and not args.dataset:
+        raise ValueError("--dataset: give a registered data set name or --data PATH...")
+    crop = None
+    if args.crop:
+        try:
+            crop = [int(v) for v in str(args.crop).lower().split("x")]
+        except ValueError:
+            crop = []
+        if len(crop) != 2:
+            raise ValueError(f"--crop: expected HxW such as 64x96, got {args.crop!r}")
     cfg = TrainConfig(
-        dataset=args.dataset, image_size=args.image_size, steps=args.steps,
+        dataset=args.dataset or "disks", data=list(args.data or []), crop=crop,
+        val_fraction=args.val_fraction, val_data=list(args.val_data or []),
+        split_by=args.split_by, fastmri=args.fastmri,
+        units=args.units, amp=not args.no_amp, image_size=args.image_size, steps=args.steps,
         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         ema_half_life=args.ema_half_life, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, pool_size=args.pool_size, eval_images=args.eval_images,
         grid_images=args.grid_images,
-        unet={"base_width": args.base_width, "width_mults": mults},
+        unet={"base_width": args.base_width, "width_mults": mults,
+              **({"attention_window": args.attention_window} if args.attention_window else {})},
     )
     prior = train(cfg, args.out, resume=not args.no_resume, device=args.device,
                   progress=not args.no_progress)
-    psnr = prior.card.get("heldout_denoising_psnr_db", {})
-    print(f"prior written to {args.out}/prior.pt; held-out denoising PSNR (dB): {psnr}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        psnr = prior.card.get("heldout_denoising_psnr_db", {})
+        print(f"prior written to {args.out}/prior.pt; held-out denoising PSNR (dB): {psnr}")
     return 0
 
 

@@ -6,11 +6,23 @@ log-normally, ``ln sigma ~ N(P_mean, P_std^2)``, and the loss is
 .. math:: \lambda(\sigma)\, \| D_\theta(u + \sigma\epsilon, \sigma) - u \|^2 / n_\text{pix},
           \qquad \lambda(\sigma) = (\sigma^2 + \sigma_d^2) / (\sigma \sigma_d)^2.
 
-Training draws fresh images from the named data set (:mod:`diffinv.datasets.registry`) in
-pools of ``pool_size`` images, regenerated every ``pool_refresh`` steps from seeds derived
-from ``seed``; every random number comes from one CPU :class:`torch.Generator` whose state is
-checkpointed, so an interrupted run resumed from its last checkpoint reproduces the
-uninterrupted run bit for bit on the same device.
+Training draws images from a data source (:mod:`diffinv.priors.data_sources`): a named
+generator (:mod:`diffinv.datasets.registry`) or random crops streamed from the user's files
+(``data``: fastMRI, DICOM, NIfTI, FITS, NumPy, pictures), in pools of ``pool_size`` images,
+renewed every ``pool_refresh`` steps from seeds derived from ``seed``; every random number
+comes from one CPU :class:`torch.Generator` whose state is checkpointed, so an interrupted
+run resumed from its last checkpoint reproduces the uninterrupted run bit for bit on the
+same device.
+
+Multi-process training (``torchrun``, :mod:`diffinv.priors.distributed`): every rank draws
+the same global batch indices, noise levels and noise from the shared generator and trains
+on its slice ``rank * B/N : (rank + 1) * B/N`` of the global batch of ``B = batch_size``;
+DistributedDataParallel averages the gradients, so with a registered generator (the same
+pool on every rank) the run follows the single-process run up to floating-point summation
+order.  With files each rank's pool comes from its own shard of the training files.  The
+loss log is summed over ranks; only rank 0 writes files and shows progress.  The checkpoint
+holds no per-rank state, so a run resumes with any number of processes.  On CUDA the
+forward pass runs under bf16 autocast (``amp``).
 
 Files written to ``out_dir`` (all atomically): ``checkpoint.pt`` (training state, every
 ``checkpoint_every`` steps and at the end), ``training_log.jsonl`` (one line per
@@ -21,24 +33,24 @@ unconditional samples).
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
-from ..datasets.registry import estimate_range, get_dataset
-from ..extras import require
-from ..io import atomic_write
-from .checkpoints import LearnedPrior, save_prior
-from .edm import edm_loss_weight
+from ..datasets.registry import get_dataset
+from . import distributed
+from .checkpoints import LearnedPrior
+from .data_sources import make_source
+from .edm import EDMDenoiser, edm_loss_weight
 from .ema import EMA
-from .evaluation import SIGMAS_REL, denoising_psnr
 from .networks.unet import UNet, UNetConfig
+from .training_outputs import finalize as _finalize_run
+from .training_outputs import model_card, save_grid, save_state
 
-__all__ = ["TrainConfig", "train", "SIGMA_BANDS"]
+__all__ = ["TrainConfig", "train", "SIGMA_BANDS", "model_card", "save_grid"]
 
 #: Edges of the sigma bands (normalised frame) in which the training log reports the loss.
 SIGMA_BANDS = (0.0, 0.05, 0.2, 0.5, 1.0, 2.0, math.inf)
@@ -51,9 +63,26 @@ class TrainConfig:
     Attributes
     ----------
     dataset : str
-        Registered data set name.
+        Registered data set name (ignored when ``data`` is given).
     image_size : int
-        Images are ``image_size x image_size``.
+        Images are ``image_size x image_size`` (the crop size for ``data`` unless ``crop``).
+    data : list of str
+        Image files or folders to train on instead of a registered generator.
+    crop : list of int, optional
+        ``[h, w]`` crop size for ``data`` (non-square allowed).
+    val_fraction, split_by : float, str
+        Share of files (``"file"``) or subjects = parent folders (``"subject"``) held out
+        for validation.
+    val_data : list of str
+        Explicit validation files or folders (replaces the split).
+    fastmri : str
+        fastMRI HDF5 images: ``"single"``, ``"rss"`` or ``"complex"`` (2 channels).
+    units : str
+        Overrides the units the files declare (recorded in the model card).
+    scan_slices : int, optional
+        Slices per file read by the normalisation scan (evenly spaced; all when ``None``).
+    amp : bool
+        bf16 autocast on CUDA (ignored on the CPU).
     steps : int
         Optimiser steps in total.
     batch_size, lr : int, float
@@ -94,6 +123,15 @@ class TrainConfig:
     eval_images: int = 256
     grid_images: int = 16
     unet: dict = field(default_factory=dict)
+    data: list = field(default_factory=list)
+    crop: list | None = None
+    val_fraction: float = 0.1
+    val_data: list = field(default_factory=list)
+    split_by: str = "file"
+    fastmri: str = "rss"
+    units: str = ""
+    scan_slices: int | None = 16
+    amp: bool = True
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -103,43 +141,38 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr: expected a positive learning rate, got {self.lr}")
-        get_dataset(self.dataset)
+        if self.crop is not None and (len(self.crop) != 2 or min(int(c) for c in self.crop) < 1):
+            raise ValueError(f"crop: expected [height, width] in pixels, got {self.crop}")
+        if self.split_by not in ("file", "subject"):
+            raise ValueError(f"split_by: expected 'file' or 'subject', got {self.split_by!r}")
+        if not self.data:
+            get_dataset(self.dataset)
 
 
-def _pool(cfg: TrainConfig, index: int, scale_info: dict | None) -> torch.Tensor:
-    spec = get_dataset(cfg.dataset)
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * index + 1)
-    x = spec.sample(cfg.pool_size, cfg.image_size, g)
-    if scale_info is None:
-        return x
-    return (x - scale_info["offset"]) / scale_info["scale"]
-
-
-def _normalisation(cfg: TrainConfig) -> dict:
-    """Data range, offset/scale to [-1, 1] and sigma_data, from the spec or a first pool."""
-    spec = get_dataset(cfg.dataset)
-    x = _pool(cfg, 0, None)
-    lo, hi = spec.data_range or estimate_range(x, spec.symmetric)
-    if not hi > lo:
-        raise ValueError(f"dataset {cfg.dataset!r}: degenerate value range ({lo}, {hi})")
-    offset, scale = 0.5 * (lo + hi), 0.5 * (hi - lo)
-    sigma_data = float(((x - offset) / scale).std())
-    return {"data_range": [float(lo), float(hi)], "offset": float(offset),
-            "scale": float(scale), "sigma_data": sigma_data}
-
-
-def _build(cfg: TrainConfig, norm: dict) -> tuple[UNet, dict, dict]:
-    spec = get_dataset(cfg.dataset)
-    unet_cfg = UNetConfig.from_dict({**cfg.unet, "channels": spec.channels})
+def _build(cfg: TrainConfig, norm: dict, source) -> tuple[UNet, dict, dict]:
+    unet_cfg = UNetConfig.from_dict({**cfg.unet, "channels": source.channels})
     torch.manual_seed(cfg.seed)
     net = UNet(unet_cfg)
     precond = {"sigma_data": norm["sigma_data"], "offset": norm["offset"],
                "scale": norm["scale"], "sigma_min": cfg.sigma_min * norm["scale"],
                "sigma_max": cfg.sigma_max * norm["scale"]}
-    data = {"dataset": cfg.dataset, "image_size": cfg.image_size, "channels": spec.channels,
-            "units": spec.units, "data_range": norm["data_range"], "source": spec.source,
-            "is_complex": spec.symmetric and spec.channels % 2 == 0}
+    h, w = source.shape
+    data = {**source.data_info(), "image_size": h if h == w else [h, w],
+            "channels": source.channels, "units": source.units,
+            "data_range": norm["data_range"], "is_complex": source.is_complex}
     return net, precond, data
+
+
+def _resumable_config(saved: dict, cfg: TrainConfig) -> bool:
+    """Whether a saved config equals ``cfg`` up to run-length and reporting settings
+    (settings added after the checkpoint was written count as their defaults)."""
+    defaults = {f.name: getattr(TrainConfig(), f.name) for f in fields(TrainConfig)}
+    saved = {**defaults, **saved}
+    mine = asdict(cfg)
+    for key in ("steps", "checkpoint_every", "log_every", "eval_images", "grid_images"):
+        saved.pop(key, None)
+        mine.pop(key, None)
+    return saved == mine
 
 
 def _band_index(sigma: torch.Tensor) -> torch.Tensor:
@@ -173,9 +206,9 @@ def train(
         Created if missing.  If it holds a ``checkpoint.pt`` and ``resume`` is true, the run
         continues from it (its saved settings must match ``cfg``).
     device : optional
-        Defaults to CUDA when available, else CPU.
+        Defaults to CUDA when available, else CPU (under ``torchrun``: this rank's GPU).
     progress : bool
-        Show a progress bar (tqdm).
+        Show a progress bar (tqdm; rank 0 only).
     stop_after : int, optional
         Stop (after checkpointing) once this many steps are done in total, as if
         interrupted; used to test resumption.
@@ -185,31 +218,39 @@ def train(
     Returns
     -------
     LearnedPrior
-        The EMA prior (on ``device``).
+        The EMA prior (on this rank's device).
     """
     cfg.validate()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
+    world = distributed.setup(device)
+    try:
+        return _train(cfg, Path(out_dir), resume, world, progress, stop_after, finalize)
+    finally:
+        distributed.cleanup(world)
+
+
+def _load_state(ckpt_path: Path, cfg: TrainConfig, out: Path) -> dict:
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if state.get("format") != "diffinv-train":
+        raise ValueError(f"out_dir: {ckpt_path} is not a diffinv training checkpoint")
+    if not _resumable_config(dict(state["config"]), cfg):
+        raise ValueError(f"cfg: differs from the run being resumed in {out}; "
+                         "use another out_dir or resume=False")
+    return state
+
+
+def _train(cfg, out, resume, world, progress, stop_after, finalize) -> LearnedPrior:
+    if cfg.batch_size % world.world_size:
+        raise ValueError(f"batch_size: the global batch {cfg.batch_size} must be divisible by "
+                         f"the number of processes {world.world_size}")
+    dev = world.device
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(world)
     ckpt_path = out / "checkpoint.pt"
-    state = None
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if state.get("format") != "diffinv-train":
-            raise ValueError(f"out_dir: {ckpt_path} is not a diffinv training checkpoint")
-        saved = dict(state["config"])
-        mine = asdict(cfg)
-        for key in ("steps", "checkpoint_every", "log_every", "eval_images", "grid_images"):
-            saved.pop(key, None)
-            mine.pop(key, None)
-        if saved != mine:
-            raise ValueError(f"cfg: differs from the run being resumed in {out}; "
-                             "use another out_dir or resume=False")
-        norm = state["normalisation"]
-    else:
-        norm = _normalisation(cfg)
-    net, precond, data = _build(cfg, norm)
+    state = _load_state(ckpt_path, cfg, out) if resume and ckpt_path.is_file() else None
+    source = make_source(cfg)
+    norm = state["normalisation"] if state is not None else source.normalisation()
+    net, precond, data = _build(cfg, norm, source)
     model = LearnedPrior(net, precond, data).to(dev)
     model.train()
     ema = EMA(model.net, cfg.ema_half_life)
@@ -223,30 +264,41 @@ def train(
         g.set_state(state["rng"])
         step, log = int(state["step"]), list(state["log"])
     ema.model.to(dev)
+    trainer = model
+    if world.world_size > 1:
+        ddp = torch.nn.parallel.DistributedDataParallel(
+            model.net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        trainer = EDMDenoiser(ddp, model.sigma_data)
+    amp = cfg.amp and dev.type == "cuda"
     n_bands = len(SIGMA_BANDS) - 1
     band_sum = torch.zeros(n_bands, dtype=torch.float64)
     band_cnt = torch.zeros(n_bands, dtype=torch.float64)
     pool_index, pool = -1, None
+    b = cfg.batch_size // world.world_size
+    mine = slice(world.rank * b, (world.rank + 1) * b)
     t0 = time.time()
     last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
     bar = None
-    if progress:
+    if progress and world.is_main:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.dataset}", unit="step")
+        bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
     while step < last:
         if step // cfg.pool_refresh != pool_index:
             pool_index = step // cfg.pool_refresh
-            pool = _pool(cfg, pool_index, norm)
+            pool = (source.pool(pool_index, world.rank, world.world_size) - norm["offset"]
+                    ) / norm["scale"]
         idx = torch.randint(0, pool.shape[0], (cfg.batch_size,), generator=g)
         u = pool[idx]
         sigma = torch.exp(cfg.p_mean + cfg.p_std * torch.randn(cfg.batch_size, generator=g))
         eps = torch.randn(u.shape, generator=g)
-        u, sigma, eps = u.to(dev), sigma.to(dev), eps.to(dev)
+        u, sigma, eps = u[mine].to(dev), sigma[mine].to(dev), eps[mine].to(dev)
         for group in opt.param_groups:
             group["lr"] = _lr(cfg, step)
-        den = model.normalised(u + sigma[:, None, None, None] * eps, sigma)
-        per_item = ((den - u) ** 2).flatten(1).mean(1) * edm_loss_weight(sigma, norm["sigma_data"])
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            den = trainer.normalised(u + sigma[:, None, None, None] * eps, sigma)
+        per_item = ((den.float() - u) ** 2).flatten(1).mean(1) * edm_loss_weight(
+            sigma, norm["sigma_data"])
         loss = per_item.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -258,97 +310,27 @@ def train(
         band_sum.index_add_(0, bands, per_item.detach().cpu().double())
         band_cnt.index_add_(0, bands, torch.ones_like(bands, dtype=torch.float64))
         if step % cfg.log_every == 0 or step == last:
-            means = (band_sum / band_cnt.clamp(min=1)).tolist()
-            entry = {"step": step, "loss": float(band_sum.sum() / band_cnt.sum().clamp(min=1)),
+            sums = distributed.all_reduce_sum(torch.cat([band_sum, band_cnt]), world)
+            b_sum, b_cnt = sums[:n_bands], sums[n_bands:]
+            means = (b_sum / b_cnt.clamp(min=1)).tolist()
+            entry = {"step": step, "loss": float(b_sum.sum() / b_cnt.sum().clamp(min=1)),
                      "loss_per_sigma_band": {
                          name: (m if c > 0 else None)
-                         for name, m, c in zip(_band_names(), means, band_cnt.tolist())},
+                         for name, m, c in zip(_band_names(), means, b_cnt.tolist())},
                      "lr": _lr(cfg, step - 1), "wall_s": round(time.time() - t0, 2)}
             log.append(entry)
             band_sum.zero_()
             band_cnt.zero_()
             if bar is not None:
                 bar.set_postfix(loss=f"{entry['loss']:.4f}")
-        if step % cfg.checkpoint_every == 0 or step == last:
-            _save_state(ckpt_path, out, cfg, norm, model, ema, opt, g, step, log)
+        if (step % cfg.checkpoint_every == 0 or step == last) and world.is_main:
+            save_state(ckpt_path, out, cfg, norm, model, ema, opt, g, step, log)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     prior = LearnedPrior(ema.model, precond, data).to(dev)
-    if finalize and step >= cfg.steps:
-        _finalize(cfg, out, prior, step)
+    if finalize and step >= cfg.steps and world.is_main:
+        _finalize_run(cfg, out, prior, step, source, norm, world.world_size)
+    distributed.barrier(world)
     return prior
-
-
-def _save_state(path, out, cfg, norm, model, ema, opt, g, step, log) -> None:
-    prior = LearnedPrior(ema.model, model.checkpoint_dict()["preconditioning"], model.data_info)
-    state = {
-        "format": "diffinv-train", "config": asdict(cfg), "normalisation": norm, "step": step,
-        "net": model.net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-        "rng": g.get_state(), "log": log, "prior": prior.checkpoint_dict(),
-    }
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    text = "".join(json.dumps(e) + "\n" for e in log)
-    atomic_write(out / "training_log.jsonl", lambda tmp: Path(tmp).write_text(text))
-
-
-def model_card(cfg: TrainConfig, prior: LearnedPrior, steps: int, psnr: dict) -> dict:
-    """The model card of a trained prior (JSON-serialisable)."""
-    import diffinv
-
-    spec = get_dataset(cfg.dataset)
-    n_params = sum(p.numel() for p in prior.net.parameters())
-    return {
-        "name": cfg.dataset, "format": "diffinv-prior", "diffinv_version": diffinv.__version__,
-        "dataset": cfg.dataset, "generator": spec.source, "description": spec.description,
-        "units": spec.units, "data_range": list(prior.data_range),
-        "image_shape": list(prior.image_shape), "channels": prior.image_shape[0],
-        "steps": steps, "batch_size": cfg.batch_size, "seed": cfg.seed,
-        "parameters": n_params, "unet": prior.net.config.to_dict(),
-        "sigma_data_normalised": prior.sigma_data,
-        "heldout_denoising_psnr_db": {f"{k:g}": round(v, 2) for k, v in psnr.items()},
-        "psnr_convention": "sigma and PSNR peak relative to data_range width (hi - lo); "
-                           f"{cfg.eval_images} held-out images (seed 10_000 + training seed)",
-        "licence": "BSD-3-Clause (weights trained by diffinv on synthetic data)",
-        "training": f"EDM loss, log-normal sigma (P_mean={cfg.p_mean:g}, P_std={cfg.p_std:g}), "
-                    f"Adam lr {cfg.lr:g}, EMA half-life {cfg.ema_half_life:g} steps",
-    }
-
-
-def _finalize(cfg: TrainConfig, out: Path, prior: LearnedPrior, steps: int) -> None:
-    from .unconditional import sample_prior
-
-    spec = get_dataset(cfg.dataset)
-    held = spec.sample(cfg.eval_images, cfg.image_size,
-                       torch.Generator().manual_seed(10_000 + cfg.seed))
-    psnr = denoising_psnr(prior, held, prior.data_range, SIGMAS_REL, seed=cfg.seed)
-    prior.card = model_card(cfg, prior, steps, psnr)
-    save_prior(prior, out / "prior.pt")
-    card_text = json.dumps(prior.card, indent=2)
-    atomic_write(out / "prior.json", lambda tmp: Path(tmp).write_text(card_text))
-    if cfg.grid_images > 0:
-        samples = sample_prior(prior, cfg.grid_images, generator=torch.Generator().manual_seed(
-            cfg.seed))
-        save_grid(samples, out / "samples.png", prior.data_range)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, data_range=None) -> Path:
-    """Write a PNG grid of ``(n, C, H, W)`` images (2 channels shown as magnitude)."""
-    matplotlib = require("matplotlib", purpose="sample grids")
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    x = images.detach().cpu().double()
-    x = x.pow(2).sum(1).sqrt() if x.shape[1] == 2 else x[:, 0]
-    n = x.shape[0]
-    cols = int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    h, w = x.shape[-2:]
-    grid = torch.full((rows * (h + 1), cols * (w + 1)), float("nan"), dtype=torch.float64)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        grid[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[i]
-    lo, hi = (0.0, float(x.max())) if images.shape[1] == 2 or data_range is None else data_range
-    return atomic_write(path, lambda tmp: plt.imsave(tmp, grid.numpy(), vmin=lo, vmax=hi,
-                                                     cmap="afmhot", format="png"), suffix=".png")

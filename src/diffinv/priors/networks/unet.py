@@ -10,6 +10,14 @@ blocks with group normalisation, SiLU and a FiLM-style (scale, shift) modulation
 sinusoidal embedding of the noise level; average-pool downsampling, nearest upsampling and
 skip connections; optional self-attention at the coarsest resolution.  About 0.7M
 parameters with the defaults, which trains on a 2-core CPU at 32x32.
+
+The network is fully convolutional: it accepts any height and width, square or not.  Sizes
+that are not multiples of the downsampling factor ``2 ** (levels - 1)`` are padded
+(reflection, replication for tiny images) on the bottom/right to the next multiple and the
+output is cropped back, so a network trained on crops runs on whole images.  Attention is
+global over the coarsest grid by default (as in the checkpoints trained at 32x32); with
+``attention_window = k`` it is computed in non-overlapping ``k x k`` windows of that grid,
+so its receptive field and cost per pixel do not grow with the image.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from torch import nn
 
-__all__ = ["UNetConfig", "UNet", "noise_embedding"]
+__all__ = ["UNetConfig", "UNet", "noise_embedding", "run_padded"]
 
 
 @dataclass
@@ -35,8 +43,8 @@ class UNetConfig:
     base_width : int
         Feature channels at full resolution.
     width_mults : tuple of int
-        Width multiplier per resolution level; the image is halved between levels, so the
-        image size must be divisible by ``2 ** (len(width_mults) - 1)``.
+        Width multiplier per resolution level; the image is halved between levels (other
+        sizes than multiples of ``2 ** (len(width_mults) - 1)`` are padded internally).
     blocks_per_level : int
         Residual blocks per level on the way down (one more on the way up).
     attention : bool
@@ -45,6 +53,10 @@ class UNetConfig:
         Width of the noise embedding.
     dropout : float
         Dropout probability inside residual blocks.
+    attention_window : int
+        0 (default): global attention over the whole coarsest grid.  ``k > 0``: attention
+        within non-overlapping ``k x k`` windows of the coarsest grid (the grid is padded to
+        a multiple of ``k`` by replication and the padding masked out of the keys).
     """
 
     channels: int = 1
@@ -54,6 +66,7 @@ class UNetConfig:
     attention: bool = True
     emb_dim: int = 128
     dropout: float = 0.0
+    attention_window: int = 0
 
     def to_dict(self) -> dict:
         """Plain ``dict`` (lists instead of tuples) for checkpoints and JSON."""
@@ -90,6 +103,20 @@ def noise_embedding(c_noise: torch.Tensor, dim: int, max_period: float = 10000.0
     return torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
 
 
+def run_padded(fn, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """``fn(x)`` for ``x`` (batch, C, H, W) padded on the bottom/right to multiples of
+    ``multiple`` (reflection; replication for images too small to reflect), cropped back.
+
+    Unpadded (``fn(x)`` itself) when ``H`` and ``W`` are already multiples.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return fn(x)
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return fn(F.pad(x, (0, pw, 0, ph), mode=mode))[..., :h, :w]
+
+
 def _groups(width: int) -> int:
     for g in (8, 4, 2, 1):
         if width % g == 0:
@@ -119,20 +146,47 @@ class _ResBlock(nn.Module):
 
 
 class _Attention(nn.Module):
-    def __init__(self, width: int, heads: int = 1):
+    def __init__(self, width: int, heads: int = 1, window: int = 0):
         super().__init__()
         self.heads = heads
+        self.window = int(window)
         self.norm = nn.GroupNorm(_groups(width), width)
         self.qkv = nn.Conv2d(width, 3 * width, 1)
         self.proj = nn.Conv2d(width, width, 1)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
+    def _attend(self, qkv: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``qkv`` (n, 3, heads, c/heads, tokens) -> (n, c, tokens); ``mask`` (n, tokens)."""
+        q, k, v = qkv.unbind(1)
+        logits = torch.einsum("bhci,bhcj->bhij", q, k) / math.sqrt(q.shape[2])
+        if mask is not None:
+            logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
+        att = torch.softmax(logits, -1)
+        out = torch.einsum("bhij,bhcj->bhci", att, v)
+        return out.reshape(out.shape[0], -1, out.shape[-1])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
-        att = torch.softmax(torch.einsum("bhci,bhcj->bhij", q, k) / math.sqrt(c // self.heads), -1)
-        out = torch.einsum("bhij,bhcj->bhci", att, v).reshape(b, c, h, w)
+        qkv = self.qkv(self.norm(x))
+        k = self.window
+        if k <= 0 or (h <= k and w <= k):
+            out = self._attend(qkv.reshape(b, 3, self.heads, c // self.heads, h * w))
+            return (x + self.proj(out.reshape(b, c, h, w))) / math.sqrt(2.0)
+        ph, pw = -h % k, -w % k
+        qkv = F.pad(qkv, (0, pw, 0, ph), mode="replicate")
+        valid = F.pad(torch.ones(1, 1, h, w, device=x.device), (0, pw, 0, ph)) > 0
+        nh, nw = (h + ph) // k, (w + pw) // k
+
+        def windows(t: torch.Tensor) -> torch.Tensor:  # (b, ch, H, W) -> (b*nh*nw, ch, k*k)
+            t = t.reshape(t.shape[0], t.shape[1], nh, k, nw, k).permute(0, 2, 4, 1, 3, 5)
+            return t.reshape(-1, t.shape[3], k * k)
+
+        tokens = windows(qkv).reshape(-1, 3, self.heads, c // self.heads, k * k)
+        mask = windows(valid.expand(b, 1, -1, -1))[:, 0]
+        out = self._attend(tokens, mask)  # (b*nh*nw, c, k*k)
+        out = out.reshape(b, nh, nw, c, k, k).permute(0, 3, 1, 4, 2, 5)
+        out = out.reshape(b, c, nh * k, nw * k)[:, :, :h, :w]
         return (x + self.proj(out)) / math.sqrt(2.0)
 
 
@@ -154,6 +208,9 @@ class UNet(nn.Module):
         cfg = config or UNetConfig()
         if cfg.channels < 1:
             raise ValueError(f"config.channels: expected >= 1, got {cfg.channels}")
+        if cfg.attention_window < 0:
+            raise ValueError(f"config.attention_window: expected >= 0, got "
+                             f"{cfg.attention_window}")
         self.config = cfg
         emb = cfg.emb_dim
         self.emb_mlp = nn.Sequential(nn.Linear(emb, emb), nn.SiLU(), nn.Linear(emb, emb))
@@ -171,7 +228,8 @@ class UNet(nn.Module):
                 self.down.append(nn.AvgPool2d(2))
                 skips.append(cur)
         self.mid1 = _ResBlock(cur, cur, emb, cfg.dropout)
-        self.mid_att = _Attention(cur) if cfg.attention else nn.Identity()
+        self.mid_att = (_Attention(cur, window=cfg.attention_window) if cfg.attention
+                        else nn.Identity())
         self.mid2 = _ResBlock(cur, cur, emb, cfg.dropout)
         self.up = nn.ModuleList()
         for level in reversed(range(len(widths))):
@@ -188,7 +246,7 @@ class UNet(nn.Module):
 
     @property
     def downsampling(self) -> int:
-        """The image size must be a multiple of this."""
+        """Total downsampling factor; other sizes are padded to a multiple internally."""
         return 2 ** (len(self.config.width_mults) - 1)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
@@ -196,11 +254,9 @@ class UNet(nn.Module):
             raise ValueError(
                 f"x: expected (batch, {self.config.channels}, H, W), got {tuple(x.shape)}"
             )
-        if x.shape[-1] % self.downsampling or x.shape[-2] % self.downsampling:
-            raise ValueError(
-                f"x: height and width must be multiples of {self.downsampling}, "
-                f"got {tuple(x.shape[-2:])}"
-            )
+        return run_padded(lambda v: self._forward(v, c_noise), x, self.downsampling)
+
+    def _forward(self, x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         emb = self.emb_mlp(noise_embedding(c_noise.reshape(-1).expand(x.shape[0]),
                                            self.config.emb_dim)).to(x.dtype)
         h = self.stem(x)
