@@ -14,7 +14,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-ADJOINT_TOL = 1e-6  # normalised dot-product error allowed in float64 (DESIGN.md)
+# normalised dot-product error allowed in float64 (diffinv.operators.testing.check_adjoint)
+ADJOINT_TOL = 1e-6
 
 
 def shared_data_dir() -> Path:

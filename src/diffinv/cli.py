@@ -1,8 +1,8 @@
 """The ``diffinv`` command.
 
-``diffinv reconstruct`` solves a built-in problem (``--problem``, default
-``gaussian-field``) with a registered solver and writes the posterior (HDF5) and figures
-(PNG).  ``diffinv solvers`` and ``diffinv problems`` list what is available.
+``diffinv reconstruct`` solves a built-in problem (``--problem``, default ``ct-sparse-view``,
+:data:`diffinv.demos.DEFAULT_DEMO`) with a registered solver and writes the posterior (HDF5)
+and figures (PNG).  ``diffinv solvers`` and ``diffinv problems`` list what is available.
 """
 
 from __future__ import annotations
@@ -102,11 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     rec.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rec.add_argument("--no-figures", action="store_true", help="skip PNG figures")
+    rec.add_argument(
+        "--threads",
+        type=_threads_arg,
+        default=None,
+        metavar="N",
+        help="threads for torch, numba and finufft (a positive integer or 'auto'; default: "
+        "DIFFINV_NUM_THREADS, else idle physical cores, see diffinv.threads)",
+    )
 
     sub.add_parser("solvers", help="list solvers and their options")
     sub.add_parser("problems", help="list built-in problems")
     _add_optional_subcommands(sub)
     return parser
+
+
+def _threads_arg(text: str) -> int | None:
+    from .threads import parse_threads
+
+    try:
+        return parse_threads(text, "--threads")
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_optional_subcommands(sub: Any) -> None:
@@ -154,7 +171,9 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from . import sample
     from .demos import DEFAULT_DEMO, get_demo
     from .report import reconstruction_summary, write_figures, write_json
+    from .threads import apply_policy
 
+    n_threads = apply_policy(args.threads)
     out = outdir.path
     name = args.problem or DEFAULT_DEMO
     demo = get_demo(name)(seed=args.seed)
@@ -166,7 +185,8 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     print(f"diffinv: {name}: {demo.description}", file=sys.stderr)
     print(
-        f"diffinv: solver={solver} steps={steps} samples={args.samples} options={options}",
+        f"diffinv: solver={solver} steps={steps} samples={args.samples} "
+        f"threads={n_threads} options={options}",
         file=sys.stderr,
     )
     # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from .demos.registry import Demo
+from .extras import require
 from .io import atomic_write, jsonable
 from .posterior import Posterior
 
@@ -69,8 +70,7 @@ def _save_image(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> None:
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -91,8 +91,7 @@ def _save_image(
 
 
 def _save_grid(path: Path, images: torch.Tensor, title: str, vmin: float, vmax: float) -> None:
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="figures")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
@@ -16,7 +15,9 @@ from .operators.problem import InverseProblem
 from .posterior import Posterior
 from .quality import fit_warnings
 from .schedules import get_schedule
-from .solvers.registry import COMMON_ARGS, get_solver, solver_options
+from .solvers.context import RunContext
+from .solvers.registry import get_solver, solver_options
+from .validation import positive_int
 
 __all__ = ["sample"]
 
@@ -106,10 +107,8 @@ def sample(
             raise ValueError(
                 f"{name}: unknown option for solver {solver!r}; its options are {sorted(known)}"
             )
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive integer, got {steps!r}")
+    positive_int("n_samples", n_samples)
+    positive_int("steps", steps)
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
     ):
@@ -131,6 +130,9 @@ def sample(
         )
     lo = sigma_min if sigma_min is not None else getattr(prior, "sigma_min", None)
     hi = sigma_max if sigma_max is not None else getattr(prior, "sigma_max", None)
+    # A prior whose sigma_min is 0 (or unset) cannot start the schedule's last level at 0
+    # (the Karras/geometric schedules need a positive end before the final jump to 0), so
+    # it gets DEFAULT_SIGMA_MIN; the value used is recorded in the metadata.
     lo = float(lo) if lo else DEFAULT_SIGMA_MIN
     hi = float(hi) if hi else DEFAULT_SIGMA_MAX
     sigmas = get_schedule(schedule)(steps, lo, hi)
@@ -141,21 +143,18 @@ def sample(
         seed = int(torch.randint(0, 2**62, (1,)).item())
     generator = torch.Generator(device=device).manual_seed(int(seed))
 
-    kwargs = dict(
+    ctx = RunContext(
         sigmas=sigmas,
         n_samples=n_samples,
         image_shape=image_shape,
         dtype=dtype,
         generator=generator,
+        device=device,
         callback=callback,
         progress=progress,
     )
-    accepted = set(inspect.signature(fn).parameters)
-    missing = (COMMON_ARGS - {"problem", "prior"}) - accepted
-    if missing:  # a solver may ignore some common arguments; pass only what it takes
-        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
     start = time.perf_counter()
-    out = fn(problem, prior, **kwargs, **options)
+    out = fn(problem, prior, ctx, **options)
     wall = time.perf_counter() - start
 
     samples = out.samples.detach()

@@ -11,6 +11,7 @@ from diffinv.operators import InverseProblem
 from diffinv.operators.base import Diagonal, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise, PoissonNoise
 from diffinv.solvers.batching import check_max_batch, merge_diagnostics, run_chunked
+from diffinv.solvers.context import RunContext
 from diffinv.solvers.gaussian_data import LinearGaussianData, batched_cg
 from diffinv.solvers.registry import SolverOutput
 
@@ -103,14 +104,17 @@ def test_rejects_non_gaussian_problems():
 def test_run_chunked_joins_chunks_and_merges_diagnostics():
     calls = []
 
-    def run(n, offset):
+    def run(ctx):
+        n, offset = ctx.n_samples, ctx.chain_offset
         calls.append((n, offset))
         samples = torch.arange(offset, offset + n, dtype=torch.float64)[:, None]
         return SolverOutput(samples=samples, nfe=7, diagnostics={
             "mean_value": float(offset), "max_cg_iterations": n, "per_step": [1.0 * n, 2.0],
             "mode": "gaussian"})
 
-    out = run_chunked(run, 10, 4)
+    ctx = RunContext(sigmas=torch.tensor([1.0, 0.0]), n_samples=10, image_shape=(1,),
+                     dtype=torch.float64, generator=torch.Generator())
+    out = run_chunked(run, ctx, 4)
     assert calls == [(4, 0), (4, 4), (2, 8)]
     assert torch.equal(out.samples[:, 0], torch.arange(10, dtype=torch.float64))
     assert out.nfe == 7 and out.diagnostics["n_chunks"] == 3

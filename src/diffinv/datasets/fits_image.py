@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..extras import require
 from ..io import atomic_write, reader
 
 __all__ = ["FitsImage", "write_fits_image", "read_fits_image", "write_posterior_fits"]
@@ -91,8 +92,8 @@ def write_fits_image(
     Path
         The written path.
     """
-    from astropy.io import fits
-    from astropy.wcs import WCS
+    fits = require("astropy.io.fits", purpose="FITS images")
+    WCS = require("astropy.wcs", purpose="FITS images").WCS
 
     arr = _as_stack(image)
     if not np.isfinite(arr).all():
@@ -141,7 +142,7 @@ def read_fits_image(path: str | Path) -> FitsImage:
     ValueError
         If the file lacks a celestial WCS with square pixels, or ``BUNIT`` is not Jy/pixel.
     """
-    from astropy.io import fits
+    fits = require("astropy.io.fits", purpose="FITS images")
 
     path = Path(path)
     if not path.is_file():

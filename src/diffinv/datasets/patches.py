@@ -23,6 +23,8 @@ from functools import cache
 import numpy as np
 import torch
 
+from ..extras import require
+
 __all__ = ["natural_patches", "source_image", "TRAIN_IMAGES", "TEST_IMAGES", "SPLITS"]
 
 TRAIN_IMAGES: tuple[str, ...] = (
@@ -33,14 +35,7 @@ SPLITS = {"train": TRAIN_IMAGES, "test": TEST_IMAGES}
 
 
 def _skimage_data():
-    try:
-        import skimage.data as data
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "natural_patches needs scikit-image (its bundled sample images): "
-            "pip install 'scikit-image>=0.22' (or diffinv[dev])"
-        ) from err
-    return data
+    return require("skimage.data", purpose="natural image patches (scikit-image's bundled images)")
 
 
 @cache

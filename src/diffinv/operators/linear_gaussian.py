@@ -12,7 +12,6 @@ import math
 import torch
 
 from .base import LinearOperator
-from .noise import measured_weight
 from .problem import InverseProblem
 
 __all__ = ["real_linear_system", "stack_real_rows"]
@@ -63,7 +62,7 @@ def stack_real_rows(
     """
     y = problem.y.reshape(-1)
     y64 = problem.y.to(torch.complex128 if problem.y.is_complex() else torch.float64)
-    weight = measured_weight(problem.noise, y64).reshape(-1)
+    weight = problem.noise.weights(y64).reshape(-1)
     keep = weight > 0
     a, y = a[keep], y[keep]
     var = 1.0 / weight[keep].to(torch.float64)

@@ -27,13 +27,20 @@ __all__ = [
     "PoissonNoise",
     "check_finite",
     "check_counts",
-    "measured_weight",
+    "sum_per_item",
 ]
 
 
 @runtime_checkable
 class NoiseModel(Protocol):
-    """The noise-model contract."""
+    """The noise-model contract.
+
+    Device and dtype policy: a noise model casts its own tensors (sigmas, masks, covariances)
+    to the device and real dtype of the data it is called with, so it works wherever the data
+    live.  It may also define ``to(device)`` to move those tensors once;
+    :meth:`InverseProblem.to <diffinv.operators.problem.InverseProblem.to>` calls it when
+    present.
+    """
 
     def sample(
         self, y_clean: torch.Tensor, generator: torch.Generator | None = None
@@ -68,7 +75,7 @@ def check_counts(name: str, y: torch.Tensor) -> None:
         )
 
 
-def _sum_per_item(t: torch.Tensor) -> torch.Tensor:
+def sum_per_item(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1).sum(dim=1)
 
 
@@ -95,7 +102,7 @@ class GaussianNoise:
         measured.  The others (e.g. the zero-filled, unacquired k-space entries of
         :class:`~diffinv.operators.mri.MultiCoilMRI`) get no noise and do not enter the
         likelihood, chi^2, data count or residual norm; the exact linear-Gaussian solvers drop
-        them (:func:`measured_weight`).
+        them (:meth:`GaussianNoise.weights`).
     """
 
     def __init__(self, sigma: float | torch.Tensor, mask: torch.Tensor | None = None):
@@ -129,6 +136,27 @@ class GaussianNoise:
                 f"shape {tuple(y.shape[1:])}"
             ) from err
 
+    def weights(self, y: torch.Tensor) -> torch.Tensor:
+        """Inverse variances ``1 / sigma^2`` of one item of ``y``, zero where not measured.
+
+        Real tensor of shape ``y.shape[1:]`` in ``y``'s real dtype and device: the weights
+        ``W`` of the exact linear-Gaussian data term ``(y - A x)^T W (y - A x)``.
+        """
+        w = torch.broadcast_to(self._sigma_like(y) ** -2, y.shape[1:]).clone()
+        mask = self._mask_like(y)
+        return w if mask is None else w * mask.to(w.dtype)
+
+    def to(self, device: torch.device | str) -> GaussianNoise:
+        """Move tensor sigmas and the mask to ``device`` (returns self).
+
+        Optional: every method also casts them to the data's device and dtype at call time.
+        """
+        if isinstance(self.sigma, torch.Tensor):
+            self.sigma = self.sigma.to(device)
+        if self.mask is not None:
+            self.mask = self.mask.to(device)
+        return self
+
     def _masked(self, t: torch.Tensor) -> torch.Tensor:
         mask = self._mask_like(t)
         return t if mask is None else t * mask.to(t.real.dtype if t.is_complex() else t.dtype)
@@ -145,7 +173,7 @@ class GaussianNoise:
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Sum of squared whitened residuals per batch item (real and imaginary counted)."""
         r = (y - y_clean) / self._sigma_like(y)
-        return _sum_per_item(self._masked(r.abs() ** 2))
+        return sum_per_item(self._masked(r.abs() ** 2))
 
     def n_data(self, y: torch.Tensor) -> int:
         """Number of measured real data values in one item (complex counts twice)."""
@@ -168,23 +196,12 @@ class GaussianNoise:
 
     def residual_norm(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Unweighted residual norm ``||y - A(x)||_2`` per item (the DPS paper's choice)."""
-        return torch.sqrt(_sum_per_item(self._masked((y - y_clean).abs() ** 2)))
+        return torch.sqrt(sum_per_item(self._masked((y - y_clean).abs() ** 2)))
 
     def __repr__(self) -> str:
         s = self.sigma if not isinstance(self.sigma, torch.Tensor) else "tensor"
         masked = "" if self.mask is None else ", masked"
         return f"GaussianNoise(sigma={s}{masked})"
-
-
-def measured_weight(noise: GaussianNoise, y: torch.Tensor) -> torch.Tensor:
-    """Inverse variances ``1 / sigma^2`` of one item of ``y``, zero where not measured.
-
-    Real tensor of shape ``y.shape[1:]`` in ``y``'s real dtype: the weights ``W`` of the
-    exact linear-Gaussian data terms ``(y - A x)^T W (y - A x)``.
-    """
-    w = torch.broadcast_to(noise._sigma_like(y) ** -2, y.shape[1:]).clone()
-    mask = noise._mask_like(y)
-    return w if mask is None else w * mask.to(w.dtype)
 
 
 class PoissonNoise:
@@ -232,13 +249,13 @@ class PoissonNoise:
         """Poisson log probability of the counts ``y / gain`` per batch item."""
         k = y / self.gain
         lam = self._rate(y_clean)
-        return _sum_per_item(k * torch.log(lam) - lam - torch.lgamma(k + 1.0))
+        return sum_per_item(k * torch.log(lam) - lam - torch.lgamma(k + 1.0))
 
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Pearson chi-square ``sum (k - lam)^2 / lam`` in photon units per item."""
         k = y / self.gain
         lam = self._rate(y_clean)
-        return _sum_per_item((k - lam) ** 2 / lam)
+        return sum_per_item((k - lam) ** 2 / lam)
 
     def n_data(self, y: torch.Tensor) -> int:
         """Number of count values in one item."""
@@ -250,7 +267,7 @@ class PoissonNoise:
         This is the weighting the DPS paper uses for Poisson data.
         """
         w = 1.0 / (2.0 * torch.clamp(y, min=self.gain))
-        return torch.sqrt(_sum_per_item(w * (y - y_clean) ** 2))
+        return torch.sqrt(sum_per_item(w * (y - y_clean) ** 2))
 
     def __repr__(self) -> str:
         return f"PoissonNoise(gain={self.gain})"

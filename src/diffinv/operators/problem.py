@@ -131,14 +131,14 @@ class InverseProblem:
         return self.noise.sigma
 
     def to(self, device: torch.device | str) -> InverseProblem:
-        """Move the operator, data, tensor sigmas and masks to ``device`` in place; return self."""
-        if hasattr(self.operator, "to"):
-            self.operator.to(device)
+        """Move the operator, the data and the noise model's tensors to ``device`` in place;
+        return self.  The operator and the noise model are moved through their own ``to``
+        methods where they have one (see :class:`~diffinv.operators.noise.NoiseModel`)."""
+        for part in (self.operator, self.noise):
+            move = getattr(part, "to", None)
+            if callable(move):
+                move(device)
         self.y = self.y.to(device)
-        if isinstance(self.noise, GaussianNoise) and isinstance(self.noise.sigma, torch.Tensor):
-            self.noise.sigma = self.noise.sigma.to(device)
-        if isinstance(self.noise, GaussianNoise) and self.noise.mask is not None:
-            self.noise.mask = self.noise.mask.to(device)
         return self
 
     def __repr__(self) -> str:

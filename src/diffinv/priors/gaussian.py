@@ -10,7 +10,7 @@ from ..operators.linear_gaussian import real_linear_system
 from ..operators.problem import InverseProblem
 from .base import sigma_per_item
 
-__all__ = ["GaussianPrior", "default_sigma_max"]
+__all__ = ["GaussianPrior", "as_event", "check_cov", "default_sigma_max", "gaussian_conditional"]
 
 
 def default_sigma_max(means: torch.Tensor, eigvals: torch.Tensor) -> float:
@@ -24,7 +24,7 @@ def default_sigma_max(means: torch.Tensor, eigvals: torch.Tensor) -> float:
     return max(80.0, 50.0 * spread)
 
 
-def _as_event(t: torch.Tensor, name: str) -> torch.Tensor:
+def as_event(t: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         t = torch.as_tensor(t)
     if t.is_complex():
@@ -34,8 +34,8 @@ def _as_event(t: torch.Tensor, name: str) -> torch.Tensor:
     return t.to(torch.float64)
 
 
-def _check_cov(cov: torch.Tensor, n: int, name: str) -> torch.Tensor:
-    cov = _as_event(cov, name)
+def check_cov(cov: torch.Tensor, n: int, name: str) -> torch.Tensor:
+    cov = as_event(cov, name)
     if cov.shape[-2:] != (n, n):
         raise ValueError(
             f"{name}: expected shape ({n}, {n}) to match the mean, got {tuple(cov.shape)}"
@@ -66,11 +66,11 @@ class GaussianPrior:
     """
 
     def __init__(self, mean: torch.Tensor, cov: torch.Tensor, sigma_max: float | None = None):
-        mean = _as_event(mean, "mean")
+        mean = as_event(mean, "mean")
         self.event_shape = tuple(mean.shape)
         n = mean.numel()
         self.mean = mean.reshape(-1)
-        self.cov = _check_cov(cov, n, "cov")
+        self.cov = check_cov(cov, n, "cov")
         evals, evecs = torch.linalg.eigh(self.cov)
         if float(evals.min()) < -1e-8 * float(evals.abs().max()):
             raise ValueError("cov: expected a positive semi-definite matrix")

@@ -13,7 +13,7 @@ import torch
 from ..operators.linear_gaussian import real_linear_system
 from ..operators.problem import InverseProblem
 from .base import sigma_per_item
-from .gaussian import _as_event, _check_cov, default_sigma_max, gaussian_conditional
+from .gaussian import as_event, check_cov, default_sigma_max, gaussian_conditional
 
 __all__ = ["GaussianMixturePrior"]
 
@@ -46,8 +46,8 @@ class GaussianMixturePrior:
         covs: torch.Tensor,
         sigma_max: float | None = None,
     ):
-        w = _as_event(weights, "weights").reshape(-1)
-        means = _as_event(means, "means")
+        w = as_event(weights, "weights").reshape(-1)
+        means = as_event(means, "means")
         if means.ndim < 2 or means.shape[0] != w.shape[0]:
             raise ValueError(
                 f"means: expected shape (K, *event_shape) with K={w.shape[0]} components, "
@@ -60,7 +60,7 @@ class GaussianMixturePrior:
         self.n_components = w.shape[0]
         n = math.prod(self.event_shape)
         self.means = means.reshape(self.n_components, n)
-        covs = _check_cov(covs, n, "covs")
+        covs = check_cov(covs, n, "covs")
         if covs.ndim == 3 and covs.shape[0] != self.n_components:
             raise ValueError(f"covs: expected {self.n_components} covariances, got {covs.shape[0]}")
         if covs.ndim not in (2, 3):

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ..datasets.registry import estimate_range, get_dataset
+from ..extras import require
 from ..io import atomic_write
 from .checkpoints import LearnedPrior, save_prior
 from .edm import edm_loss_weight
@@ -334,8 +335,7 @@ def _finalize(cfg: TrainConfig, out: Path, prior: LearnedPrior, steps: int) -> N
 
 def save_grid(images: torch.Tensor, path: str | Path, data_range=None) -> Path:
     """Write a PNG grid of ``(n, C, H, W)`` images (2 channels shown as magnitude)."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", purpose="sample grids")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

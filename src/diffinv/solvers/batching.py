@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from ..validation import optional, positive_int
+from .context import RunContext
 from .registry import SolverOutput
 
 __all__ = ["check_max_batch", "run_chunked", "merge_diagnostics"]
@@ -21,24 +23,21 @@ __all__ = ["check_max_batch", "run_chunked", "merge_diagnostics"]
 
 def check_max_batch(max_batch: int | None) -> None:
     """Raise ``ValueError`` unless ``max_batch`` is ``None`` or a positive integer."""
-    if max_batch is None:
-        return
-    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
-        raise ValueError(f"max_batch: expected a positive integer or None, got {max_batch!r}")
+    optional(positive_int, "max_batch", max_batch)
 
 
 def run_chunked(
-    run: Callable[[int, int], SolverOutput], n_samples: int, max_batch: int | None
+    run: Callable[[RunContext], SolverOutput], ctx: RunContext, max_batch: int | None
 ) -> SolverOutput:
-    """Call ``run(n, offset)`` on consecutive chunks and join the outputs.
+    """Call ``run(chunk_ctx)`` on consecutive chunks of the chains and join the outputs.
 
     Parameters
     ----------
     run : callable
-        ``run(n_chunk, offset) -> SolverOutput`` runs ``n_chunk`` chains; ``offset`` is the index
-        of the chunk's first chain (for callbacks).
-    n_samples : int
-        Total number of chains.
+        ``run(chunk_ctx) -> SolverOutput`` runs ``chunk_ctx.n_samples`` chains;
+        ``chunk_ctx.chain_offset`` is the index of the chunk's first chain (for callbacks).
+    ctx : RunContext
+        The whole run; ``ctx.n_samples`` is the total number of chains.
     max_batch : int or None
         Largest chunk; ``None`` runs all chains together.
 
@@ -49,15 +48,16 @@ def run_chunked(
         diagnostics merged by :func:`merge_diagnostics` plus ``n_chunks``.
     """
     check_max_batch(max_batch)
+    n_samples = ctx.n_samples
     if max_batch is None or max_batch >= n_samples:
-        out = run(n_samples, 0)
+        out = run(ctx)
         out.diagnostics.setdefault("n_chunks", 1)
         return out
     outs: list[SolverOutput] = []
     sizes: list[int] = []
     for start in range(0, n_samples, max_batch):
         n = min(max_batch, n_samples - start)
-        outs.append(run(n, start))
+        outs.append(run(ctx.chunk(n, start)))
         sizes.append(n)
     samples = torch.cat([o.samples for o in outs], dim=0)
     weights = None

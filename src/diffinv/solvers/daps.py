@@ -22,9 +22,8 @@ DAPS anneals over the noise levels ``sigma_0 > sigma_1 > ... > 0``.  At level ``
 The last level's ``x_0`` is returned.  DAPS is approximate: ``p(x0 | x_t)`` is replaced by the
 isotropic Gaussian ``N(x0_hat, r_t^2 I)`` (for a prior ``N(m, C)`` the truth is
 ``N(D(x_t), sigma^2 C (C + sigma^2 I)^-1)``).  Even with the exact data step the samples are
-biased; the bias decays roughly as ``1 / steps`` (measured on an 8-dimensional Gaussian
-problem: whitened mean error 0.09 at 100 levels, 0.04 at 200; on the 16x16 Gaussian-field
-demo the pixel std is 1.45x too wide at 100 levels, 1.1x at 400).  ``ode_steps=1`` (Tweedie)
+biased; the bias decays roughly as ``1 / steps`` (figures in ``benchmarks/README.md``,
+"Solver accuracy").  ``ode_steps=1`` (Tweedie)
 is the less biased choice for exact denoisers; the paper's ODE estimate (``ode_steps`` about
 5) gives sharper ``x0_hat`` with learned denoisers.  Langevin adds the usual unadjusted (ULA)
 step-size bias.
@@ -43,32 +42,29 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import torch
 
+from ..operators.problem import InverseProblem
+from ..validation import in_range, one_of, positive_float, positive_int
 from .batching import check_max_batch, run_chunked
+from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .kernels import ode_x0
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["daps"]
 
 
 @register_solver("daps")
 def daps(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     ode_steps: int = 5,
     data_step: str = "auto",
     langevin_steps: int = 50,
@@ -109,22 +105,12 @@ def daps(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    if data_step not in ("auto", "gaussian", "langevin", "hmc"):
-        raise ValueError(
-            f"data_step: expected 'auto', 'gaussian', 'langevin' or 'hmc', got {data_step!r}"
-        )
-    if isinstance(hmc_leapfrog, bool) or not isinstance(hmc_leapfrog, int) or hmc_leapfrog < 1:
-        raise ValueError(f"hmc_leapfrog: expected a positive integer, got {hmc_leapfrog!r}")
-    if isinstance(ode_steps, bool) or not isinstance(ode_steps, int) or ode_steps < 1:
-        raise ValueError(f"ode_steps: expected a positive integer, got {ode_steps!r}")
-    if isinstance(langevin_steps, bool) or not isinstance(langevin_steps, int) or (
-        langevin_steps < 1
-    ):
-        raise ValueError(f"langevin_steps: expected a positive integer, got {langevin_steps!r}")
-    if not (isinstance(langevin_lr, (int, float)) and 0 < langevin_lr < 2):
-        raise ValueError(f"langevin_lr: expected a number in (0, 2), got {langevin_lr!r}")
-    if not (isinstance(r_scale, (int, float)) and r_scale > 0 and math.isfinite(r_scale)):
-        raise ValueError(f"r_scale: expected a positive finite number, got {r_scale!r}")
+    one_of("data_step", data_step, ("auto", "gaussian", "langevin", "hmc"))
+    positive_int("hmc_leapfrog", hmc_leapfrog)
+    positive_int("ode_steps", ode_steps)
+    positive_int("langevin_steps", langevin_steps)
+    in_range("langevin_lr", langevin_lr, 0.0, 2.0, low_open=True, high_open=True)
+    positive_float("r_scale", r_scale)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
 
@@ -133,24 +119,19 @@ def daps(
         mode = "gaussian" if problem.is_linear_gaussian else "langevin"
     data = None
     if mode == "gaussian" or (problem.is_linear_gaussian and lipschitz is None):
-        data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+        data = LinearGaussianData(problem, ctx.dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = 0.0
     if mode in ("langevin", "hmc"):
         if lipschitz is not None:
             curvature = float(lipschitz)
         elif data is not None:
-            curvature = data.lipschitz(image_shape, generator=generator)
+            curvature = data.lipschitz(ctx.image_shape, generator=ctx.generator)
         else:
-            curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
-
-    def run(n: int, offset: int) -> SolverOutput:
-        return _daps_chunk(
-            problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-            offset, ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale,
-            hmc_leapfrog,
-        )
-
-    out = run_chunked(run, n_samples, max_batch)
+            curvature = estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
+                                           ctx.dtype)
+    steps = DataStep(problem, mode, data, langevin_steps, langevin_lr, curvature, hmc_leapfrog)
+    out = run_chunked(lambda c: _daps_chunk(problem, prior, c, steps, ode_steps, r_scale), ctx,
+                      max_batch)
     out.diagnostics["data_step"] = mode
     if data is not None and mode == "gaussian":
         out.diagnostics["max_cg_iterations"] = data.max_iterations
@@ -167,43 +148,68 @@ def daps(
     return out
 
 
+@dataclass(frozen=True)
+class DataStep:
+    """How DAPS draws ``x0`` given the ODE estimate ``x0_hat`` at one annealing level.
+
+    ``mode`` is ``gaussian`` (exact conditional draw through ``data``), ``langevin`` or
+    ``hmc`` (``n_steps`` iterations or transitions of step fraction ``lr`` with curvature bound
+    ``curvature``; ``n_leapfrog`` leapfrog steps per HMC transition).
+    """
+
+    problem: InverseProblem
+    mode: str
+    data: LinearGaussianData | None
+    n_steps: int
+    lr: float
+    curvature: float
+    n_leapfrog: int
+
+    def __call__(
+        self, x0_hat: torch.Tensor, r: float, generator: torch.Generator
+    ) -> tuple[torch.Tensor, float | None]:
+        """Draw ``x0`` from the data-consistent conditional at Gaussian width ``r``; return
+        it and the HMC acceptance rate (``None`` for the other modes)."""
+        if self.mode == "gaussian":
+            return self.data.conditional_sample(x0_hat, r, generator), None
+        if self.mode == "hmc":
+            return _hmc(self.problem, x0_hat, r, self.n_steps, self.n_leapfrog, self.lr,
+                        self.curvature, generator)
+        return _langevin(self.problem, x0_hat, r, self.n_steps, self.lr, self.curvature,
+                         generator), None
+
+
 def _daps_chunk(
-    problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress, offset,
-    ode_steps, mode, data, langevin_steps, langevin_lr, curvature, r_scale, hmc_leapfrog,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
+    data_step: DataStep,
+    ode_steps: int,
+    r_scale: float,
 ) -> SolverOutput:
-    device = problem.y.device
-    x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
+    x = ctx.initial_noise()
     x0 = x
     acceptance = []
-    for i in progress_bar(range(steps), progress, "daps"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+    for i, s, s_next in ctx.levels("daps"):
         x0_hat = ode_x0(prior, x, s, ode_steps)
         check_state(x0_hat, i, "DAPS ODE estimate x0_hat")
-        r = r_scale * s
-        if mode == "gaussian":
-            x0 = data.conditional_sample(x0_hat, r, generator)
-        elif mode == "hmc":
-            x0, acc = _hmc(problem, x0_hat, r, langevin_steps, hmc_leapfrog, langevin_lr,
-                           curvature, generator)
+        x0, acc = data_step(x0_hat, r_scale * s, ctx.generator)
+        if acc is not None:
             acceptance.append(acc)
-        else:
-            x0 = _langevin(problem, x0_hat, r, langevin_steps, langevin_lr, curvature, generator)
         check_state(x0, i, "DAPS x0 sample")
         if s_next > 0:
-            noise = torch.randn(x0.shape, dtype=dtype, device=device, generator=generator)
+            noise = torch.randn(x0.shape, dtype=ctx.dtype, device=ctx.device,
+                                generator=ctx.generator)
             x = x0 + s_next * noise
         else:
             x = x0
         check_state(x, i, "DAPS state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0_hat, "x0": x0,
-                      "chain_offset": offset})
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0_hat, x0=x0)
     diagnostics = {}
     if acceptance:
         diagnostics["hmc_acceptance_per_step"] = acceptance
         diagnostics["hmc_acceptance"] = sum(acceptance) / len(acceptance)
-    return SolverOutput(samples=x0.detach(), nfe=steps * ode_steps, diagnostics=diagnostics)
+    return SolverOutput(samples=x0.detach(), nfe=ctx.steps * ode_steps, diagnostics=diagnostics)
 
 
 def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Tensor:

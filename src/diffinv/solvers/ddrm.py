@@ -27,9 +27,11 @@ import math
 import torch
 
 from ..operators.linear_gaussian import stack_real_rows
+from ..operators.problem import InverseProblem
+from ..validation import in_range, positive_int
 from .batching import check_max_batch, run_chunked
+from .context import Denoiser, RunContext
 from .registry import SolverOutput, check_state, register_solver
-from .utils import progress_bar
 
 __all__ = ["ddrm", "SpectralProblem"]
 
@@ -102,16 +104,10 @@ def _real_system(problem, image_shape):
 
 @register_solver("ddrm")
 def ddrm(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     eta: float = 0.85,
     eta_b: float = 1.0,
     max_dim: int = 4096,
@@ -133,27 +129,23 @@ def ddrm(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    for name, value in (("eta", eta), ("eta_b", eta_b)):
-        if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-            raise ValueError(f"{name}: expected a value in [0, 1], got {value!r}")
-    if isinstance(max_dim, bool) or not isinstance(max_dim, int) or max_dim < 1:
-        raise ValueError(f"max_dim: expected a positive integer, got {max_dim!r}")
-    if not (isinstance(rcond, (int, float)) and 0 <= rcond < 1):
-        raise ValueError(f"rcond: expected a number in [0, 1), got {rcond!r}")
+    in_range("eta", eta, 0.0, 1.0)
+    in_range("eta_b", eta_b, 0.0, 1.0)
+    positive_int("max_dim", max_dim)
+    in_range("rcond", rcond, 0.0, 1.0, high_open=True)
     check_max_batch(max_batch)
-    spec = SpectralProblem(problem, tuple(image_shape), max_dim, float(rcond))
-
-    def run(n: int, offset: int) -> SolverOutput:
-        return _ddrm_chunk(prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-                           offset, spec, float(eta), float(eta_b))
-
-    out = run_chunked(run, n_samples, max_batch)
+    spec = SpectralProblem(problem, tuple(ctx.image_shape), max_dim, float(rcond))
+    out = run_chunked(lambda c: _ddrm_chunk(prior, c, spec, float(eta), float(eta_b)), ctx,
+                      max_batch)
     out.diagnostics["n_observed_components"] = int(spec.observed.sum())
     return out
 
 
-def _ddrm_chunk(prior, sigmas, n, image_shape, dtype, generator, callback, progress, offset,
-                spec: SpectralProblem, eta, eta_b) -> SolverOutput:
+def _ddrm_chunk(
+    prior: Denoiser, ctx: RunContext, spec: SpectralProblem, eta: float, eta_b: float
+) -> SolverOutput:
+    n, image_shape, dtype, sigmas = ctx.n_samples, ctx.image_shape, ctx.dtype, ctx.sigmas
+    generator = ctx.generator
     device = spec.vh.device
     vh = spec.vh.to(dtype)
     y_bar = spec.y_bar.to(dtype)
@@ -170,8 +162,7 @@ def _ddrm_chunk(prior, sigmas, n, image_shape, dtype, generator, callback, progr
                            torch.full_like(sig_y, s0))
     xb = torch.where(start_obs, y_bar, torch.zeros_like(y_bar)) + init_std * randn()
     x0 = xb @ vh
-    for i in progress_bar(range(steps), progress, "ddrm"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+    for i, s, s_next in ctx.levels("ddrm"):
         x_img = (xb @ vh).reshape(n, *image_shape)
         with torch.no_grad():
             x0 = prior(x_img, torch.full((n,), s, dtype=dtype, device=device))
@@ -189,8 +180,7 @@ def _ddrm_chunk(prior, sigmas, n, image_shape, dtype, generator, callback, progr
             above = (1.0 - eta_b) * x0b + eta_b * y_bar + above_std * eps
             xb = torch.where(~obs, unobs, torch.where(s_next < sig_y, below, above))
         check_state(xb, i, "DDRM state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": (xb @ vh).reshape(n, *image_shape),
-                      "x0_hat": x0, "chain_offset": offset})
+        if ctx.callback is not None:
+            ctx.report(step=i, sigma=s, x=(xb @ vh).reshape(n, *image_shape), x0_hat=x0)
     samples = (xb @ vh).reshape(n, *image_shape)
     return SolverOutput(samples=samples.detach(), nfe=steps)

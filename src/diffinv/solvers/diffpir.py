@@ -25,31 +25,28 @@ level, not a posterior draw; it is approximate and its spread is not guaranteed 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from ..operators.problem import InverseProblem
+from ..validation import in_range, positive_float, positive_int
 from .batching import check_max_batch, run_chunked
+from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["diffpir"]
 
 
 @register_solver("diffpir")
 def diffpir(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     lam: float = 1.0,
     zeta: float = 1.0,
     prox_steps: int = 20,
@@ -79,30 +76,20 @@ def diffpir(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    for name, value in (("lam", lam),):
-        if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-            raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    if not (isinstance(zeta, (int, float)) and 0.0 <= zeta <= 1.0):
-        raise ValueError(f"zeta: expected a value in [0, 1], got {zeta!r}")
-    if isinstance(prox_steps, bool) or not isinstance(prox_steps, int) or prox_steps < 1:
-        raise ValueError(f"prox_steps: expected a positive integer, got {prox_steps!r}")
-    if not (isinstance(prox_lr, (int, float)) and 0 < prox_lr < 2):
-        raise ValueError(f"prox_lr: expected a number in (0, 2), got {prox_lr!r}")
+    positive_float("lam", lam)
+    in_range("zeta", zeta, 0.0, 1.0)
+    positive_int("prox_steps", prox_steps)
+    in_range("prox_lr", prox_lr, 0.0, 2.0, low_open=True, high_open=True)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None
     if problem.is_linear_gaussian:
-        data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+        data = LinearGaussianData(problem, ctx.dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = float(lipschitz) if lipschitz is not None else 0.0
     if data is None and lipschitz is None:
-        curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
-
-    def run(n: int, offset: int) -> SolverOutput:
-        return _diffpir_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback,
-                              progress, offset, data, float(lam), float(zeta), prox_steps,
-                              float(prox_lr), curvature)
-
-    out = run_chunked(run, n_samples, max_batch)
+        curvature = estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas, ctx.dtype)
+    prox = Proximal(problem, data, float(lam), prox_steps, float(prox_lr), curvature)
+    out = run_chunked(lambda c: _diffpir_chunk(prior, c, prox, float(zeta)), ctx, max_batch)
     out.diagnostics["data_step"] = "closed_form" if data is not None else "gradient"
     if data is not None:
         out.diagnostics["max_cg_iterations"] = data.max_iterations
@@ -110,34 +97,46 @@ def diffpir(
     return out
 
 
-def _diffpir_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-                   offset, data, lam, zeta, prox_steps, prox_lr, curvature) -> SolverOutput:
-    device = problem.y.device
-    x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
+@dataclass(frozen=True)
+class Proximal:
+    """DiffPIR's data proximal step at precision ``lam / sigma^2``: closed form through
+    ``data`` when the problem is linear-Gaussian, else ``n_steps`` gradient steps of fraction
+    ``lr`` with curvature bound ``curvature``."""
+
+    problem: InverseProblem
+    data: LinearGaussianData | None
+    lam: float
+    n_steps: int
+    lr: float
+    curvature: float
+
+    def __call__(self, x0_hat: torch.Tensor, sigma: float) -> torch.Tensor:
+        """The proximal point of ``-log p(y|x)`` around ``x0_hat`` at noise level ``sigma``."""
+        prec = self.lam / sigma**2
+        if self.data is not None:
+            return self.data.conditional_mean(x0_hat, 1.0 / math.sqrt(prec))
+        return _prox_gradient(self.problem, x0_hat, prec, self.n_steps, self.lr, self.curvature)
+
+
+def _diffpir_chunk(prior: Denoiser, ctx: RunContext, prox: Proximal, zeta: float) -> SolverOutput:
+    x = ctx.initial_noise()
     x0 = x
-    for i in progress_bar(range(steps), progress, "diffpir"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+    for i, s, s_next in ctx.levels("diffpir"):
         with torch.no_grad():
-            x0_hat = prior(x, torch.full((n,), s, dtype=dtype, device=device))
+            x0_hat = prior(x, ctx.sigma_batch(s))
         check_state(x0_hat, i, "DiffPIR denoised x0_hat")
-        prec = lam / s**2
-        if data is not None:
-            x0 = data.conditional_mean(x0_hat, 1.0 / math.sqrt(prec))
-        else:
-            x0 = _prox_gradient(problem, x0_hat, prec, prox_steps, prox_lr, curvature)
+        x0 = prox(x0_hat, s)
         check_state(x0, i, "DiffPIR proximal x0")
         if s_next > 0:
             eps_hat = (x - x0) / s
-            noise = torch.randn(x.shape, dtype=dtype, device=device, generator=generator)
+            noise = torch.randn(x.shape, dtype=ctx.dtype, device=ctx.device,
+                                generator=ctx.generator)
             x = x0 + s_next * (math.sqrt(1.0 - zeta) * eps_hat + math.sqrt(zeta) * noise)
         else:
             x = x0
         check_state(x, i, "DiffPIR state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0_hat, "x0": x0,
-                      "chain_offset": offset})
-    return SolverOutput(samples=x0.detach(), nfe=steps)
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0_hat, x0=x0)
+    return SolverOutput(samples=x0.detach(), nfe=ctx.steps)
 
 
 def _prox_gradient(problem, x0_hat, prec, n_steps, lr, curvature) -> torch.Tensor:

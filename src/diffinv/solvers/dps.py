@@ -35,29 +35,23 @@ exact draws from the posterior (see the tests for the documented tolerance).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from ..operators.problem import InverseProblem
+from ..validation import in_range, nonnegative_float, one_of
+from .context import Denoiser, RunContext
 from .kernels import ancestral_step
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["dps"]
 
 
 @register_solver("dps")
 def dps(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     guidance: str = "paper",
     zeta: float = 1.0,
     step_size: float = 1.0,
@@ -77,24 +71,17 @@ def dps(
         Ancestral noise fraction in [0, 1]: 1 is the DDPM-like SDE step, 0 the
         deterministic Euler step of the probability-flow ODE.
     """
-    if guidance not in ("paper", "likelihood"):
-        raise ValueError(f"guidance: expected 'paper' or 'likelihood', got {guidance!r}")
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
-    for name, value in (("zeta", zeta), ("step_size", step_size)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name}: expected a non-negative finite number, got {value!r}")
-    device = problem.y.device
-    x = initial_noise(n_samples, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
+    one_of("guidance", guidance, ("paper", "likelihood"))
+    in_range("eta", eta, 0.0, 1.0)
+    nonnegative_float("zeta", zeta)
+    nonnegative_float("step_size", step_size)
+    x = ctx.initial_noise()
     residual_norms = []
     capped = 0
-    for i in progress_bar(range(steps), progress, "dps"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        sig = torch.full((n_samples,), s, dtype=dtype, device=device)
+    for i, s, s_next in ctx.levels("dps"):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
-            x0 = prior(xg, sig)
+            x0 = prior(xg, ctx.sigma_batch(s))
             if guidance == "paper":
                 norm = problem.residual_norm(x0)
                 (grad,) = torch.autograd.grad(norm.sum(), xg)
@@ -103,7 +90,7 @@ def dps(
                 ll = problem.log_likelihood(x0)
                 (grad,) = torch.autograd.grad(ll.sum(), xg)
         x0 = x0.detach()
-        x = ancestral_step(x, x0, s, s_next, eta, generator)
+        x = ancestral_step(x, x0, s, s_next, eta, ctx.generator)
         if guidance == "paper":
             move, limited = _polyak_limit(-2.0 * zeta * grad, norm.detach(), grad)
             capped += int(limited)
@@ -111,12 +98,11 @@ def dps(
         else:
             x = x + step_size * (s**2 - s_next**2) * grad
         check_state(x, i, "DPS state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0})
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0)
     diagnostics = {"guidance": guidance, "capped_steps": capped}
     if residual_norms:
         diagnostics["residual_norm_per_step"] = residual_norms
-    return SolverOutput(samples=x.detach(), nfe=steps, diagnostics=diagnostics)
+    return SolverOutput(samples=x.detach(), nfe=ctx.steps, diagnostics=diagnostics)
 
 
 def _polyak_limit(

@@ -30,7 +30,6 @@ import math
 import torch
 
 from ..operators.base import LinearOperator
-from ..operators.noise import measured_weight
 from ..operators.problem import InverseProblem
 
 __all__ = ["LinearGaussianData", "batched_cg", "real_dot"]
@@ -147,7 +146,7 @@ class LinearGaussianData:
         self.y = y.to(cdtype if self.complex_data else dtype)
         s = torch.as_tensor(problem.sigma, device=y.device).to(dtype)
         self.noise_std = torch.broadcast_to(s, y.shape[1:]).clone()
-        self.weight = measured_weight(problem.noise, self.y).to(dtype)  # 0 where unmeasured
+        self.weight = problem.noise.weights(self.y).to(dtype)  # 0 where unmeasured
         self.cg_tol = cg_tol if cg_tol is not None else (1e-10 if dtype == torch.float64 else 1e-5)
         self.cg_max_iter = int(cg_max_iter)
         self.max_iterations = 0

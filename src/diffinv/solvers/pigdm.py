@@ -33,33 +33,29 @@ bias is that of the isotropic approximation (see the tests).
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import torch
 
+from ..operators.problem import InverseProblem
+from ..validation import in_range, nonnegative_float, positive_float
 from .batching import check_max_batch, run_chunked
+from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
 from .gaussian_data import LinearGaussianData
 from .kernels import ancestral_step
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
-from .utils import initial_noise, progress_bar
 
 __all__ = ["pigdm"]
 
 
 @register_solver("pigdm")
 def pigdm(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     data_var: float = 1.0,
     guidance_scale: float = 1.0,
     eta: float = 1.0,
@@ -87,30 +83,19 @@ def pigdm(
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
     """
-    if not (isinstance(data_var, (int, float)) and data_var > 0 and math.isfinite(data_var)):
-        raise ValueError(f"data_var: expected a positive finite number, got {data_var!r}")
-    if not (isinstance(guidance_scale, (int, float)) and guidance_scale >= 0
-            and math.isfinite(guidance_scale)):
-        raise ValueError(
-            f"guidance_scale: expected a non-negative finite number, got {guidance_scale!r}"
-        )
-    if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-        raise ValueError(f"eta: expected a value in [0, 1], got {eta!r}")
+    positive_float("data_var", data_var)
+    nonnegative_float("guidance_scale", guidance_scale)
+    in_range("eta", eta, 0.0, 1.0)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
     data = None
     if problem.is_linear_gaussian:
-        data = LinearGaussianData(problem, dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
+        data = LinearGaussianData(problem, ctx.dtype, cg_tol=cg_tol, cg_max_iter=cg_max_iter)
     curvature = float(lipschitz) if lipschitz is not None else 0.0
     if data is None and lipschitz is None:
-        curvature = estimate_curvature(problem, prior, image_shape, sigmas, dtype)
-
-    def run(n: int, offset: int) -> SolverOutput:
-        return _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback,
-                            progress, offset, data, float(data_var), float(guidance_scale),
-                            float(eta), curvature)
-
-    out = run_chunked(run, n_samples, max_batch)
+        curvature = estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas, ctx.dtype)
+    guide = Guidance(data, float(data_var), float(guidance_scale), float(eta), curvature)
+    out = run_chunked(lambda c: _pigdm_chunk(problem, prior, c, guide), ctx, max_batch)
     out.diagnostics["guidance"] = "pseudoinverse" if data is not None else "dps_fallback"
     if data is not None:
         out.diagnostics["max_cg_iterations"] = data.max_iterations
@@ -118,14 +103,27 @@ def pigdm(
     return out
 
 
-def _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callback, progress,
-                 offset, data, data_var, scale, eta, curvature) -> SolverOutput:
-    device = problem.y.device
-    x = initial_noise(n, image_shape, float(sigmas[0]), dtype, device, generator)
-    steps = len(sigmas) - 1
-    for i in progress_bar(range(steps), progress, "pigdm"):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        sig = torch.full((n,), s, dtype=dtype, device=device)
+@dataclass(frozen=True)
+class Guidance:
+    """PiGDM's guidance settings: the exact linear-Gaussian data term ``data`` (or ``None`` for
+    the DPS-like fallback with curvature damping ``curvature``), the prior-variance
+    ``data_var`` of ``p(x0 | x_t)``, the guidance ``scale`` and the ancestral ``eta``."""
+
+    data: LinearGaussianData | None
+    data_var: float
+    scale: float
+    eta: float
+    curvature: float
+
+
+def _pigdm_chunk(
+    problem: InverseProblem, prior: Denoiser, ctx: RunContext, guide: Guidance
+) -> SolverOutput:
+    data, data_var, scale, eta, curvature = (guide.data, guide.data_var, guide.scale, guide.eta,
+                                             guide.curvature)
+    x = ctx.initial_noise()
+    for i, s, s_next in ctx.levels("pigdm"):
+        sig = ctx.sigma_batch(s)
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior(xg, sig)
@@ -142,8 +140,7 @@ def _pigdm_chunk(problem, prior, sigmas, n, image_shape, dtype, generator, callb
         x0 = x0.detach()
         x0_post = x0 + (s**2 * scale) * score
         check_state(x0_post, i, "PiGDM guided x0")
-        x = ancestral_step(x, x0_post, s, s_next, eta, generator)
+        x = ancestral_step(x, x0_post, s, s_next, eta, ctx.generator)
         check_state(x, i, "PiGDM state")
-        if callback is not None:
-            callback({"step": i, "sigma": s, "x": x, "x0_hat": x0, "chain_offset": offset})
-    return SolverOutput(samples=x.detach(), nfe=steps)
+        ctx.report(step=i, sigma=s, x=x, x0_hat=x0)
+    return SolverOutput(samples=x.detach(), nfe=ctx.steps)

@@ -2,11 +2,11 @@
 
 A solver is a function
 
-``fn(problem, prior, *, sigmas, n_samples, image_shape, dtype, generator, callback, progress,
-**options) -> SolverOutput``
+``fn(problem, prior, ctx, **options) -> SolverOutput``
 
-whose solver-specific options are keyword-only parameters with defaults (so unknown options
-can be rejected by name).  Register one with :func:`register_solver`.
+where ``ctx`` is the :class:`~diffinv.solvers.context.RunContext` of the run and the
+solver-specific options are keyword-only parameters with defaults (so unknown options can be
+rejected by name).  Register one with :func:`register_solver`.
 """
 
 from __future__ import annotations
@@ -25,22 +25,7 @@ __all__ = [
     "available_solvers",
     "solver_options",
     "check_state",
-    "COMMON_ARGS",
 ]
-
-COMMON_ARGS = frozenset(
-    {
-        "problem",
-        "prior",
-        "sigmas",
-        "n_samples",
-        "image_shape",
-        "dtype",
-        "generator",
-        "callback",
-        "progress",
-    }
-)
 
 _SOLVERS: dict[str, Callable[..., SolverOutput]] = {}
 
@@ -72,6 +57,13 @@ def register_solver(name: str) -> Callable:
     """Decorator registering a solver function under ``name``."""
 
     def deco(fn: Callable) -> Callable:
+        params = list(inspect.signature(fn).parameters.values())
+        positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        if len(positional) != 3:
+            raise TypeError(
+                f"fn: a solver takes (problem, prior, ctx) and keyword-only options; "
+                f"{fn.__name__} takes {[p.name for p in positional]}"
+            )
         if name in _SOLVERS and _SOLVERS[name] is not fn:
             raise ValueError(f"name: a solver named {name!r} is already registered")
         _SOLVERS[name] = fn
@@ -101,7 +93,7 @@ def solver_options(name: str) -> dict[str, Any]:
     return {
         p.name: p.default
         for p in sig.parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in COMMON_ARGS
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
 
 

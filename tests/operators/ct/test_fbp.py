@@ -147,3 +147,16 @@ def test_real_tooth_scan_reconstructs(shared_data):
     # the reconstruction explains the data
     resid = op(torch.from_numpy(rec.copy())[None, None]) - binned
     assert float(resid.norm() / binned.norm()) < 0.15
+
+
+def test_parallel_fbp_agrees_with_the_pixel_driven_backprojection(phantom, parallel_data):
+    # op.fbp back-projects with the operator's transpose; the pixel-driven reference
+    # interpolates each filtered view at the pixel centres: the two agree to about 44 dB
+    from diffinv.operators.ct.fbp import backproject_parallel
+
+    op, y = parallel_data
+    q = filter_sinogram(y, op.detector_spacing)
+    w = angular_weights(op.angles, math.pi)
+    ref = backproject_parallel(q, op.angles, w, 128, op.pixel_size, op.detector_spacing)
+    assert psnr(op.fbp(y), ref) > 40.0
+    assert psnr(op.fbp(y), phantom) >= psnr(ref, phantom) - 0.5

@@ -139,3 +139,31 @@ def test_nufft_matches_dft_and_has_exact_adjoint():
     yy = torch.randn(1, 25, dtype=torch.complex128, generator=g).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: small.adjoint(t), (yy,), atol=1e-8)
     assert Visibilities(obs, 16, 160.0).method == "dft"  # auto picks the exact DFT when small
+
+
+def test_visibilities_reuse_plans_with_fresh_results():
+    pytest.importorskip("finufft")
+    obs = _obs()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 1, 32, 32, dtype=torch.float64, generator=g)
+    op = Visibilities(obs, 32, 160.0, method="nufft")
+    first = op(x)
+    pair = op.nufft()
+    plan = pair.plans.plan(2, 2, torch.complex128)
+    again = op(x)
+    assert op.nufft() is pair and pair.plans.plan(2, 2, torch.complex128) is plan
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    fresh = Visibilities(obs, 32, 160.0, method="nufft")(x)  # a new operator, new plans
+    torch.testing.assert_close(first, fresh, rtol=1e-13, atol=1e-13)
+    exact = Visibilities(obs, 32, 160.0, method="dft")(x)
+    assert float((first - exact).abs().max() / exact.abs().max()) < 1e-10
+    y = torch.randn(2, len(obs), dtype=torch.complex128, generator=g)
+    fresh_adj = Visibilities(obs, 32, 160.0, method="nufft").adjoint(y)
+    assert fresh_adj.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(op.adjoint(y), fresh_adj, rtol=1e-12, atol=1e-12)
+
+
+def test_auto_picks_the_nufft_at_eht_sizes():
+    pytest.importorskip("finufft")
+    uv = torch.rand(4000, 2, dtype=torch.float64) * 1e9
+    assert Visibilities(uv, 64, 160.0).method == "nufft"

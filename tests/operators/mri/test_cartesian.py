@@ -17,7 +17,7 @@ from diffinv.operators.mri import (
 )
 from diffinv.operators.testing import check_adjoint, check_gradient
 
-ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (DESIGN.md)
+ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (operators/testing.py, check_adjoint)
 H, W, C = 24, 20, 4
 
 
@@ -154,3 +154,19 @@ def test_odd_and_even_sizes_match_explicit_fft2c(shape):
     ref = (maps.conj() * ifft2c(y * mask)).sum(1, keepdim=True)
     torch.testing.assert_close(op.adjoint(y), ref)
     assert check_adjoint(op, (1, 1, *shape), torch.complex128) < ADJOINT_TOL
+
+
+def test_batch_chunks_give_the_unchunked_results():
+    maps = birdcage_maps((16, 12), 3)
+    whole = MultiCoilMRI(maps, cartesian_mask((16, 12), 2, 0.2, seed=0))
+    chunked = MultiCoilMRI(maps, cartesian_mask((16, 12), 2, 0.2, seed=0))
+    chunked.cpu_chunk_bytes = 1  # one image per chunk
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 1, 16, 12, dtype=torch.complex64, generator=g)
+    y = torch.randn(5, 3, 16, 12, dtype=torch.complex64, generator=g)
+    torch.testing.assert_close(chunked(x), whole(x))
+    torch.testing.assert_close(chunked.adjoint(y), whole.adjoint(y))
+    torch.testing.assert_close(chunked.normal(x), whole.normal(x))
+    xr = x.clone().requires_grad_(True)
+    chunked(xr).abs().square().sum().backward()
+    torch.testing.assert_close(xr.grad, 2 * whole.normal(x))

@@ -17,7 +17,7 @@ from diffinv.operators.mri import (
 from diffinv.operators.mri.nufft import make_backend
 from diffinv.operators.testing import check_adjoint
 
-ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (DESIGN.md)
+ADJOINT_TOL = 1e-6  # = tests/conftest.py ADJOINT_TOL (operators/testing.py, check_adjoint)
 H, W, C = 16, 12, 3
 BACKENDS = ["dft", "finufft", "torchkbnufft"]
 

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
+from ...validation import positive_float
 from ..noise import check_finite
 from . import fbp as _fbp
-from .geometry import _positive, as_angles, detector_positions, fan_rays
+from .geometry import as_angles, detector_positions, fan_rays
 from .projector import RayTransform
 
 __all__ = ["FanBeamRadon"]
@@ -78,9 +79,9 @@ class FanBeamRadon(RayTransform):
     ):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
-        h = _positive("pixel_size", pixel_size)
-        spacing = _positive("detector_spacing", detector_spacing)
-        r_so = _positive("source_origin", source_origin)
+        h = positive_float("pixel_size", pixel_size)
+        spacing = positive_float("detector_spacing", detector_spacing)
+        r_so = positive_float("source_origin", source_origin)
         r_od = float(origin_detector)
         if not (math.isfinite(r_od) and r_od >= 0):
             raise ValueError(

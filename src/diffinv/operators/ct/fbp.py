@@ -24,13 +24,18 @@ weight :math:`1/U^2`, :math:`U = (R_{so} + \mathbf x\cdot d_\beta) / R_{so}`.  C
 (equiangular) data are first resampled onto the virtual flat detector.  Short scans (no Parker
 weighting) are not handled: fan-beam FBP expects a full rotation.
 
-The back-projection here is pixel-driven (linear interpolation on the detector at each pixel
-centre), which is more uniform than the transpose of a ray-driven projector; the angle
-integral uses midpoint weights of the (possibly uneven) angles.
+Parallel-beam FBP back-projects with the projector's own exact transpose (the cached sparse
+matrix or the numba kernels, see :meth:`.ParallelBeamRadon.fbp`), as ASTRA's CPU FBP does
+with its projector; :func:`backproject_parallel` is the pixel-driven back-projection (linear
+interpolation on the detector at each pixel centre) kept as the reference it is tested
+against.  Fan-beam FBP back-projects pixel-driven (:func:`backproject_fan`), because its
+``1/U^2`` weight depends on the pixel and the view jointly and is no sinogram weighting of
+the transpose.  The angle integral uses midpoint weights of the (possibly uneven) angles.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -62,6 +67,13 @@ def ramp_filter_response(
     """
     if filter not in FILTERS:
         raise ValueError(f"filter: expected one of {FILTERS}, got {filter!r}")
+    resp, p = _response64(int(n_detectors), float(spacing), filter)
+    return resp.to(device=device, dtype=dtype), p
+
+
+@functools.lru_cache(maxsize=32)
+def _response64(n_detectors: int, spacing: float, filter: str) -> tuple[torch.Tensor, int]:
+    """float64 CPU response, cached per detector length, spacing and window."""
     p = 1 << max(6, math.ceil(math.log2(2 * n_detectors)))
     n = torch.fft.fftfreq(p, 1.0 / p, dtype=torch.float64).round().to(torch.int64)
     h = torch.zeros(p, dtype=torch.float64)
@@ -76,7 +88,7 @@ def ramp_filter_response(
         resp = resp * torch.cos(math.pi * nu)
     elif filter == "hann":
         resp = resp * torch.cos(math.pi * nu) ** 2
-    return resp.to(device=device, dtype=dtype), p
+    return resp, p
 
 
 def filter_sinogram(sino: torch.Tensor, spacing: float, filter: str = "ramp") -> torch.Tensor:

@@ -73,12 +73,6 @@ def as_angles(angles: torch.Tensor | Sequence[float] | int) -> torch.Tensor:
     return a
 
 
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
-    return v
-
 
 def detector_positions(
     n_detectors: int, detector_spacing: float, center: float | None = None

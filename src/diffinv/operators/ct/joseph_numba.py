@@ -18,12 +18,13 @@ import numpy as np
 import torch
 
 from ...numba_cache import njit_cached
+from ...threads import threads_for
 
-__all__ = ["forward", "adjoint"]
+__all__ = ["forward", "adjoint", "k_range", "params_np", "ParamsCache"]
 
 
 @numba.njit(inline="always")
-def _k_range(a, m, n):  # pragma: no cover - compiled
+def k_range(a, m, n):  # pragma: no cover - compiled
     """Steps ``k`` whose interpolation position ``a + k m`` can touch the image."""
     lo_c, hi_c = -1.0, float(n)
     if m == 0.0:
@@ -46,7 +47,7 @@ def _fwd1_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
     for r in numba.prange(a.shape[0]):
         ar, mr = a[r], m[r]
         src = img if xdrive[r] else img_t
-        k0, k1 = _k_range(ar, mr, n)
+        k0, k1 = k_range(ar, mr, n)
         acc = 0.0
         for k in range(k0, k1):
             c = ar + k * mr
@@ -67,7 +68,7 @@ def _fwdb_py(img, img_t, xdrive, a, m, w, out):  # pragma: no cover - compiled
     for r in numba.prange(a.shape[0]):
         ar, mr, wr = a[r], m[r], w[r]
         src = img if xdrive[r] else img_t
-        k0, k1 = _k_range(ar, mr, n)
+        k0, k1 = k_range(ar, mr, n)
         acc = np.zeros(nb, dtype=out.dtype)
         for k in range(k0, k1):
             c = ar + k * mr
@@ -99,7 +100,7 @@ def _adj1_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
                 continue
             ar, mr = a[r], m[r]
             dst = buf[blk] if xdrive[r] else buf_t[blk]
-            k0, k1 = _k_range(ar, mr, n)
+            k0, k1 = k_range(ar, mr, n)
             for k in range(k0, k1):
                 c = ar + k * mr
                 lo_f = math.floor(c)
@@ -126,7 +127,7 @@ def _adjb_py(sino, xdrive, a, m, w, buf, buf_t):  # pragma: no cover - compiled
             for b in range(nb):
                 v[b] = wr * sino[r, b]
             dst = buf[blk] if xdrive[r] else buf_t[blk]
-            k0, k1 = _k_range(ar, mr, n)
+            k0, k1 = k_range(ar, mr, n)
             for k in range(k0, k1):
                 c = ar + k * mr
                 lo_f = math.floor(c)
@@ -154,14 +155,23 @@ _KERNELS = {
     for name, fn in (("fwd1", _fwd1_py), ("fwdb", _fwdb_py), ("adj1", _adj1_py), ("adjb", _adjb_py))
     for parallel in (False, True)
 }
-PARALLEL_MIN_WORK = 2_000_000  # rays x steps x batch below which the serial kernels run
 
 
 def _use_parallel(n_rays: int, image_size: int, batch: int) -> bool:
-    return n_rays * image_size * batch >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    """Parallel kernels only when the thread policy gives the work (rays x steps x batch
+    interpolations) more than one thread (:func:`diffinv.threads.threads_for`)."""
+    work = n_rays * image_size * batch
+    return numba.get_num_threads() > 1 and threads_for(work, numba.get_num_threads()) > 1
 
 
-def _params_np(params, dtype: np.dtype):
+def params_np(params, dtype: np.dtype):
+    """NumPy ``(xdrive, a, m, w)`` with ``w`` in ``dtype``.
+
+    ``params`` are the float64 tensors of :func:`.joseph_sparse.ray_parameters` or a
+    :class:`ParamsCache`, which converts once per dtype and keeps the arrays.
+    """
+    if isinstance(params, ParamsCache):
+        return params.get(dtype)
     xdrive, a, m, w = params
     return (
         xdrive.numpy().astype(np.bool_),
@@ -169,6 +179,21 @@ def _params_np(params, dtype: np.dtype):
         m.numpy().astype(np.float64),
         w.numpy().astype(dtype),
     )
+
+
+class ParamsCache:
+    """The per-ray constants as NumPy arrays, converted once per value dtype."""
+
+    def __init__(self, params):
+        self.params = params
+        self._arrays: dict = {}
+
+    def get(self, dtype: np.dtype):
+        """``(xdrive, a, m, w)`` with ``w`` in ``dtype`` (cached)."""
+        key = np.dtype(dtype).str
+        if key not in self._arrays:
+            self._arrays[key] = params_np(self.params, dtype)
+        return self._arrays[key]
 
 
 def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:
@@ -179,7 +204,7 @@ def forward(x: torch.Tensor, params, image_size: int) -> torch.Tensor:
     """
     b, n = x.shape[0], image_size
     arr = x.detach().numpy().reshape(b, n, n)
-    xdrive, a, m, w = _params_np(params, arr.dtype)
+    xdrive, a, m, w = params_np(params, arr.dtype)
     parallel = _use_parallel(a.shape[0], n, b)
     if b == 1:
         img = np.zeros((n + 2, n), dtype=arr.dtype)
@@ -202,7 +227,7 @@ def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     """Back-project a CPU batch ``y`` of shape ``(B, n_rays)`` to ``(B, N*N)`` (exact transpose)."""
     b, n = y.shape[0], image_size
     arr = y.detach().numpy()
-    xdrive, a, m, w = _params_np(params, arr.dtype)
+    xdrive, a, m, w = params_np(params, arr.dtype)
     parallel = _use_parallel(a.shape[0], n, b)
     n_blocks = max(1, min(numba.get_num_threads(), a.shape[0])) if parallel else 1
     if b == 1:
@@ -217,56 +242,3 @@ def adjoint(y: torch.Tensor, params, image_size: int) -> torch.Tensor:
     _KERNELS["adjb", parallel](sino, xdrive, a, m, w, buf, buf_t)
     img = buf[:, 1:-1].sum(axis=0) + buf_t[:, 1:-1].sum(axis=0).transpose(1, 0, 2)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)).reshape(b, -1))
-
-
-def _csr_count(xdrive, a, m, n):  # pragma: no cover - compiled
-    counts = np.zeros(a.shape[0] + 1, dtype=np.int64)
-    for r in range(a.shape[0]):
-        k0, k1 = _k_range(a[r], m[r], n)
-        c_r = 0
-        for k in range(k0, k1):
-            c = a[r] + k * m[r]
-            lo_f = math.floor(c)
-            f = c - lo_f
-            lo = int(lo_f)
-            if lo >= 0 and lo < n and f < 1.0:
-                c_r += 1
-            if lo + 1 >= 0 and lo + 1 < n and f > 0.0:
-                c_r += 1
-        counts[r + 1] = c_r
-    return counts
-
-
-def _csr_fill(xdrive, a, m, w, n, indptr, cols, vals):  # pragma: no cover - compiled
-    for r in range(a.shape[0]):
-        k0, k1 = _k_range(a[r], m[r], n)
-        p = indptr[r]
-        for k in range(k0, k1):
-            c = a[r] + k * m[r]
-            lo_f = math.floor(c)
-            f = c - lo_f
-            lo = int(lo_f)
-            for idx, wt in ((lo, 1.0 - f), (lo + 1, f)):
-                if idx >= 0 and idx < n and wt > 0.0:
-                    cols[p] = idx * n + k if xdrive[r] else k * n + idx
-                    vals[p] = w[r] * wt
-                    p += 1
-
-
-_csr_count = njit_cached(_csr_count, __file__)
-_csr_fill = njit_cached(_csr_fill, __file__)
-
-
-def csr_arrays(params, image_size: int):
-    """Joseph's matrix as CSR arrays ``(indptr, indices, values)`` (int64, int64, float64).
-
-    Same entries as :func:`.joseph_sparse.build_matrix`, built in two numba passes (count,
-    fill) on the CPU.
-    """
-    xdrive, a, m, w = _params_np(params, np.float64)
-    counts = _csr_count(xdrive, a, m, image_size)
-    indptr = np.cumsum(counts)
-    cols = np.empty(indptr[-1], dtype=np.int64)
-    vals = np.empty(indptr[-1], dtype=np.float64)
-    _csr_fill(xdrive, a, m, w, image_size, indptr, cols, vals)
-    return indptr, cols, vals

@@ -22,13 +22,9 @@ import math
 
 import torch
 
-from ..noise import GaussianNoise, check_counts, check_finite
+from ..noise import GaussianNoise, check_counts, check_finite, sum_per_item
 
 __all__ = ["TransmissionPoisson", "gaussian_log_data", "counts_to_line_integrals"]
-
-
-def _sum_per_item(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).sum(dim=1)
 
 
 def _as_counts_param(name: str, value, allow_zero: bool) -> float | torch.Tensor:
@@ -106,12 +102,12 @@ class TransmissionPoisson:
     def log_likelihood(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Poisson log probability of counts ``y`` per batch item, constants included."""
         lam = self.mean_counts(y_clean).clamp(min=self.floor)
-        return _sum_per_item(y * torch.log(lam) - lam - torch.lgamma(y + 1.0))
+        return sum_per_item(y * torch.log(lam) - lam - torch.lgamma(y + 1.0))
 
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Pearson chi-square ``sum (y - lam)^2 / lam`` per batch item."""
         lam = self.mean_counts(y_clean).clamp(min=self.floor)
-        return _sum_per_item((y - lam) ** 2 / lam)
+        return sum_per_item((y - lam) ** 2 / lam)
 
     def n_data(self, y: torch.Tensor) -> int:
         """Number of count values in one item."""
@@ -123,7 +119,7 @@ class TransmissionPoisson:
         The Gaussian approximation of the Poisson likelihood (the DPS paper's weighting).
         """
         lam = self.mean_counts(y_clean)
-        return torch.sqrt(_sum_per_item((y - lam) ** 2 / y.clamp(min=1.0)))
+        return torch.sqrt(sum_per_item((y - lam) ** 2 / y.clamp(min=1.0)))
 
     def __repr__(self) -> str:
         i0 = self.I0 if not isinstance(self.I0, torch.Tensor) else "tensor"

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import torch
 
+from ...validation import positive_float
 from ..noise import check_finite
 from . import fbp as _fbp
-from .geometry import _positive, as_angles, parallel_rays
+from .geometry import as_angles, parallel_rays
 from .projector import RayTransform, default_n_detectors
 
 __all__ = ["ParallelBeamRadon"]
@@ -80,8 +81,8 @@ class ParallelBeamRadon(RayTransform):
     ):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
-        spacing = _positive("detector_spacing", detector_spacing)
-        h = _positive("pixel_size", pixel_size)
+        spacing = positive_float("detector_spacing", detector_spacing)
+        h = positive_float("pixel_size", pixel_size)
         if n_detectors is None:
             n_detectors = default_n_detectors(image_size, h, spacing)
         if isinstance(n_detectors, bool) or not isinstance(n_detectors, int) or n_detectors < 1:
@@ -101,7 +102,16 @@ class ParallelBeamRadon(RayTransform):
         )
 
     def fbp(self, y: torch.Tensor, filter: str = "ramp") -> torch.Tensor:
-        """Filtered back-projection of parallel-beam line integrals.
+        r"""Filtered back-projection of parallel-beam line integrals.
+
+        The views are filtered by one batched real FFT of the padded detector length
+        (:func:`.fbp.filter_sinogram`), weighted by the midpoint angle weights ``w_a`` and
+        back-projected with the operator's own exact transpose (the sparse or numba path of
+        :meth:`adjoint`, so FBP costs one filter plus one adjoint):
+
+        .. math:: \hat f = \frac{s}{h^2} A^T \big(w_a\, (h * y_a)\big),
+
+        since the adjoint's weights from the rays of one view sum to ``h^2 / s`` at every pixel.
 
         Parameters
         ----------
@@ -118,13 +128,7 @@ class ParallelBeamRadon(RayTransform):
         self._check(y, self.out_shape, "y")
         check_finite("y", y)
         q = _fbp.filter_sinogram(y, self.detector_spacing, filter)
-        w = _fbp.angular_weights(self.angles, math.pi)
-        return _fbp.backproject_parallel(
-            q,
-            self.angles,
-            w,
-            self.image_size,
-            self.pixel_size,
-            self.detector_spacing,
-            self.rotation_center,
-        )
+        w = _fbp.angular_weights(self.angles, math.pi).to(device=q.device, dtype=q.dtype)
+        # sum over the rays of one view of the adjoint's weights at a pixel = h^2 / s
+        scale = self.detector_spacing / self.pixel_size**2
+        return self.adjoint(q * (w * scale)[:, None])

@@ -7,16 +7,23 @@ geometry subclasses (:class:`~.parallel_beam.ParallelBeamRadon`,
 
 Backends (all give the same matrix, the back-projection is its exact transpose):
 
-* ``"numba"`` — on-the-fly numba kernels (CPU only, nothing stored, no set-up);
+* ``"numba"`` — on-the-fly numba kernels (CPU only, no set-up).  Memory: nothing stored;
+  per call the padded image and its transpose, ``2 (N + 2) N B`` values, and for the
+  adjoint one such pair per thread (:meth:`RayTransform.memory_estimate`);
 * ``"sparse"`` — a torch sparse CSR matrix and its transpose, built once per
-  ``(device, dtype)`` and cached (CPU and CUDA; built by numba and scipy on the CPU, by
-  vectorised torch on other devices).  About 20 M entries (~0.3 GB in float32 with the
-  transpose) at 256 x 256 with 180 x 256 rays;
+  ``(device, dtype)`` and cached (CPU and CUDA; written in place by numba on the CPU,
+  :mod:`.joseph_csr`, with no peak above the result; by vectorised torch on other devices).
+  Memory: ``2 nnz (4 + b)`` bytes (``b`` = 4 in float32, 8 in float64; int32 indices) with
+  ``nnz <= 2 n_rays N``: about 20 M entries (0.3 GB in float32 with the transpose) at
+  256 x 256 with 180 x 256 rays, 4.8 GB at 512 x 512 with 720 x 512 rays;
 * ``"auto"`` (default) — ``sparse`` on GPUs, and on the CPU while the matrix is small
   enough (:attr:`RayTransform.sparse_auto_max_entries`, 40 M entries: 256 x 256 images with
-  180 x 256 rays qualify, 640 x 640 with 181 x 640 do not), ``numba`` beyond.  On this
-  project's CPU benchmark the sparse pair is the fastest once built (a few seconds, once per
-  geometry and dtype); numba needs no memory and no set-up.
+  180 x 256 rays qualify, 640 x 640 with 181 x 640 do not) **and** its estimated memory is at
+  most :attr:`RayTransform.sparse_auto_memory_fraction` of the memory available
+  (``MemAvailable`` of ``/proc/meminfo``), ``numba`` beyond.  The choice is made once per
+  ``(device, dtype)`` and kept.  On this project's CPU benchmark the sparse pair is the
+  fastest once built (a few seconds, once per geometry and dtype); numba needs no memory
+  and no set-up.  Pass ``backend="sparse"`` or ``"numba"`` to choose yourself.
 
 Projection and back-projection are wrapped in :class:`torch.autograd.Function` whose
 backward passes are the transpose, so gradients through the operator are exact and cheap.
@@ -30,15 +37,16 @@ import warnings
 import numpy as np
 import torch
 
+from ...threads import get_threads
 from ..base import LinearOperator
 from . import joseph_sparse
 
 try:  # numba is a core dependency, but keep the torch path usable without it
-    from . import joseph_numba
+    from . import joseph_csr, joseph_numba
 except ImportError:  # pragma: no cover - exercised only without numba
-    joseph_numba = None
+    joseph_csr = joseph_numba = None
 
-__all__ = ["RayTransform", "BACKENDS"]
+__all__ = ["RayTransform", "BACKENDS", "available_memory"]
 
 BACKENDS = ("auto", "numba", "sparse")
 
@@ -100,7 +108,8 @@ class RayTransform(LinearOperator):
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         if backend == "numba" and joseph_numba is None:
-            raise ValueError("backend: 'numba' requested but numba is not installed")
+            raise ValueError("backend: 'numba' requested but numba is not installed; install it "
+                             "with pip install 'diffinv[ct]'")
         self.image_size = int(image_size)
         self.n_angles = int(n_angles)
         self.n_detectors = int(n_detectors)
@@ -110,6 +119,7 @@ class RayTransform(LinearOperator):
         self.out_shape = (1, self.n_angles, self.n_detectors)
         # Geometry is kept in float64 on the CPU; matrices are cached per device and dtype.
         self._params = joseph_sparse.ray_parameters(origin, direction, image_size, pixel_size)
+        self._params_np = None if joseph_numba is None else joseph_numba.ParamsCache(self._params)
         self._origin = origin
         self._direction = direction
         self._matrices: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -118,13 +128,40 @@ class RayTransform(LinearOperator):
     #: ``auto`` uses the sparse matrices on the CPU up to this many (estimated) entries
     #: (2 per ray and step, about 8 bytes each in float32, twice with the transpose).
     sparse_auto_max_entries: int = 40_000_000
+    #: ``auto`` also needs the sparse pair to fit in this fraction of the available memory.
+    sparse_auto_memory_fraction: float = 0.25
 
-    def _backend_for(self, t: torch.Tensor) -> str:
+    def memory_estimate(
+        self, backend: str, batch: int = 1, dtype: torch.dtype = torch.float32
+    ) -> int:
+        """Bytes a backend needs: the cached pair for ``"sparse"`` (an upper bound), the
+        per-call buffers for ``"numba"`` (a batch of ``batch``, all threads)."""
+        item = torch.empty((), dtype=dtype).element_size()
+        n = self.image_size
+        if backend == "sparse":
+            entries = 2 * self.n_angles * self.n_detectors * n
+            index = 4 if entries < 2**31 - 1 else 8
+            return 2 * entries * (index + item) + 8 * (self.n_angles * self.n_detectors + n * n)
+        if backend == "numba":
+            threads = get_threads()
+            return 2 * (n + 2) * n * int(batch) * item * (1 + max(1, threads))
+        raise ValueError(f"backend: expected 'sparse' or 'numba', got {backend!r}")
+
+    def backend_for(self, t: torch.Tensor) -> str:
+        """The backend (``"numba"`` or ``"sparse"``) that runs for a tensor like ``t``."""
         if self.backend == "auto":
             if t.device.type != "cpu" or joseph_numba is None:
                 return "sparse"
-            entries = 2 * self.n_angles * self.n_detectors * self.image_size
-            return "sparse" if entries <= self.sparse_auto_max_entries else "numba"
+            key = (str(t.device), t.dtype)
+            chosen = self.__dict__.setdefault("_auto_choice", {})
+            if key not in chosen:
+                entries = 2 * self.n_angles * self.n_detectors * self.image_size
+                fits = self.memory_estimate("sparse", dtype=t.dtype) <= (
+                    self.sparse_auto_memory_fraction * available_memory()
+                )
+                small = entries <= self.sparse_auto_max_entries
+                chosen[key] = "sparse" if (small and fits) or key in self._matrices else "numba"
+            return chosen[key]
         if self.backend == "numba" and t.device.type != "cpu":
             raise ValueError("backend: 'numba' runs on CPU only; use 'sparse' or 'auto' on GPU")
         return self.backend
@@ -158,8 +195,8 @@ class RayTransform(LinearOperator):
         if x.dtype not in (torch.float32, torch.float64):  # half precision: compute in float32
             return self._apply_forward(x.float()).to(x.dtype)
         flat = x.detach().reshape(x.shape[0], -1)
-        if self._backend_for(x) == "numba":
-            out = joseph_numba.forward(flat.contiguous(), self._params, self.image_size)
+        if self.backend_for(x) == "numba":
+            out = joseph_numba.forward(flat.contiguous(), self._params_np, self.image_size)
         else:
             A, _ = self.matrices(x.device, x.dtype)
             out = torch.sparse.mm(A, flat.transpose(0, 1).contiguous()).transpose(0, 1)
@@ -169,8 +206,8 @@ class RayTransform(LinearOperator):
         if y.dtype not in (torch.float32, torch.float64):
             return self._apply_adjoint(y.float()).to(y.dtype)
         flat = y.detach().reshape(y.shape[0], -1)
-        if self._backend_for(y) == "numba":
-            out = joseph_numba.adjoint(flat.contiguous(), self._params, self.image_size)
+        if self.backend_for(y) == "numba":
+            out = joseph_numba.adjoint(flat.contiguous(), self._params_np, self.image_size)
         else:
             _, At = self.matrices(y.device, y.dtype)
             out = torch.sparse.mm(At, flat.transpose(0, 1).contiguous()).transpose(0, 1)
@@ -213,30 +250,36 @@ class RayTransform(LinearOperator):
 
 
 def _csr_pair_numba(params, image_size: int, dtype: torch.dtype):
-    """``(A, A^T)`` as torch sparse CSR on the CPU, built by numba and transposed by scipy."""
-    import scipy.sparse
+    """``(A, A^T)`` as torch sparse CSR on the CPU, written in place by numba (no peak)."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    pair = joseph_csr.csr_pair_arrays(params, image_size, np_dtype)
+    n_rays = pair[0][0].shape[0] - 1
+    shapes = ((n_rays, image_size**2), (image_size**2, n_rays))
 
-    indptr, cols, vals = joseph_numba.csr_arrays(params, image_size)
-    n_rays = indptr.shape[0] - 1
-    mat = scipy.sparse.csr_matrix((vals, cols, indptr), shape=(n_rays, image_size**2))
-    mat.sort_indices()
-    mat_t = mat.T.tocsr()
-    mat_t.sort_indices()
-
-    # int32 indices halve the index memory when they fit
-    index_dtype = np.int32 if mat.nnz < 2**31 - 1 else np.int64
-
-    def to_torch(sp) -> torch.Tensor:
+    def to_torch(arrays, shape) -> torch.Tensor:
+        indptr, cols, vals = arrays
         with warnings.catch_warnings():  # torch flags sparse CSR as beta
             warnings.simplefilter("ignore", UserWarning)
             return torch.sparse_csr_tensor(
-                torch.from_numpy(sp.indptr.astype(index_dtype)),
-                torch.from_numpy(sp.indices.astype(index_dtype)),
-                torch.from_numpy(sp.data).to(dtype),
-                size=sp.shape,
+                torch.from_numpy(indptr.astype(cols.dtype)),
+                torch.from_numpy(cols),
+                torch.from_numpy(vals).to(dtype),
+                size=shape,
             )
 
-    return to_torch(mat), to_torch(mat_t)
+    return to_torch(pair[0], shapes[0]), to_torch(pair[1], shapes[1])
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (``MemAvailable``; 8 GiB if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 << 30
 
 
 def default_n_detectors(image_size: int, pixel_size: float, detector_spacing: float) -> int:

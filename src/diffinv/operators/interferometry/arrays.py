@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...extras import require
+
 __all__ = ["Array"]
 
 _DATA = Path(__file__).resolve().parent / "data"
@@ -88,7 +90,7 @@ class Array:
 
     def geodetic(self) -> tuple[np.ndarray, np.ndarray]:
         """Geodetic (WGS84) latitude and longitude of each station in radians."""
-        from astropy.coordinates import EarthLocation
+        EarthLocation = require("astropy.coordinates", purpose="station geodesy").EarthLocation
 
         loc = EarthLocation.from_geocentric(*self.positions.T, unit="m")
         lon, lat, _ = loc.to_geodetic("WGS84")

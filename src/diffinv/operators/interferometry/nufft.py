@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["finufft_available", "nufft_forward", "nufft_adjoint"]
+from ..finufft_plans import PlanCache
+
+__all__ = ["finufft_available", "VisibilityNUFFT"]
 
 
 def finufft_available() -> bool:
@@ -29,95 +31,87 @@ def finufft_available() -> bool:
     return True
 
 
-def _eps(dtype) -> float:
-    return 1e-6 if dtype in (torch.float32, torch.complex64) else 1e-12
+class VisibilityNUFFT:
+    """The finufft pair for one (u, v) coverage, pixel size and pulse, with cached plans.
 
+    Plans (points sorted, fine grid allocated) and the phase/pulse factor are built once per
+    dtype and batch size and reused by every call, so the per-call cost is the transform.
 
-def _points(uv: torch.Tensor, d: float):
-    xu = (2 * np.pi * d) * uv[:, 0].detach().cpu().numpy().astype(np.float64)
-    xv = (2 * np.pi * d) * uv[:, 1].detach().cpu().numpy().astype(np.float64)
-    return xv, xu
+    Parameters
+    ----------
+    uv : torch.Tensor
+        float64 ``(M, 2)`` (u, v) in wavelengths.
+    d : float
+        Pixel size in radians.
+    pulse : torch.Tensor
+        float64 ``(M,)`` pixel response ``P(u, v)``.
+    n : int
+        Image side ``N``.
+    """
 
+    def __init__(self, uv: torch.Tensor, d: float, pulse: torch.Tensor, n: int):
+        uv64 = uv.detach().cpu().to(torch.float64)
+        xu = (2 * np.pi * d) * uv64[:, 0].numpy()
+        xv = (2 * np.pi * d) * uv64[:, 1].numpy()
+        self.n = int(n)
+        self.plans = PlanCache((xv, xu), (self.n, self.n))
+        ph = -np.pi * d * (uv64[:, 0] + uv64[:, 1])
+        self._shift64 = torch.polar(pulse.detach().cpu().to(torch.float64), ph)
+        self._shifts: dict[torch.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
-def _type2(img: torch.Tensor, uv: torch.Tensor, d: float, shift: torch.Tensor) -> torch.Tensor:
-    import finufft
+    def shift(self, cdtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``P e^{-i pi (u + v) d}`` and its conjugate, complex ``(M,)`` NumPy (cached)."""
+        if cdtype not in self._shifts:
+            sh = self._shift64.to(cdtype).numpy()
+            self._shifts[cdtype] = (sh, np.ascontiguousarray(sh.conj()))
+        return self._shifts[cdtype]
 
-    xv, xu = _points(uv, d)
-    cdt = np.complex64 if img.dtype == torch.float32 else np.complex128
-    c = img.detach().cpu().numpy().astype(cdt)
-    f = finufft.nufft2d2(
-        xv.astype(c.real.dtype),
-        xu.astype(c.real.dtype),
-        c,
-        isign=-1,
-        eps=_eps(img.dtype),
-        nthreads=torch.get_num_threads(),
-    )
-    out = torch.from_numpy(np.ascontiguousarray(f)).to(img.device)
-    return out * shift.to(out.dtype)
+    def type2(self, img: torch.Tensor) -> torch.Tensor:
+        """Visibilities ``(B, M)`` of real CPU images ``(B, N, N)``, no autograd."""
+        cdt = torch.complex64 if img.dtype == torch.float32 else torch.complex128
+        arr = img.detach().numpy()
+        c = np.empty(arr.shape, dtype=np.complex64 if cdt == torch.complex64 else np.complex128)
+        c.real = arr
+        c.imag = 0.0
+        out = self.plans.type2(c)
+        out *= self.shift(cdt)[0]
+        return torch.from_numpy(out)
 
+    def type1(self, y: torch.Tensor) -> torch.Tensor:
+        """``Re(A^H y)``: real images ``(B, N, N)`` from CPU visibilities ``(B, M)``."""
+        w = y.detach().resolve_conj().numpy() * self.shift(y.dtype)[1]
+        return torch.from_numpy(self.plans.type1(w).real.copy())
 
-def _type1(
-    y: torch.Tensor, uv: torch.Tensor, d: float, shift: torch.Tensor, n: int
-) -> torch.Tensor:
-    import finufft
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """Autograd-aware :meth:`type2` (its backward is :meth:`adjoint`)."""
+        if img.requires_grad and torch.is_grad_enabled():
+            return _Forward.apply(img, self)
+        return self.type2(img)
 
-    xv, xu = _points(uv, d)
-    w = (y * shift.conj().to(y.dtype)).detach().cpu().numpy()
-    real = w.real.dtype
-    c = finufft.nufft2d1(
-        xv.astype(real),
-        xu.astype(real),
-        w,
-        (n, n),
-        isign=1,
-        eps=_eps(y.dtype),
-        nthreads=torch.get_num_threads(),
-    )
-    return torch.from_numpy(np.ascontiguousarray(c.real)).to(y.device)
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """Autograd-aware :meth:`type1` (its backward is :meth:`forward`)."""
+        if y.requires_grad and torch.is_grad_enabled():
+            return _Adjoint.apply(y, self)
+        return self.type1(y)
 
 
 class _Forward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, img, uv, d, shift):  # noqa: D102
-        ctx.save_for_backward(uv, shift)
-        ctx.d, ctx.n = d, img.shape[-1]
-        return _type2(img, uv, d, shift)
+    def forward(ctx, img, op):  # noqa: D102
+        ctx.op = op
+        return op.type2(img)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
-        uv, shift = ctx.saved_tensors
-        return _Adjoint.apply(grad, uv, ctx.d, shift, ctx.n), None, None, None
+        return _Adjoint.apply(grad, ctx.op), None
 
 
 class _Adjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, y, uv, d, shift, n):  # noqa: D102
-        ctx.save_for_backward(uv, shift)
-        ctx.d = d
-        return _type1(y, uv, d, shift, n)
+    def forward(ctx, y, op):  # noqa: D102
+        ctx.op = op
+        return op.type1(y)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: D102
-        uv, shift = ctx.saved_tensors
-        return _Forward.apply(grad, uv, ctx.d, shift), None, None, None, None
-
-
-def _shift(uv: torch.Tensor, d: float, pulse: torch.Tensor, cdtype) -> torch.Tensor:
-    ph = -np.pi * d * (uv[:, 0] + uv[:, 1])
-    return torch.polar(pulse.to(torch.float64), ph.to(torch.float64)).to(cdtype)
-
-
-def nufft_forward(
-    img: torch.Tensor, uv: torch.Tensor, d: float, pulse: torch.Tensor
-) -> torch.Tensor:
-    """Visibilities ``(B, M)`` of real images ``(B, N, N)`` (see the module equation)."""
-    cdtype = torch.complex64 if img.dtype == torch.float32 else torch.complex128
-    return _Forward.apply(img, uv, d, _shift(uv, d, pulse, cdtype).to(img.device))
-
-
-def nufft_adjoint(
-    y: torch.Tensor, uv: torch.Tensor, d: float, pulse: torch.Tensor, n: int
-) -> torch.Tensor:
-    """``Re(A^H y)``: real images ``(B, N, N)`` from visibilities ``(B, M)``."""
-    return _Adjoint.apply(y, uv, d, _shift(uv, d, pulse, y.dtype).to(y.device), n)
+        return _Forward.apply(grad, ctx.op), None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ...extras import require
 from ..noise import check_finite
 from .arrays import Array
 from .noise import thermal_sigma
@@ -336,7 +337,7 @@ class Observation:
         source : str
             Source name stored in the observation.
         """
-        from astropy.time import Time
+        Time = require("astropy.time", purpose="observation times").Time
 
         if not isinstance(array, Array):
             raise ValueError("array: expected an Array (e.g. Array.eht2017())")
@@ -431,8 +432,8 @@ def greenwich_sidereal_angle(times) -> np.ndarray:
     outside those tables falls back to the IAU 2006 GST with UT1 = UTC (error below ~1 s of
     time, i.e. a rotation of ~15 arcsec, negligible for (u, v) coverage).
     """
-    import erfa
-    from astropy.utils import iers
+    erfa = require("erfa", "vlbi", "Earth rotation")
+    iers = require("astropy.utils.iers", purpose="Earth rotation")
 
     try:
         with iers.conf.set_temp("auto_download", False):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...extras import require
 from ...io import reader
 from .arrays import Array
 from .observation import SPEED_OF_LIGHT, Observation
@@ -57,7 +58,7 @@ def read_uvfits(
     Observation
         Canonical orientation (``t1 < t2``), flagged, grouped into scans.
     """
-    from astropy.io import fits
+    fits = require("astropy.io.fits", purpose="reading UVFITS files")
 
     path = Path(path)
     if not path.is_file():

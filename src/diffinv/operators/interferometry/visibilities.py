@@ -32,7 +32,7 @@ import math
 import torch
 
 from ..base import LinearOperator
-from .nufft import finufft_available, nufft_adjoint, nufft_forward
+from .nufft import VisibilityNUFFT, finufft_available
 from .observation import Observation
 
 __all__ = ["Visibilities", "UAS_TO_RAD", "pixel_coordinates"]
@@ -77,6 +77,11 @@ class Visibilities(LinearOperator):
     device after :meth:`to`.
     """
 
+    #: ``method="auto"`` uses the NUFFT (CPU tensors) when ``N^2 M`` exceeds this: with
+    #: cached plans the finufft pair is faster than the exact DFT from about 32 x 32 pixels
+    #: with 1,000 visibilities up (``benchmarks/interferometry.py``).
+    auto_nufft_min_work: float = 1e6
+
     def __init__(
         self,
         observation: Observation | torch.Tensor,
@@ -110,7 +115,7 @@ class Visibilities(LinearOperator):
         if method == "nufft" and not finufft_available():
             raise ValueError("method: 'nufft' needs the finufft package (pip install finufft)")
         if method == "auto":
-            big = image_size * image_size * uv.shape[0] > 2e7
+            big = image_size * image_size * uv.shape[0] > self.auto_nufft_min_work
             method = "nufft" if big and finufft_available() else "dft"
         self.method = method
         if not bool(torch.isfinite(uv).all()):
@@ -160,6 +165,17 @@ class Visibilities(LinearOperator):
             )
         return cache[key]
 
+    def nufft(self) -> VisibilityNUFFT:
+        """The finufft pair of this coverage with its cached plans (built on first use)."""
+        key = self.uv.data_ptr()
+        cached = self.__dict__.get("_nufft")
+        if cached is None or cached[0] != key:
+            pair = VisibilityNUFFT(
+                self.uv, self.pixel_size_rad, self.pulse_response(), self.image_size
+            )
+            cached = self.__dict__["_nufft"] = (key, pair)
+        return cached[1]
+
     def _check_x(self, x: torch.Tensor) -> None:
         n = self.image_size
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, n, n):
@@ -175,7 +191,7 @@ class Visibilities(LinearOperator):
         real = torch.float32 if x.dtype == torch.float32 else torch.float64
         img = x[:, 0].to(real)
         if self.method == "nufft" and x.device.type == "cpu":
-            return nufft_forward(img, self.uv, self.pixel_size_rad, self.pulse_response())
+            return self.nufft().forward(img)
         cu, su, ev = self._factors(real, x.device)
         # sum over columns with real matmuls: T[b, i, k] = sum_j x_ij exp(2 pi i u_k l_j)
         t = torch.complex(img @ cu.T, img @ su.T)  # (B, N, M)
@@ -191,9 +207,7 @@ class Visibilities(LinearOperator):
         real = torch.float32 if real == torch.float32 else torch.float64
         if self.method == "nufft" and y.device.type == "cpu":
             cdt = torch.complex64 if real == torch.float32 else torch.complex128
-            n = self.image_size
-            pulse = self.pulse_response()
-            return nufft_adjoint(y.to(cdt), self.uv, self.pixel_size_rad, pulse, n).unsqueeze(1)
+            return self.nufft().adjoint(y.to(cdt)).unsqueeze(1)
         cu, su, ev = self._factors(real, y.device)
         w = ev.conj()[None] * y.to(ev.dtype)[:, :, None]  # (B, M, N_rows)
         # Re(conj(E^u) w) = cos * Re w + sin * Im w, summed over k with real matmuls

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from ...extras import require
 from ..noise import check_finite
 
 __all__ = ["birdcage_maps", "espirit_maps", "noise_covariance", "whitening_matrix", "prewhiten",
@@ -108,7 +109,7 @@ def espirit_maps(
         ``(coils, H, W)`` complex maps (dtype of the input, at least complex64), with
         ``sum_c |S_c|^2 = 1`` inside the object, phase relative to the first coil, zero outside.
     """
-    from sigpy.mri.app import EspiritCalib
+    EspiritCalib = require("sigpy.mri.app", purpose="ESPIRiT coil maps").EspiritCalib
 
     is_torch = isinstance(kspace, torch.Tensor)
     arr = kspace.detach().cpu().numpy() if is_torch else np.asarray(kspace)

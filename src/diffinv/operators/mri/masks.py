@@ -11,6 +11,8 @@ import math
 import numpy as np
 import torch
 
+from ...extras import require
+
 __all__ = ["cartesian_mask", "poisson_disc_mask"]
 
 
@@ -96,13 +98,13 @@ def poisson_disc_mask(
     centre, Lustig et al. 2007, MRM 58:1182) and returns a boolean ``(H, W)`` tensor with a
     fully sampled ``calib`` square at the centre.
     """
-    import sigpy.mri
+    sigpy_mri = require("sigpy.mri", purpose="Poisson-disc masks")
 
     if not (acceleration >= 1 and math.isfinite(acceleration)):
         raise ValueError(f"acceleration: expected a finite number >= 1, got {acceleration!r}")
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"shape: expected (H, W) with positive sizes, got {shape!r}")
-    mask = sigpy.mri.poisson(
+    mask = sigpy_mri.poisson(
         tuple(int(s) for s in shape), float(acceleration), calib=tuple(calib), seed=int(seed),
         crop_corner=crop_corner, dtype=np.complex64,
     )

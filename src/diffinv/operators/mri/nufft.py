@@ -36,6 +36,8 @@ import math
 
 import torch
 
+from ..finufft_plans import PlanCache
+
 __all__ = ["NufftBackend", "DFTBackend", "FinufftBackend", "TorchKbNufftBackend", "make_backend"]
 
 
@@ -131,44 +133,21 @@ class FinufftBackend(NufftBackend):
         import finufft  # noqa: F401  (fail early when missing)
 
         self.eps = eps
-        self._plans: dict = {}
-
-    def _plan(self, kind: int, n_trans: int, dtype: torch.dtype):
-        key = (kind, n_trans, dtype)
-        plan = self._plans.get(key)
-        if plan is None:
-            import finufft
-
-            single = dtype == torch.complex64
-            eps = self.eps if self.eps is not None else (1e-6 if single else 1e-12)
-            om = self.omega.detach().cpu().to(torch.float32 if single else torch.float64).numpy()
-            plan = finufft.Plan(
-                kind, self.shape, n_trans=n_trans, eps=eps, isign=-1 if kind == 2 else 1,
-                dtype="complex64" if single else "complex128",
-                nthreads=max(torch.get_num_threads(), 1),
-            )
-            x0, x1 = om[:, 0].copy(), om[:, 1].copy()
-            plan.setpts(x0, x1)
-            plan._diffinv_pts = (x0, x1)  # keep the point arrays alive with the plan
-            if len(self._plans) > 8:
-                self._plans.clear()
-            self._plans[key] = plan
-        return plan
+        om = self.omega.detach().cpu().to(torch.float64).numpy()
+        self._plans = PlanCache((om[:, 0], om[:, 1]), self.shape, eps=eps)
 
     def _type2(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-2]
         flat = x.detach().reshape(-1, *self.shape)
         arr = flat.cpu().resolve_conj().contiguous().numpy()
-        out = self._plan(2, arr.shape[0], x.dtype).execute(arr)
-        out = torch.from_numpy(out.reshape(arr.shape[0], -1)).to(x.device) * self.scale
+        out = torch.from_numpy(self._plans.type2(arr)).to(x.device) * self.scale
         return out.reshape(*lead, -1)
 
     def _type1(self, y: torch.Tensor) -> torch.Tensor:
         lead = y.shape[:-1]
         flat = y.detach().reshape(-1, y.shape[-1])
         arr = flat.cpu().resolve_conj().contiguous().numpy()
-        out = self._plan(1, arr.shape[0], y.dtype).execute(arr)
-        out = torch.from_numpy(out.reshape(arr.shape[0], *self.shape)).to(y.device) * self.scale
+        out = torch.from_numpy(self._plans.type1(arr)).to(y.device) * self.scale
         return out.reshape(*lead, *self.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

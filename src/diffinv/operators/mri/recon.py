@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...extras import require
 from ..base import LinearOperator
 from ..noise import check_finite
 from .cartesian import MultiCoilMRI
@@ -132,7 +133,7 @@ def l1_wavelet_recon(
     torch.Tensor
         ``(batch, 1, H, W)`` complex image on ``y``'s device.
     """
-    from sigpy.mri.app import L1WaveletRecon
+    L1WaveletRecon = require("sigpy.mri.app", purpose="L1-wavelet reconstruction").L1WaveletRecon
 
     check_finite("y", y)
     if op.coil_maps is None:

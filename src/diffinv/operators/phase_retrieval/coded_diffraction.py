@@ -26,7 +26,7 @@ import torch
 
 from ..base import LinearOperator
 from ._common import IntensityOperator, as_complex, check_image, fft2c, ifft2c
-from .fourier import _size2, pad_widths
+from .fourier import pad_widths, size2
 
 __all__ = ["CodedDiffraction", "CodedFourier", "random_masks"]
 
@@ -73,7 +73,7 @@ class CodedFourier(LinearOperator):
             raise ValueError("masks: contains NaN or Inf")
         self.masks = as_complex(masks)
         n, h, w = masks.shape
-        mh, mw = _size2(padded_size if padded_size is not None else (h, w), "padded_size")
+        mh, mw = size2(padded_size if padded_size is not None else (h, w), "padded_size")
         if mh < h or mw < w:
             raise ValueError(f"padded_size: expected at least {(h, w)}, got {(mh, mw)}")
         self.pad_h, self.pad_w = pad_widths(h, mh), pad_widths(w, mw)
@@ -144,7 +144,7 @@ class CodedDiffraction(IntensityOperator):
         measure: str = "intensity",
         masks: torch.Tensor | None = None,
     ):
-        h, w = _size2(image_size)
+        h, w = size2(image_size)
         if masks is None:
             if int(n_masks) != n_masks or n_masks < 1:
                 raise ValueError(f"n_masks: expected a positive integer, got {n_masks!r}")

@@ -37,10 +37,10 @@ import torch
 from ..base import LinearOperator
 from ._common import IntensityOperator, as_complex, check_image, fft2c, ifft2c
 
-__all__ = ["FourierPhaseRetrieval", "OversampledFourier", "pad_widths"]
+__all__ = ["FourierPhaseRetrieval", "OversampledFourier", "pad_widths", "size2"]
 
 
-def _size2(image_size: int | tuple[int, int], name: str = "image_size") -> tuple[int, int]:
+def size2(image_size: int | tuple[int, int], name: str = "image_size") -> tuple[int, int]:
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     try:
@@ -76,7 +76,7 @@ class OversampledFourier(LinearOperator):
     def __init__(
         self, image_size: tuple[int, int], padded_size: tuple[int, int], channels: int = 1
     ):
-        (h, w), (mh, mw) = _size2(image_size), _size2(padded_size, "padded_size")
+        (h, w), (mh, mw) = size2(image_size), size2(padded_size, "padded_size")
         if mh < h or mw < w:
             raise ValueError(
                 f"padded_size: expected at least the image size {(h, w)}, got {(mh, mw)}"
@@ -150,7 +150,7 @@ class FourierPhaseRetrieval(IntensityOperator):
         channels: int = 1,
         measure: str = "intensity",
     ):
-        h, w = _size2(image_size)
+        h, w = size2(image_size)
         if padding is not None:
             if int(padding) != padding or padding < 0:
                 raise ValueError(f"padding: expected a non-negative integer, got {padding!r}")
@@ -173,7 +173,7 @@ class FourierPhaseRetrieval(IntensityOperator):
         With the code's default ``oversample=2.0`` the padded grid is ``1.5 H`` wide.  Pass
         ``measure="amplitude"`` to also match their amplitude measurements.
         """
-        h, _ = _size2(image_size)
+        h, _ = size2(image_size)
         return cls(image_size, padding=int(oversample / 8.0 * h), **kwargs)
 
     @property

@@ -26,7 +26,7 @@ import math
 
 import torch
 
-from ..noise import GaussianNoise, PoissonNoise, _sum_per_item
+from ..noise import GaussianNoise, PoissonNoise, sum_per_item
 
 __all__ = ["PhotonNoise", "AmplitudeGaussianNoise", "GaussianNoise", "flux_for_photons"]
 
@@ -134,7 +134,7 @@ class AmplitudeGaussianNoise:
     def chi2(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """``sum (s^{-1}(y) - sqrt(I))^2 / sigma^2`` per batch item."""
         r = (self.amplitude(y) - self._clean_amplitude(y_clean)) / self.sigma
-        return _sum_per_item(r**2)
+        return sum_per_item(r**2)
 
     def n_data(self, y: torch.Tensor) -> int:
         return math.prod(y.shape[1:])
@@ -142,7 +142,7 @@ class AmplitudeGaussianNoise:
     def log_likelihood(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Log density of ``y`` per batch item, constants and Jacobian included."""
         n = self.n_data(y)
-        jac = _sum_per_item(torch.log(2.0 * torch.sqrt(torch.clamp(y.abs(), min=self.tiny))))
+        jac = sum_per_item(torch.log(2.0 * torch.sqrt(torch.clamp(y.abs(), min=self.tiny))))
         return (
             -0.5 * self.chi2(y, y_clean)
             - n * math.log(self.sigma)
@@ -153,7 +153,7 @@ class AmplitudeGaussianNoise:
     def residual_norm(self, y: torch.Tensor, y_clean: torch.Tensor) -> torch.Tensor:
         """Amplitude residual norm ``||s^{-1}(y) - sqrt(I)||`` per item."""
         r = self.amplitude(y) - self._clean_amplitude(y_clean)
-        return torch.sqrt(_sum_per_item(r**2))
+        return torch.sqrt(sum_per_item(r**2))
 
     def __repr__(self) -> str:
         return f"AmplitudeGaussianNoise(sigma={self.sigma})"

@@ -21,7 +21,7 @@ import torch
 
 from ..base import LinearOperator
 from ._common import IntensityOperator, as_complex, check_image, fft2c, ifft2c
-from .fourier import _size2, pad_widths
+from .fourier import pad_widths, size2
 
 __all__ = ["FarFieldPtychography", "PtychographyLinear", "raster_positions", "disk_probe"]
 
@@ -33,7 +33,7 @@ def raster_positions(
 
     The last row/column is clamped so the probe window always ends at the object edge.
     """
-    (h, w), (p, q) = _size2(object_size, "object_size"), _size2(probe_size, "probe_size")
+    (h, w), (p, q) = size2(object_size, "object_size"), size2(probe_size, "probe_size")
     if step < 1:
         raise ValueError(f"step: expected a positive integer, got {step!r}")
     if p > h or q > w:
@@ -92,7 +92,7 @@ class PtychographyLinear(LinearOperator):
             if not bool((pos == pos.round()).all()):
                 raise ValueError("positions: expected whole pixels; round subpixel positions")
         pos = pos.to(torch.int64)
-        h, w = _size2(object_size, "object_size")
+        h, w = size2(object_size, "object_size")
         p, q = probe.shape
         bad = (pos[:, 0] < 0) | (pos[:, 1] < 0) | (pos[:, 0] + p > h) | (pos[:, 1] + q > w)
         if bool(bad.any()):
@@ -101,7 +101,7 @@ class PtychographyLinear(LinearOperator):
                 f"positions: window {k} at {tuple(pos[k].tolist())} with probe {(p, q)} "
                 f"leaves the object {(h, w)}"
             )
-        m, n = _size2(detector_size if detector_size is not None else (p, q), "detector_size")
+        m, n = size2(detector_size if detector_size is not None else (p, q), "detector_size")
         if m < p or n < q:
             raise ValueError(f"detector_size: expected at least the probe size {(p, q)}")
         self.probe = as_complex(probe)
@@ -190,9 +190,9 @@ class FarFieldPtychography(IntensityOperator):
         detector_size: int | tuple[int, int] | None = None,
         measure: str = "intensity",
     ):
-        det = None if detector_size is None else _size2(detector_size, "detector_size")
+        det = None if detector_size is None else size2(detector_size, "detector_size")
         super().__init__(
-            PtychographyLinear(probe, positions, _size2(object_size, "object_size"), det),
+            PtychographyLinear(probe, positions, size2(object_size, "object_size"), det),
             measure,
         )
 

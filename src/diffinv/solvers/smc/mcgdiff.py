@@ -49,23 +49,17 @@ scheme is the fully adapted auxiliary particle filter (weight, resample, then mo
 denoiser call per particle and step; the last step to ``sigma = 0`` is deterministic
 (``x_0 = D(x, sigma_min)``) and only reweights.
 
-Accuracy (measured, ``benchmarks/exactness.py``).  On the MCGdiff Gaussian-mixture problems
-(dx = 8, 25 separated modes, 100 steps) the error of one run is dominated by the noise of the
-mode weights: the Gaussian potentials are poor approximations of ``p(y | x_sigma)`` where the
-modes separate (sigma of about 1-10), the weights become uneven there and resampling leaves
-correlated siblings, so a run's error is 1.5-3 times that of an exact sample of the same size
-(``potential="local"``: 1.1-1.9, at the price of one backward pass per observed direction).
-The discretised chain itself is slightly off the prior: with ``kernel="midpoint"`` and 40,000
-unconditioned particles its mode weights are off by a total variation of about 0.017 and the
-within-mode variance is 1-2% too large (``kernel="ddpm"``: 0.03 and 14% too small); this
-bias is what the particles converge to, and the likelihood can amplify it (one dy = 4
-problem: the main posterior mode gets 0.693 +- 0.004 with ``midpoint``, 0.769 with ``ddpm``,
-exact 0.733), so at 2,000+ particles the error no longer falls like an exact sample's.  The
-kernel's missing term is ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes
-separate.  ``kernel="tweedie"`` (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`) adds it with the
-denoiser's full Jacobian, together with per-particle potentials from the same Jacobian, and
-is what ``smc`` uses by default where the Jacobian is cheap.  Use ``n_runs`` (several
-independent runs batched together) to see the run-to-run spread.
+Accuracy.  On the MCGdiff Gaussian-mixture problems the error of one run is dominated by the
+noise of the mode weights: the Gaussian potentials are poor approximations of ``p(y | x_sigma)``
+where the modes separate, the weights become uneven there and resampling leaves correlated
+siblings.  The discretised chain itself is slightly off the prior: the isotropic kernels miss
+the term ``(1 - s'^2/s^2)^2 Var(x_0 | x_s)``, which is large where the modes separate, and the
+likelihood can amplify that bias.  ``kernel="tweedie"``
+(:mod:`diffinv.solvers.smc.mcgdiff_tweedie`) adds it with the denoiser's full Jacobian,
+together with per-particle potentials from the same Jacobian, and is what ``smc`` uses by
+default where the Jacobian is cheap.  Use ``n_runs`` (several independent runs batched
+together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks/README.md``
+("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
 
 Operators.  The SVD is computed from the dense matrix (``LinearOperator.to_matrix``), so this
 method is for problems with at most :data:`MAX_DIM` unknowns; larger problems should use
@@ -81,6 +75,8 @@ from dataclasses import dataclass
 import torch
 
 from ...operators.linear_gaussian import real_linear_system
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
@@ -94,6 +90,7 @@ from .particles import (
 )
 
 __all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
+           "fit_per_run",
            "run_mcgdiff"]
 
 POTENTIALS = ("adaptive", "local", "flat")
@@ -204,7 +201,7 @@ def local_gaussian_fit(
     return lam, m
 
 
-def _fit_per_run(
+def fit_per_run(
     xbar: torch.Tensor, x0bar: torch.Tensor, weights: ParticleWeights | RunWeights, sigma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`local_gaussian_fit` on each run's particles separately (runs stay independent).
@@ -339,18 +336,12 @@ class GaussianPotential:
 
 
 def run_mcgdiff(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     kernel: str = "midpoint",
     potential: str = "adaptive",
 ) -> SolverOutput:
@@ -365,6 +356,8 @@ def run_mcgdiff(
         ``samples`` ``(n_samples, *image_shape)`` particles, ``weights`` ``(n_samples,)``
         float64 normalised, ``nfe = steps`` and the particle diagnostics of ``weights``.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     if potential not in POTENTIALS:
         raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
     device = problem.y.device
@@ -376,7 +369,7 @@ def run_mcgdiff(
     s0 = float(sigmas[0])
     x = initial_noise(n_samples, image_shape, s0, dtype, device, generator)
     current: GaussianPotential | None = None
-    for i in progress_bar(range(steps), progress, "smc-mcgdiff"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if potential == "local" and s_next > 0.0:
             x0, diag = jacobian_diagonal(prior, x, s, lik.v[:, :r], max_batch, generator)
@@ -387,7 +380,7 @@ def run_mcgdiff(
                                    kernel)
         xbar, mean_bar = lik.coords(x), lik.coords(mean)
         if potential == "adaptive":
-            lam, m = _fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
+            lam, m = fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
         elif potential == "local" and s_next > 0.0:
             lam, m = local_gaussian_from_jacobian(xbar[:, :r], lik.coords(x0)[:, :r], diag, s)
         else:

@@ -14,37 +14,21 @@ needs) is each particle's local Gaussian model of the prior from the full Jacobi
 (:meth:`~diffinv.solvers.smc.tweedie_kernel.MatrixPotential.local`); ``adaptive`` and ``flat`` are
 those of :mod:`diffinv.solvers.smc.mcgdiff`.
 
-Measured (``benchmarks/exactness.py --dx8-only``; MCGdiff Gaussian mixture, dx = 8, 5 seeds
-per dy, 500 particles, 4 runs, 100 steps; SW to the exact posterior over that of an exact
-sample of the same size, median / worst seed): dy = 1: 1.07 / 1.37, dy = 2: 1.25 / 1.52,
-dy = 4: 1.09 / 1.16, against 2.24 / 2.77, 2.51 / 2.92, 1.89 / 2.47 with the ``midpoint``
-kernel and adaptive potentials, and 1.25 / 1.66, 1.89 / 3.36, 1.19 / 1.73 with ``midpoint``
-and the diagonal-Jacobian ``local`` potentials.  With 16 runs instead of 4 the hardest
-seeds measure 1.35-1.55: what remains is the noise of the mode weights (the weights vary
-where the modes separate, sigma ~ 2-8), not a bias (2,000 particles on the dy = 2 seed 2
-problem: 0.86).  Larger problems (dy = 4, 3 seeds for dx <= 64, 1 seed above; median /
-worst; ``midpoint`` + adaptive, then ``midpoint`` + ``local`` in brackets): dx = 16:
-1.13 / 1.17 (1.30 / 1.56; 1.20 / 1.34); dx = 32: 1.05 / 1.16 (1.74 / 2.41; 1.29 / 2.47);
-dx = 64: 1.06 / 1.16 (1.46 / 1.49; 1.12 / 1.22); dx = 128: 1.14 (1.71; 1.19); the
-image-shaped 1x16x16 with dy = 16: 1.13 (1.43; 1.12).
-
 Cost per step: one Jacobian (analytic for the mixture) plus one ``n x n`` Cholesky factor
 per particle, i.e. ``O(N n^3)``; one factor in all when the Jacobian is shared by every
-particle (a Gaussian prior).  With 2,000 particles on the mixture: 2.5x the wall time of
-``midpoint`` + adaptive at dx = 16, 8x at dx = 64, 6x at dx = 128 (where ``midpoint`` +
-``local`` costs about as much), 14x at 1x16x16 (7x ``midpoint`` + ``local``, for the same
-error there).
+particle (a Gaussian prior).  Measured error and wall time against the isotropic kernels:
+``benchmarks/README.md`` ("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
-from .mcgdiff import GaussianPotential, SVDLikelihood, _fit_per_run
+from .mcgdiff import GaussianPotential, SVDLikelihood, fit_per_run
 from .particles import ParticleWeights, RunWeights, denoise
 from .tweedie_kernel import MatrixPotential, denoiser_jacobian, tweedie_kernel
 
@@ -52,18 +36,12 @@ __all__ = ["run_mcgdiff_tweedie"]
 
 
 def run_mcgdiff_tweedie(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     potential: str = "local",
 ) -> SolverOutput:
     """Run operator-exact SMC with the Tweedie kernel (module docstring).
@@ -75,6 +53,8 @@ def run_mcgdiff_tweedie(
         ``nfe = steps`` denoiser calls per particle, and diagnostics including
         ``backward_passes`` (per particle, for the Jacobians) and ``kernel = "tweedie"``.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     device = problem.y.device
     lik = SVDLikelihood.on_device(problem, image_shape)
     r, ybar, rho2 = lik.rank, lik.ybar, lik.rho2
@@ -84,7 +64,7 @@ def run_mcgdiff_tweedie(
     current: MatrixPotential | None = None
     passes = 0
     f64 = torch.float64
-    for i in progress_bar(range(steps), progress, "smc-mcgdiff-tweedie"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff-tweedie"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if s_next > 0.0:
             x0, jac = denoiser_jacobian(prior, x, s, max_batch)
@@ -98,7 +78,7 @@ def run_mcgdiff_tweedie(
         if potential == "local" or s_next == 0.0:
             nxt = MatrixPotential.local(ybar, rho2, v_obs, x0f, kern, s_next)
         else:
-            lam, m = (_fit_per_run(xf @ v_obs, x0f @ v_obs, weights, s)
+            lam, m = (fit_per_run(xf @ v_obs, x0f @ v_obs, weights, s)
                       if potential == "adaptive" else (None, None))
             gp = GaussianPotential.at(lik, s_next, lam, m)
             nxt = MatrixPotential.from_diagonal(ybar, v_obs, gp.alpha, gp.beta, gp.c, n_samples)

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import math
 
-import torch
-
+from ...operators.problem import InverseProblem
+from ...validation import in_range, one_of, positive_int
+from ..batching import check_max_batch
+from ..context import Denoiser, RunContext
 from ..curvature import estimate_curvature
 from ..kernels import KERNELS
 from ..options import check_lipschitz
@@ -49,16 +51,10 @@ AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 ar
 
 @register_solver("smc")
 def smc(
-    problem,
-    prior,
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
-    callback=None,
-    progress: bool = False,
     method: str = "auto",
     resampling: str = "systematic",
     ess_threshold: float = 0.5,
@@ -102,10 +98,9 @@ def smc(
         The model's backward kernel (the particles' prior dynamics).  ``tweedie``
         (:mod:`diffinv.solvers.smc.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
         ``s'^2 (1 - a) I + (1 - a)^2 Cov(x_0 | x_s)`` from the denoiser's Jacobian: exact for
-        Gaussian priors at any number of steps; on the MCGdiff mixture benchmark it brings
-        SMC from about 2x the exact-sample noise floor to 1.1-1.25x (median; figures in
-        :mod:`diffinv.solvers.smc.mcgdiff_tweedie`); it costs the Jacobian (analytic
-        for :class:`~diffinv.priors.GaussianPrior` and
+        Gaussian priors at any number of steps and much closer to the exact posterior on the
+        mixture benchmark (``benchmarks/README.md``, "Solver accuracy"); it costs the
+        Jacobian (analytic for :class:`~diffinv.priors.GaussianPrior` and
         :class:`~diffinv.priors.GaussianMixturePrior`, else one backward pass per unknown)
         and ``(particles, n, n)`` float64 matrices.  ``midpoint`` and ``ddpm`` are isotropic
         (:func:`diffinv.solvers.kernels.reverse_kernel`): ``ddpm`` is the ancestral
@@ -116,11 +111,7 @@ def smc(
         float64 array takes at most :data:`AUTO_TWEEDIE_MAX_BYTES` (the run holds a few
         such arrays); else ``midpoint``.  Its cost per step grows like ``particles * n^3``
         where the Jacobian differs per particle (a mixture prior; a batch-shared one, as for
-        a Gaussian prior, is cheap): on the mixture benchmark with 2,000 particles it took
-        1.3x the wall time of ``kernel="midpoint", potential="local"`` at n = 64 (with a
-        lower error: 1.06 against 1.12 of the noise floor), 1.2x at n = 128 (1.14 against
-        1.19), but 7x at n = 256 with the same error (1.13 against 1.12), where the latter
-        is the cheaper choice (``benchmarks/exactness.py``).
+        a Gaussian prior, is cheap); measured costs in ``benchmarks/README.md``.
     n_runs : int
         Number of independent SMC runs batched together (same denoiser calls, one batch);
         ``n_samples`` must be a multiple of it and each run has ``n_samples // n_runs``
@@ -142,30 +133,16 @@ def smc(
         Particles ``(n_samples, *image_shape)``, float64 normalised ``weights``,
         ``nfe = steps`` (one denoiser call per particle and step) and diagnostics.
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
-    if resampling not in RESAMPLERS:
-        raise ValueError(f"resampling: expected one of {sorted(RESAMPLERS)}, got {resampling!r}")
-    if not (isinstance(ess_threshold, (int, float)) and 0.0 <= ess_threshold <= 1.0):
-        raise ValueError(f"ess_threshold: expected a number in [0, 1], got {ess_threshold!r}")
-    if max_batch is not None and (
-        not isinstance(max_batch, int) or isinstance(max_batch, bool) or max_batch < 1
-    ):
-        raise ValueError(f"max_batch: expected a positive integer or None, got {max_batch!r}")
-    if not (isinstance(collapse_fraction, (int, float)) and 0.0 < collapse_fraction <= 1.0):
-        raise ValueError(
-            f"collapse_fraction: expected a number in (0, 1], got {collapse_fraction!r}"
-        )
-    if not isinstance(collapse_steps, int) or collapse_steps < 1:
-        raise ValueError(f"collapse_steps: expected a positive integer, got {collapse_steps!r}")
-    if potential not in ("auto", *POTENTIALS):
-        raise ValueError(
-            f"potential: expected one of {['auto', *POTENTIALS]}, got {potential!r}"
-        )
-    if kernel not in SMC_KERNELS:
-        raise ValueError(f"kernel: expected one of {list(SMC_KERNELS)}, got {kernel!r}")
-    if not isinstance(n_runs, int) or isinstance(n_runs, bool) or n_runs < 1:
-        raise ValueError(f"n_runs: expected a positive integer, got {n_runs!r}")
+    n_samples, image_shape = ctx.n_samples, ctx.image_shape
+    one_of("method", method, METHODS)
+    one_of("resampling", resampling, sorted(RESAMPLERS))
+    in_range("ess_threshold", ess_threshold, 0.0, 1.0)
+    check_max_batch(max_batch)
+    in_range("collapse_fraction", collapse_fraction, 0.0, 1.0, low_open=True)
+    positive_int("collapse_steps", collapse_steps)
+    one_of("potential", potential, ("auto", *POTENTIALS))
+    one_of("kernel", kernel, SMC_KERNELS)
+    positive_int("n_runs", n_runs)
     if n_samples % n_runs:
         raise ValueError(
             f"n_runs: n_samples ({n_samples}) must be a multiple of n_runs ({n_runs})"
@@ -184,26 +161,23 @@ def smc(
                          "operator with Gaussian noise); use 'midpoint' or 'ddpm' with 'tds'")
     weight_options = dict(
         device=problem.y.device, scheme=resampling, ess_threshold=float(ess_threshold),
-        generator=generator, collapse_fraction=float(collapse_fraction),
+        generator=ctx.generator, collapse_fraction=float(collapse_fraction),
         collapse_steps=collapse_steps,
     )
     if n_runs == 1:
         weights = ParticleWeights(n_samples, **weight_options)
     else:
         weights = RunWeights(n_runs, n_samples // n_runs, **weight_options)
-    common = dict(
-        sigmas=sigmas, n_samples=n_samples, image_shape=image_shape, dtype=dtype,
-        generator=generator, weights=weights, max_batch=max_batch, callback=callback,
-        progress=progress,
-    )
+    common = dict(weights=weights, max_batch=max_batch)
     if method == "mcgdiff" and kernel == "tweedie":
-        out = run_mcgdiff_tweedie(problem, prior, potential=potential, **common)
+        out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, **common)
     elif method == "mcgdiff":
-        out = run_mcgdiff(problem, prior, potential=potential, kernel=kernel, **common)
+        out = run_mcgdiff(problem, prior, ctx, potential=potential, kernel=kernel, **common)
     else:
         curvature = (float(lipschitz) if lipschitz is not None
-                     else estimate_curvature(problem, prior, image_shape, sigmas, dtype))
-        out = run_tds(problem, prior, kernel=kernel, curvature=curvature, **common)
+                     else estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
+                                                ctx.dtype))
+        out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel)
     if method == "mcgdiff":
         out.diagnostics["potential"] = potential

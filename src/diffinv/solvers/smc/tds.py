@@ -37,22 +37,16 @@ and has weight one, so the number of denoiser evaluations equals the number of s
 Accuracy.  The twist ignores the spread of ``x_0`` given ``x_k``, so it is over-confident
 when the likelihood is sharp compared with the prior at intermediate noise levels: the
 weights then degenerate (the ESS-collapse warning fires) and many particles are needed
-(e.g. a 4-D Gaussian with ``sigma_y = 0.3``: mean errors of 0.4-0.8 posterior standard
-deviations with 4,000 particles, where ``mcgdiff`` is within Monte-Carlo error).  For
-linear-Gaussian problems prefer ``method="mcgdiff"``.  On the MCGdiff mixture benchmark
-(``benchmarks/exactness.py``; dx = 8, 5 seeds per dy, 500 particles, 4 runs, 100 steps; SW
-over the exact-sample floor, median / worst) the damped proposal gives dy = 1: 6.2 / 14.8,
-dy = 2: 6.4 / 8.1, dy = 4: 4.7 / 8.0, against 8.0 / 14.8, 17 / 195 and 4.8 / diverged (NaN
-on one seed) with the paper's (``lipschitz=0``); ``mcgdiff`` is at 1.1-1.5 on the same
-problems.  On the image-shaped 1x16x16 case (dy = 16): 1.54 against 92 (``mcgdiff``: 1.13).
+(figures in ``benchmarks/README.md``, "Solver accuracy").  For linear-Gaussian problems
+prefer ``method="mcgdiff"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
+from ...operators.problem import InverseProblem
+from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
@@ -62,18 +56,12 @@ __all__ = ["run_tds"]
 
 
 def run_tds(
-    problem,
-    prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    problem: InverseProblem,
+    prior: Denoiser,
+    ctx: RunContext,
     *,
-    sigmas: torch.Tensor,
-    n_samples: int,
-    image_shape: tuple[int, ...],
-    dtype: torch.dtype,
-    generator: torch.Generator,
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
-    callback=None,
-    progress: bool = False,
     kernel: str = "midpoint",
     curvature: float = 0.0,
 ) -> SolverOutput:
@@ -87,6 +75,8 @@ def run_tds(
         ``samples`` ``(n_samples, *image_shape)``, float64 normalised ``weights``
         ``(n_samples,)``, ``nfe = steps`` and the particle diagnostics.
     """
+    sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
+    dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     device = problem.y.device
     steps = len(sigmas) - 1
     s0 = float(sigmas[0])
@@ -95,7 +85,7 @@ def run_tds(
     check_state(grad, 0, "SMC (tds) twist gradient")
     # initial weights: the twist itself (the prior is sampled exactly)
     weights.reweight(twist, 0)
-    for i in progress_bar(range(steps), progress, "smc-tds"):
+    for i in progress_bar(range(steps), ctx.progress, "smc-tds"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         mean, var = reverse_kernel(x, x0, s, s_next, kernel)
         if var == 0.0:  # last step: x0 = D(x, sigma_min); the twist equals the likelihood

@@ -1,0 +1,236 @@
+r"""One thread policy for torch, numba and finufft: more cores must never mean slower.
+
+Every compute library diffinv uses runs its own thread pool (torch/OpenMP, numba's
+``prange``, finufft's OpenMP).  Left at their defaults they each start one thread per logical
+CPU, and on a shared node, or when two pools are active at once, the threads fight for the
+same cores: a DAPS run measured 446 s with torch's default threads and 18 s with one thread
+on a 2-core machine with one other busy process (issue 18).  This module is the one place
+that decides the count.
+
+The rule (:func:`default_threads`)
+----------------------------------
+1. ``DIFFINV_NUM_THREADS`` (a positive integer, or ``auto``) overrides everything; the CLI's
+   ``--threads N`` overrides the environment variable.
+2. Otherwise the count is the number of *physical* cores this process may run on
+   (``os.sched_getaffinity`` intersected with the core topology: hyper-threads share one
+   core's floating-point units and add nothing to these kernels) **minus the other processes
+   running right now** (the run-queue length of ``/proc/loadavg``, less this process), and at
+   least 1.  So an idle 16-core node gets 16, a 2-core machine with another CPU-bound job
+   gets 1, and a machine whose cores are all busy gets 1 (never oversubscribed).
+3. Work-size rule (:func:`threads_for`): operators call ``threads_for(work)`` with an
+   estimate of their floating-point work; below :data:`MIN_WORK_PER_THREAD` per thread they
+   run serial kernels (numba ``parallel=False``, finufft ``nthreads=1``), because waking a
+   thread pool costs more than the work, badly so on a busy machine.
+4. Workers of a study (processes run side by side) each get
+   ``max(1, default_threads() // n_workers)`` (:func:`per_worker`).
+
+:func:`set_threads` applies a count to torch and numba (finufft reads it per call through
+:func:`threads_for`); :func:`thread_limit` does the same inside a ``with`` block and
+restores the previous counts; :func:`apply_policy` applies the rule above once (the CLI calls
+it before any work).  The Python API leaves the libraries' settings alone unless you call one
+of these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+__all__ = [
+    "ENV_VAR",
+    "MIN_WORK_PER_THREAD",
+    "parse_threads",
+    "usable_cores",
+    "busy_processes",
+    "default_threads",
+    "requested_threads",
+    "set_threads",
+    "get_threads",
+    "thread_limit",
+    "apply_policy",
+    "threads_for",
+    "per_worker",
+]
+
+ENV_VAR = "DIFFINV_NUM_THREADS"
+
+#: Floating-point work (multiply-adds, roughly) that one extra thread must get before it pays
+#: for itself.  Waking an OpenMP/numba pool costs tens of microseconds idle and
+#: milliseconds when the cores are contended; 1e6 multiply-adds take about 1 ms.
+MIN_WORK_PER_THREAD = 1_000_000
+
+
+def parse_threads(value: object, source: str = ENV_VAR) -> int | None:
+    """Validate a thread count; ``None`` for ``"auto"``/``""``/``None`` (use the rule).
+
+    Parameters
+    ----------
+    value : int, str or None
+        A positive integer (or its decimal string), or ``"auto"``.
+    source : str
+        Where the value came from, named in the error (``DIFFINV_NUM_THREADS``,
+        ``--threads``, ...).
+
+    Raises
+    ------
+    ValueError
+        Naming ``source`` and the value when it is not a positive integer or ``auto``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{source}: expected a positive integer or 'auto', got {value!r}")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("", "auto"):
+            return None
+        try:
+            n = int(text, 10)
+        except ValueError:
+            raise ValueError(
+                f"{source}: expected a positive integer or 'auto', got {value!r}"
+            ) from None
+    else:
+        raise ValueError(f"{source}: expected a positive integer or 'auto', got {value!r}")
+    if n < 1:
+        raise ValueError(f"{source}: expected a positive integer or 'auto', got {value!r}")
+    return n
+
+
+def _physical_core_ids() -> dict[int, tuple[str, str]]:
+    """Logical CPU -> (package, core) from ``/proc/cpuinfo``; empty when unreadable."""
+    ids: dict[int, tuple[str, str]] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            cpu, pkg = None, "0"
+            for line in fh:
+                key, _, val = line.partition(":")
+                key, val = key.strip(), val.strip()
+                if key == "processor":
+                    cpu, pkg = int(val), "0"
+                elif key == "physical id":
+                    pkg = val
+                elif key == "core id" and cpu is not None:
+                    ids[cpu] = (pkg, val)
+    except (OSError, ValueError):
+        return {}
+    return ids
+
+
+def usable_cores() -> int:
+    """Physical cores this process may run on (at least 1)."""
+    try:
+        cpus = set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+    topo = _physical_core_ids()
+    if topo and cpus <= set(topo):
+        return max(1, len({topo[c] for c in cpus}))
+    return max(1, len(cpus))
+
+
+def busy_processes() -> int:
+    """Runnable tasks on the machine other than this one, right now (``/proc/loadavg``).
+
+    The fourth field of ``/proc/loadavg`` counts runnable threads at the instant of reading,
+    including the reader; the minimum over three reads filters short spikes.  0 when the
+    file is missing (not Linux).
+    """
+    counts = []
+    for _ in range(3):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as fh:
+                running = fh.read().split()[3].split("/")[0]
+            counts.append(int(running))
+        except (OSError, IndexError, ValueError):
+            return 0
+    return max(0, min(counts) - 1)
+
+
+def requested_threads() -> int | None:
+    """The count set by ``DIFFINV_NUM_THREADS`` (validated), or ``None`` when unset/auto."""
+    return parse_threads(os.environ.get(ENV_VAR), ENV_VAR)
+
+
+def default_threads() -> int:
+    """The policy's count: ``DIFFINV_NUM_THREADS``, else idle physical cores (>= 1)."""
+    requested = requested_threads()
+    if requested is not None:
+        return requested
+    return max(1, usable_cores() - busy_processes())
+
+
+def _numba():
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        return None
+    return numba
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` threads in torch (intra-op) and numba; returns the count applied.
+
+    numba cannot exceed the pool it started with (``NUMBA_NUM_THREADS``, fixed at import), so
+    its count is clamped to that; torch gets ``n``.  finufft calls take the count per call
+    from :func:`threads_for`.
+    """
+    n = parse_threads(n, "threads")
+    if n is None:
+        n = default_threads()
+    torch.set_num_threads(n)
+    nb = _numba()
+    if nb is not None:
+        nb.set_num_threads(min(n, nb.config.NUMBA_NUM_THREADS))
+    return n
+
+
+def get_threads() -> int:
+    """Threads torch uses now (the count operators scale their pools to)."""
+    return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def thread_limit(n: int | None = None) -> Iterator[int]:
+    """Run a block with ``n`` threads (default: :func:`default_threads`), then restore.
+
+    Example
+    -------
+    >>> with thread_limit(1):
+    ...     post = diffinv.sample(problem, prior, solver="daps")  # doctest: +SKIP
+    """
+    nb = _numba()
+    old_torch = torch.get_num_threads()
+    old_numba = nb.get_num_threads() if nb is not None else None
+    applied = set_threads(default_threads() if n is None else n)
+    try:
+        yield applied
+    finally:
+        torch.set_num_threads(old_torch)
+        if nb is not None and old_numba is not None:
+            nb.set_num_threads(old_numba)
+
+
+def apply_policy(n: int | str | None = None, source: str = "--threads") -> int:
+    """Apply ``n`` (validated, named ``source`` in errors) or the default rule; returns it."""
+    requested = parse_threads(n, source)
+    return set_threads(default_threads() if requested is None else requested)
+
+
+def threads_for(work: float, max_threads: int | None = None) -> int:
+    """Threads worth using for ``work`` multiply-adds: 1 for small work, else up to the
+    current count (:func:`get_threads`), one per :data:`MIN_WORK_PER_THREAD`."""
+    cap = get_threads() if max_threads is None else max(1, int(max_threads))
+    return int(max(1, min(cap, work // MIN_WORK_PER_THREAD)))
+
+
+def per_worker(n_workers: int) -> int:
+    """Threads for each of ``n_workers`` processes sharing this machine (at least 1)."""
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ValueError(f"n_workers: expected a positive int, got {n_workers!r}")
+    return max(1, default_threads() // n_workers)

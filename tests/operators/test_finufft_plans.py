@@ -1,0 +1,51 @@
+"""Cached finufft plans give the results of fresh (unplanned) finufft calls, and are reused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+finufft = pytest.importorskip("finufft")
+
+from diffinv.operators.finufft_plans import PlanCache  # noqa: E402
+from diffinv.operators.mri.nufft import make_backend  # noqa: E402
+
+
+def _points(m=500, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-np.pi, np.pi, m), rng.uniform(-np.pi, np.pi, m)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_plans_match_fresh_calls_and_are_reused(dtype):
+    x0, x1 = _points()
+    cache = PlanCache((x0, x1), (24, 20))
+    rng = np.random.default_rng(1)
+    modes = (rng.standard_normal((3, 24, 20)) + 1j * rng.standard_normal((3, 24, 20))).astype(dtype)
+    vals = (rng.standard_normal((3, 500)) + 1j * rng.standard_normal((3, 500))).astype(dtype)
+    real = np.float32 if dtype == np.complex64 else np.float64
+    eps, tol = (1e-6, 1e-5) if dtype == np.complex64 else (1e-12, 1e-10)
+    p0, p1 = x0.astype(real), x1.astype(real)
+    fresh2 = finufft.nufft2d2(p0, p1, modes, isign=-1, eps=eps)
+    fresh1 = finufft.nufft2d1(p0, p1, vals, (24, 20), isign=1, eps=eps)
+    for _ in range(2):  # the second round runs on the cached plans
+        out2, out1 = cache.type2(modes), cache.type1(vals)
+        assert out2.dtype == dtype and out1.shape == (3, 24, 20)
+        assert np.abs(out2 - fresh2).max() <= tol * np.abs(fresh2).max()
+        assert np.abs(out1 - fresh1).max() <= tol * np.abs(fresh1).max()
+    torch_dtype = torch.complex64 if dtype == np.complex64 else torch.complex128
+    assert cache.plan(2, 3, torch_dtype) is cache.plan(2, 3, torch_dtype)
+
+
+def test_mri_finufft_backend_plans_match_fresh_backend():
+    x0, x1 = _points(300, seed=2)
+    omega = torch.from_numpy(np.stack([x0, x1], 1))
+    g = torch.Generator().manual_seed(0)
+    img = torch.randn(2, 16, 16, dtype=torch.complex128, generator=g)
+    be = make_backend("finufft", omega, (16, 16))
+    first = be.forward(img)
+    torch.testing.assert_close(be.forward(img), first, rtol=0, atol=0)
+    torch.testing.assert_close(make_backend("finufft", omega, (16, 16)).forward(img), first)
+    ref = make_backend("dft", omega, (16, 16)).forward(img)
+    assert float((first - ref).abs().max() / ref.abs().max()) < 1e-10

@@ -1,0 +1,107 @@
+"""The thread policy: parsing of DIFFINV_NUM_THREADS / --threads, applying and restoring."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numba
+import pytest
+import torch
+
+from diffinv import threads
+from diffinv.cli import main
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    old_torch, old_numba = torch.get_num_threads(), numba.get_num_threads()
+    yield
+    torch.set_num_threads(old_torch)
+    numba.set_num_threads(old_numba)
+
+
+@pytest.mark.parametrize(
+    "value, expected", [("3", 3), (" 2 ", 2), (1, 1), ("auto", None), ("", None), (None, None)]
+)
+def test_parse_threads_accepts(value, expected):
+    assert threads.parse_threads(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5", 0, True, 2.0])
+def test_parse_threads_rejects_naming_the_source(value):
+    with pytest.raises(ValueError, match="DIFFINV_NUM_THREADS: expected a positive integer"):
+        threads.parse_threads(value)
+    with pytest.raises(ValueError, match="--threads: expected a positive integer"):
+        threads.parse_threads(value, "--threads")
+
+
+def test_env_var_overrides_the_rule(monkeypatch):
+    monkeypatch.setenv("DIFFINV_NUM_THREADS", "3")
+    assert threads.default_threads() == 3
+    monkeypatch.setenv("DIFFINV_NUM_THREADS", "auto")
+    assert 1 <= threads.default_threads() <= threads.usable_cores()
+    monkeypatch.setenv("DIFFINV_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="DIFFINV_NUM_THREADS"):
+        threads.default_threads()
+
+
+def test_default_never_exceeds_the_idle_physical_cores(monkeypatch):
+    monkeypatch.delenv("DIFFINV_NUM_THREADS", raising=False)
+    n = threads.default_threads()
+    assert 1 <= n <= threads.usable_cores() <= len(os.sched_getaffinity(0))
+
+
+def test_default_leaves_cores_to_a_running_process(monkeypatch):
+    # a real CPU-bound process: the default must leave it at least one core (or give 1)
+    monkeypatch.delenv("DIFFINV_NUM_THREADS", raising=False)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        seen = []
+        for _ in range(50):  # the run queue is sampled: wait until the process shows in it
+            seen.append(threads.busy_processes())
+            if seen[-1] >= 1:
+                break
+            time.sleep(0.02)
+        assert max(seen) >= 1
+        assert threads.default_threads() <= max(1, threads.usable_cores() - 1)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_thread_limit_applies_and_restores():
+    torch.set_num_threads(2)
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    before = (torch.get_num_threads(), numba.get_num_threads())
+    with threads.thread_limit(1) as n:
+        assert n == 1 and torch.get_num_threads() == 1 and numba.get_num_threads() == 1
+        assert threads.threads_for(1e12) == 1
+    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+
+
+def test_threads_for_is_serial_for_small_work():
+    torch.set_num_threads(2)
+    assert threads.threads_for(10) == 1
+    assert threads.threads_for(100 * threads.MIN_WORK_PER_THREAD) == 2
+    assert threads.threads_for(100 * threads.MIN_WORK_PER_THREAD, max_threads=1) == 1
+
+
+def test_per_worker():
+    assert 1 <= threads.per_worker(64) <= threads.per_worker(1)
+    with pytest.raises(ValueError, match="n_workers"):
+        threads.per_worker(0)
+
+
+def test_cli_rejects_bad_threads(capsys):
+    with pytest.raises(SystemExit):
+        main(["reconstruct", "--threads", "0"])
+    assert "--threads: expected a positive integer" in capsys.readouterr().err
+
+
+def test_cli_reports_a_bad_env_var(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DIFFINV_NUM_THREADS", "lots")
+    assert main(["reconstruct", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "DIFFINV_NUM_THREADS: expected a positive integer" in capsys.readouterr().err
