@@ -167,14 +167,12 @@ class RayTransform(LinearOperator):
         return self.backend
 
     def cache_bytes(self, device: torch.device | str, dtype: torch.dtype) -> int:
-        """Upper bound on the bytes of the sparse ``(A, A^T)`` this operator caches when applied
-        on ``device`` to ``dtype`` tensors (0 when the on-the-fly numba kernels run instead):
-        2 entries per ray and step, each a value and an index of up to 8 bytes, twice."""
-        if self._backend_for(torch.empty(0, device=device)) != "sparse":
+        """Bytes of the sparse ``(A, A^T)`` this operator caches when applied on ``device`` to
+        ``dtype`` tensors (:meth:`memory_estimate`; 0 when the numba kernels run instead);
+        read by :func:`diffinv.memory.check_memory` before sampling."""
+        if self.backend_for(torch.empty(0, device=device, dtype=dtype)) != "sparse":
             return 0
-        entries = 2 * self.n_angles * self.n_detectors * self.image_size
-        item = torch.empty((), dtype=dtype).element_size()
-        return 2 * entries * (item + 8)
+        return self.memory_estimate("sparse", dtype=dtype)
 
     def matrices(
         self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
