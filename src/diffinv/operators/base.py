@@ -235,6 +235,7 @@ class AdjointOperator(LinearOperator):
     def __init__(self, op: LinearOperator):
         self.op = op
         self.in_shape, self.out_shape = op.out_shape, op.in_shape
+        self.strict_in_shape = op.strict_in_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op.adjoint(x)
@@ -253,6 +254,7 @@ class ComposedOperator(Operator):
     def __init__(self, outer: Operator, inner: Operator):
         self.outer, self.inner = outer, inner
         self.in_shape, self.out_shape = _composed_shapes(outer, inner)
+        self.strict_in_shape = inner.strict_in_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer(self.inner(x))
@@ -267,6 +269,7 @@ class ComposedLinearOperator(LinearOperator):
     def __init__(self, outer: LinearOperator, inner: LinearOperator):
         self.outer, self.inner = outer, inner
         self.in_shape, self.out_shape = _composed_shapes(outer, inner)
+        self.strict_in_shape = inner.strict_in_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.outer(self.inner(x))
@@ -285,6 +288,7 @@ class ScaledLinearOperator(LinearOperator):
         self.op = op
         self.scalar = scalar
         self.in_shape, self.out_shape = op.in_shape, op.out_shape
+        self.strict_in_shape = op.strict_in_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.scalar * self.op.forward(x)
@@ -303,6 +307,7 @@ class SumLinearOperator(LinearOperator):
     def __init__(self, a: LinearOperator, b: LinearOperator):
         self.a, self.b = a, b
         self.in_shape, self.out_shape = a.in_shape or b.in_shape, a.out_shape or b.out_shape
+        self.strict_in_shape = a.strict_in_shape and b.strict_in_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.a.forward(x) + self.b.forward(x)

@@ -56,6 +56,15 @@ def _matrix(m: int = 3, n: int = 4) -> Any:
 
 
 # -- operators ---------------------------------------------------------------------------------
+def _broadcast_diagonal(t: Path) -> list[tuple[int, ...]]:
+    """A Diagonal with batched (broadcast) weights keeps working through H, *, + and @."""
+    from ..operators import Diagonal
+
+    d = Diagonal(torch.rand(1, 2, 3, 3, generator=_gen()))
+    x = torch.rand(4, 2, 3, 3, generator=_gen())
+    return [tuple(op(x).shape) for op in (d, d.H, 2 * d, d + d, d @ d)]
+
+
 def _operator_cases() -> list[Case]:
     from ..operators import InverseProblem, MatrixOperator, RealToComplex
     from ..operators.ct import ParallelBeamRadon
@@ -94,6 +103,8 @@ def _operator_cases() -> list[Case]:
         Case("image without batch axis to ParallelBeamRadon",
              lambda t: ParallelBeamRadon(8, 4)(torch.zeros(1, 8, 8)), ValueError,
              r"^x: expected shape .*batch axis"),
+        Case("Diagonal with broadcast weights in H, *, + and @", _broadcast_diagonal,
+             check=lambda r, t: r == [(4, 2, 3, 3)] * 5),
         Case("all-zero MRI mask", lambda t: _mri(torch.zeros(8, 8, dtype=torch.bool)),
              ValueError, r"^mask: .*all zero"),
     ]
