@@ -14,6 +14,7 @@ import platform
 import socket
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,8 @@ class TaskResult:
     metrics : dict of str to float
         See :mod:`diffinv.study.metrics`.
     diagnostics : dict
-        The posterior's diagnostics (JSON values).
+        The posterior's diagnostics (JSON values; ``warnings`` lists failed-fit sentences,
+        which execute_task records there instead of emitting RuntimeWarnings).
     metadata : dict
         The posterior's and the problem's metadata, the resolved solver options.
     info : dict
@@ -133,8 +135,11 @@ def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> Ta
     if s["problem_defaults"] and defaults.get("solver") == s["solver"]:
         options = {**defaults.get("options", {}), **options}
     dtype = torch.float64 if s["dtype"] == "float64" else torch.float32
-    posterior = sample(demo.problem, demo.prior, solver=s["solver"], n_samples=s["samples"],
-                       steps=s["steps"], seed=s["seed"], dtype=dtype, **options)
+    with warnings.catch_warnings():  # fit warnings are kept in diagnostics["warnings"]
+        warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
+        posterior = sample(demo.problem, demo.prior, solver=s["solver"],
+                           n_samples=s["samples"], steps=s["steps"], seed=s["seed"],
+                           dtype=dtype, **options)
     truth = demo.x_true
     metrics, arrays = compute_metrics(posterior, truth, s)
     arrays.update(_summaries(posterior, truth, s))
