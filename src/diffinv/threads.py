@@ -3,8 +3,8 @@ r"""One thread policy for torch, numba and finufft: more cores must never mean s
 Every compute library diffinv uses runs its own thread pool (torch/OpenMP, numba's
 ``prange``, finufft's OpenMP).  Left at their defaults they each start one thread per logical
 CPU, and on a shared node, or when two pools are active at once, the threads fight for the
-same cores: a DAPS run measured 446 s with torch's default threads and 18 s with one thread
-on a 2-core machine with one other busy process (issue 18).  This module is the one place
+same cores, and a run can become many times slower than with one thread (measurements in
+``benchmarks/README.md``, "Thread policy").  This module is the one place
 that decides the count.
 
 The rule (:func:`default_threads`)

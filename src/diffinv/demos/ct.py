@@ -117,11 +117,8 @@ def build_sparse_view(
             f"{size}x{size} ellipse phantom (attenuation, 1/mm; {pixel:g} mm pixels) from "
             f"{n_angles} parallel-beam views with transmission Poisson counts, I0={float(I0):g}"
         ),
-        # DAPS with HMC data steps (benchmarks/demos.py, seed 0, 8 chains, Gaussian prior:
-        # PSNR 31 dB, 90 % coverage 0.92, against 28 dB for FBP and 27 dB for DPS with
-        # zeta=1e-5, whose mean misfits the counts at reduced chi^2 ~60; with the learned
-        # ct-phantom prior: 34.7 dB, reduced chi^2 1.08, coverage 0.79); the step size needs
-        # the likelihood's curvature, which is ~1e7-1e8 here
+        # DAPS with HMC data steps, sized by the likelihood's curvature (very large here);
+        # the comparison with FBP and DPS: benchmarks/README.md, "Built-in problems"
         solver_defaults={
             "solver": "daps",
             "steps": 100,
@@ -245,9 +242,8 @@ def build_tooth(
             f"from {op.n_angles} of 181 real parallel-beam views, Gaussian log-data noise"
         ),
         # the demo is meant for learned priors: with the placeholder Gaussian prior even the
-        # exact posterior mean is far from the reference (25 dB, reduced chi^2 9, against
-        # 43 dB for FBP of the thinned views).  DAPS with 30 CG iterations per level gets
-        # close to it (25 dB, reduced chi^2 8 in ~5 s); DPS (zeta=1e-3): 23 dB, chi^2 ~1300
+        # exact posterior mean is far from the reference; DAPS with 30 CG iterations per
+        # level gets close to it (figures: benchmarks/README.md, "Built-in problems")
         solver_defaults={
             "solver": "daps",
             "steps": 100,

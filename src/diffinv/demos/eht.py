@@ -124,13 +124,10 @@ def _crescent_defaults(data: str) -> dict:
     sigmas of 0.5-13 mJy against a prior std of ~5 mJy/pixel), so CG never reaches the
     float32 tolerance and runs to ``cg_max_iter`` at every level (200 by default: ~0.4 s per
     level for 8 chains, and ``ode_steps=5`` multiplies the denoiser calls); 30 iterations
-    give the same posterior to within the Monte Carlo error (mean ~0.6 posterior std from
-    the exact one with 8 chains, reduced chi^2 ~1.1, ~12 s for 200 levels).
+    give the same posterior to within the Monte Carlo error.
     ``closures``: nonlinear and stiff (the likelihood's curvature at the truth is ~1e10,
     dominated by the total-flux term); DAPS with Metropolis-adjusted HMC data steps sized for
-    curvature 1e10 (HMC acceptance ~0.3 here, ~0.6 on the real M87 data; 1e9 drops it to
-    0.01): PSNR 18 dB against 6 dB for DPS (zeta=1e-4), though neither reaches chi^2 ~ 1 on
-    the closures (~800 for DAPS, 50 levels) at these budgets.
+    curvature 1e10.  Measured figures: ``benchmarks/README.md``, "Built-in problems".
     """
     if data == "vis":
         return {"solver": "daps", "steps": 200, "options": {"ode_steps": 1, "cg_max_iter": 30}}

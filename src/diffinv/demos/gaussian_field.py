@@ -50,8 +50,7 @@ def build(
             f"projections with Gaussian noise sigma={noise_sigma}; exact posterior known"
         ),
         # DAPS with the exact (CG) data step and Tweedie x0 estimates is the best calibrated
-        # solver here (benchmarks/demos.py: mean within ~0.35 posterior std of the exact one,
-        # std 1.1x, 90 % coverage 0.90 in ~3 s for 32 chains; DPS: 1.7 std off, coverage 0.44)
+        # solver here (benchmarks/README.md, "Built-in problems")
         solver_defaults={
             "solver": "daps",
             "steps": 400,

@@ -179,15 +179,10 @@ def build(seed: int = 0, size: int = 64, acceleration: float = 4, n_coils: int =
             f"({mri.acceleration:.2f} actual) with complex Gaussian noise sigma={noise_sigma} "
             f"per real part; PCA Gaussian prior"
         ),
-        # the literal "likelihood" rule diverges at this SNR and the paper rule is sensitive
-        # to zeta (0.05: 20 dB, 0.1: 36 dB, 0.2: 12 dB PSNR at R=4, 64x64; the exact
-        # posterior mean under this prior reaches 42 dB): see benchmarks/mri_reconstruction.py
-        # the noise is a (masked) GaussianNoise, so PiGDM, DAPS and DiffPIR take their exact
-        # CG data steps (benchmarks/demos.py, seed 0, 8 chains, loaded 2-core machine):
-        # PiGDM 42.6 dB, reduced chi^2 0.79 in 11 s (with the curvature bound of
-        # :func:`mri_curvature` instead of CG, as before the masked GaussianNoise: 43 dB in
-        # ~2 s); DiffPIR 40.8 dB in 10 s; DAPS 39.4 dB in 20 s; DPS 18-32 dB
-        # depending on zeta; DDRM needs a dense SVD (too large at 64x64)
+        # DPS's literal "likelihood" rule diverges at this SNR and its paper rule is
+        # sensitive to zeta; the noise is a (masked) GaussianNoise, so PiGDM, DAPS and DiffPIR
+        # take their exact CG data steps and PiGDM is the best here (figures:
+        # benchmarks/README.md, "Built-in problems"); DDRM needs a dense SVD (too large)
         solver_defaults={"solver": "pigdm", "steps": 50},
         to_image=lambda x: torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2),
         metadata={"units": "dimensionless", "modality": "MRI", "coils": n_coils,

@@ -9,10 +9,9 @@ The prior is swappable (``prior=`` argument): by default (``"auto"``) the learne
 natural-patch diffusion prior ``diffinv.priors.load("natural-patches")`` when the installed
 diffinv has it with a matching image shape (it is 32x32: ``size=32``), otherwise an analytic
 :class:`~diffinv.priors.GaussianPrior` whose mean and covariance are fitted to training
-patches (disjoint source images).  With ``size=32`` and the learned prior, DAPS beats
-Wirtinger flow on held-out coded-diffraction patches by about 4 dB at 1e4 photons and 7 dB
-at 1e3 (``benchmarks/phase_retrieval.py --size 32``; the same benchmark's 2x oversampled
-Fourier problem is much closer: about +1.4 dB over HIO at 1e4 photons, -0.5 dB at 1e3).
+patches (disjoint source images).  How DAPS with the learned prior compares with Wirtinger
+flow and HIO on held-out patches: ``benchmarks/README.md``, "Built-in problems"
+(``benchmarks/phase_retrieval.py --size 32``).
 """
 
 from __future__ import annotations
@@ -135,8 +134,8 @@ def build_cdp(
             f"coded diffraction patterns with Poisson noise, {photons:g} photons per pattern "
             f"(flux {flux:.3g} photons per unit intensity); prior: {prior_desc}"
         ),
-        # DAPS with Langevin data steps (benchmarks/demos.py, seed 0, 8 chains: 24 dB, 90 %
-        # coverage ~0.82 in ~2 s; DPS zeta=0.1: 22 dB, coverage 0.03).  The step size uses
+        # DAPS with Langevin data steps (benchmarks/README.md, "Built-in problems").  The
+        # step size uses
         # the likelihood curvature, measured ~0.22 * photons at the truth (4 masks, 16x16);
         # twice that keeps Langevin stable away from it.  The same setting serves size=32
         # with the learned prior (benchmarks/phase_retrieval.py --size 32)
