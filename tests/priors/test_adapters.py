@@ -232,6 +232,22 @@ def test_vp_prior_from_local_checkpoint(tmp_path):
     assert torch.equal(edm.net.weight, conv.weight)
 
 
+def test_vp_adapters_run_a_float32_network_in_a_float64_run():
+    # a float32 checkpoint sampled with dtype=float64 (exactness studies): the network sees
+    # its own dtype, the adapter returns the caller's
+    torch.manual_seed(0)
+    net = _TinyEpsNet()
+    x = torch.randn(2, 1, 6, 6)
+    s = torch.tensor([0.3, 2.0])
+    for cls in (EpsilonPredictionPrior, VPredictionPrior):
+        prior = cls(net, linear_alpha_bar(1000))
+        with torch.no_grad():
+            out64 = prior(x.double(), s.double())
+            out32 = prior(x, s)
+        assert out64.dtype == torch.float64
+        torch.testing.assert_close(out64, out32.double(), rtol=1e-5, atol=1e-5)
+
+
 def test_real_deepinv_ncsnpp_as_prior():
     import deepinv as dinv
 

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .base import sigma_per_item
-from .edm import EDMDenoiser
+from .edm import EDMDenoiser, param_dtype
 
 __all__ = [
     "linear_alpha_bar",
@@ -132,7 +132,10 @@ class VPDenoiser(nn.Module):
         return t
 
     def _net(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = self.net(x_t, (t * self.timestep_scale).to(x_t.dtype))
+        # the network runs in its parameters' dtype (a float32 checkpoint in a float64 run)
+        net_dtype = param_dtype(self.net, x_t.dtype)
+        out = self.net(x_t.to(net_dtype), (t * self.timestep_scale).to(net_dtype))
+        out = out.to(x_t.dtype)
         if out.shape[1] == 2 * x_t.shape[1]:
             out = out[:, : x_t.shape[1]]
         if out.shape != x_t.shape:

@@ -28,7 +28,7 @@ from torch import nn
 
 from .base import sigma_per_item
 
-__all__ = ["edm_coefficients", "EDMDenoiser", "edm_loss_weight"]
+__all__ = ["edm_coefficients", "EDMDenoiser", "edm_loss_weight", "param_dtype"]
 
 
 def edm_coefficients(
@@ -56,7 +56,7 @@ def edm_loss_weight(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
     return (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
 
 
-def _param_dtype(net: object, default: torch.dtype) -> torch.dtype:
+def param_dtype(net: object, default: torch.dtype) -> torch.dtype:
     """Floating dtype of a module's parameters (inputs are cast to it), else ``default``."""
     if isinstance(net, nn.Module):
         for p in net.parameters():
@@ -112,7 +112,7 @@ class EDMDenoiser(nn.Module):
         s = sigma_u.reshape(shape)
         safe = torch.where(s > 0, s, torch.ones_like(s))
         c_skip, c_out, c_in, c_noise = edm_coefficients(safe, self.sigma_data)
-        net_dtype = _param_dtype(self.net, u.dtype)
+        net_dtype = param_dtype(self.net, u.dtype)
         f = self.net((c_in * u).to(net_dtype), c_noise.reshape(-1).to(net_dtype))
         out = c_skip * u + c_out * f.to(u.dtype)
         return torch.where(s > 0, out, u)
