@@ -14,8 +14,12 @@ The particles are the samples and come with normalised importance weights
 
 Both are asymptotically exact as the particle count grows (for the model's backward chain),
 keep float64 log-weights, resample adaptively on the effective sample size, and report
-``ess_per_step``, ``n_resamples``, ``resampled_at``, ``log_evidence`` (an estimate of
-``log p(y)``, float64), ``ess_final`` and ``ess_collapsed`` in the diagnostics.  A
+``ess_per_step``, ``n_resamples``, ``resampled_at``, ``unique_ancestors`` (distinct parents at
+each resampling), ``log_evidence`` (an estimate of ``log p(y)``, float64), ``ess_final`` and
+``ess_collapsed`` in the diagnostics.  ``tds`` can also temper the likelihood adaptively,
+rejuvenate the particles with MCMC moves after resampling and inflate the twist's variance
+(options ``tempering``, ``rejuvenation``, ``twist_inflation``): the combination that keeps
+the particles alive on sharp likelihoods (:mod:`diffinv.solvers.smc.tds`).  A
 ``RuntimeWarning`` is issued when the ESS stays below ``collapse_fraction`` of the particles
 for ``collapse_steps`` consecutive steps; NaN/Inf in any state raises ``FloatingPointError``
 naming the step.
