@@ -4,7 +4,8 @@ For each UVFITS file (the shared M87 days) builds the closure-phase / log-closur
 flux problem with :func:`diffinv.demos.eht.build_m87` and the shipped ``blackhole`` prior,
 then runs
 
-* ``smc`` (TDS) with adaptive tempering, MALA rejuvenation and the variance-inflated twist;
+* ``smc`` (TDS) with adaptive tempering, MALA (or pCN) rejuvenation and the
+  variance-inflated twist;
 * ``daps`` with the demo's defaults (HMC data steps),
 
 and prints, per run: the smallest ESS over the steps (fraction of the particles), the
@@ -17,7 +18,8 @@ rejuvenation, diameter std within 2x of DAPS's, reduced chi^2 <= 1.5.
 Usage (threads: 1; the machine is shared)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/smc_eht.py \
-        [--particles 64] [--steps 50] [--days 095_lo] [--daps-samples 16]
+        [--particles 64] [--steps 50] [--moves 2] [--rejuvenation mala|pcn] \
+        [--days 095_lo] [--daps-samples 16]
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--particles", type=int, default=64)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--moves", type=int, default=2)
+    ap.add_argument("--rejuvenation", default="mala", choices=["mala", "pcn"])
     ap.add_argument("--tempering", type=float, default=0.5)
     ap.add_argument("--inflation", type=float, default=1.0)
     ap.add_argument("--daps-samples", type=int, default=16)
@@ -78,6 +81,7 @@ def main() -> None:
     torch.set_num_threads(1)
     prior = load("blackhole")
     print(f"threads=1 particles={args.particles} steps={args.steps} moves={args.moves} "
+          f"rejuvenation={args.rejuvenation} "
           f"tempering={args.tempering} inflation={args.inflation}")
     for tag in args.days:
         path = DATA / f"SR1_M87_2017_{tag}_hops_netcal_StokesI.uvfits"
@@ -91,7 +95,7 @@ def main() -> None:
             warnings.simplefilter("always", RuntimeWarning)
             smc = diffinv.sample(problem, prior, solver="smc", n_samples=args.particles,
                                  steps=args.steps, seed=args.seed, method="tds",
-                                 tempering=args.tempering, rejuvenation="mala",
+                                 tempering=args.tempering, rejuvenation=args.rejuvenation,
                                  rejuvenation_moves=args.moves,
                                  twist_inflation=args.inflation)
         t_smc = time.perf_counter() - t0

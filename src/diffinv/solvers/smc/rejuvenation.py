@@ -29,10 +29,11 @@ Kernels (per particle; ``h`` and ``beta`` adapted between sweeps towards a targe
 by a Robbins-Monro update of their logarithm, using the population's acceptance rate, which
 keeps every sweep's kernel fixed given the particles):
 
-* ``mala`` (Roberts & Tweedie 1996): ``x' = x + h g(x) + sqrt(2 h) xi`` with
-  ``g = grad log pi`` and ``h = eps v``, ``v`` the particles' mean per-pixel variance at the
-  start of the rejuvenation (the target's scale, whatever the level and the likelihood);
-  target acceptance 0.574 (Roberts & Rosenthal 1998).
+* ``mala`` (Roberts & Tweedie 1996), preconditioned:
+  ``x' = x + eps c * g(x) + sqrt(2 eps c) xi`` with ``g = grad log pi`` and ``c`` the
+  particles' per-pixel variance at the start of the rejuvenation (a diagonal mass matrix
+  fitted to the population, which sets the scale whatever the level and the likelihood, as in
+  adaptive SMC samplers); target acceptance 0.574 (Roberts & Rosenthal 1998).
 * ``pcn`` (Cotter, Roberts, Stuart & White 2013): ``x' = m + sqrt(1 - beta^2) (x - m) +
   beta c^{1/2} xi``, reversible for the reference ``N(m, diag c)`` fitted to the particles
   (per-pixel mean and variance), so the acceptance ratio is ``pi / N(m, c)`` at ``x'`` over
@@ -168,9 +169,10 @@ class Rejuvenation:
         xf = _flat(x)
         xi = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
         if self.kind == "mala":
-            h = self.step * float(ref[1].mean())
-            g = self._grad(st, sigma, exponent)
-            x_new = x + h * g + math.sqrt(2.0 * h) * xi
+            h = self.step * ref[1]  # (n,) per-pixel steps
+            g = _flat(self._grad(st, sigma, exponent))
+            new = xf + h * g + (2.0 * h).sqrt() * _flat(xi)
+            x_new = new.to(x.dtype).reshape(x.shape)
         else:
             m, c = ref
             beta = self.step
@@ -180,10 +182,11 @@ class Rejuvenation:
         self.evaluations += 1
         log_alpha = self._log_target_delta(st, prop, sigma, exponent)
         if self.kind == "mala":
-            g_new = self._grad(prop, sigma, exponent)
-            fwd = _flat(x_new - x - h * g)
-            bwd = _flat(x - x_new - h * g_new)
-            log_alpha = log_alpha + ((fwd**2).sum(1) - (bwd**2).sum(1)) / (4.0 * h)
+            g_new = _flat(self._grad(prop, sigma, exponent))
+            xn = _flat(x_new)
+            fwd = xn - xf - h * g
+            bwd = xf - xn - h * g_new
+            log_alpha = log_alpha + ((fwd**2 - bwd**2) / (4.0 * h)).sum(1)
         else:
             m, c = ref
             log_alpha = log_alpha + 0.5 * (((_flat(x_new) - m) ** 2 - (xf - m) ** 2) / c).sum(1)
