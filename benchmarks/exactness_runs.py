@@ -7,7 +7,10 @@ as in :mod:`exactness`), and per seed we print the min / median / max over the r
 it the same statistic for single *exact* samples of size ``N`` (min / median / max over as
 many draws): the spread that the metric itself has, which bounds what any sampler's worst
 single run can show.  Problems: dx = 8 with dy = 1, 2, 4 and the image-shaped 1x16x16 with
-dy = 16 (``--image``), at most 100 steps and 1,000 particles.
+dy = 16 (``--image``), at most 100 steps and 1,000 particles.  To see what limits single
+runs, each line also gives the error of the run's posterior mode weights (total variation
+between ``sum_i W_i p(k | x_i)`` and the exact weights; median / max over the runs), beside
+that of the exact samples.
 
 Variants (``--variants``): ``default`` (``smc`` with its defaults: the Tweedie kernel and local
 potentials here), ``resample1`` (resampling every step), ``midpoint``
@@ -16,7 +19,8 @@ potentials here), ``resample1`` (resampling every step), ``midpoint``
 Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
-        [--particles 1000] [--steps 100] [--runs 10] [--seeds 3] [--dys 1 2 4] [--image]
+        [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
+        [--dys 1 2 4] [--image]         [--variants default resample1 midpoint]
 """
 
 from __future__ import annotations
@@ -50,6 +54,19 @@ def spread(values: list[float]) -> str:
     return f"{v[0]:5.2f} / {v[(len(v) - 1) // 2]:5.2f} / {v[-1]:5.2f}"
 
 
+def mode_tv(post, x, w=None) -> float:
+    """Total variation between the mode weights of weighted samples ``x`` and ``post``'s."""
+    x = x.to(torch.float64)
+    w = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64) if w is None else w
+    est = (w.to(torch.float64)[:, None] * post.responsibilities(x, 0.0)).sum(0) / w.sum()
+    return 0.5 * float((est - post.weights).abs().sum())
+
+
+def tv_spread(values: list[float]) -> str:
+    v = sorted(values)
+    return f"mode-weight TV med/max {v[(len(v) - 1) // 2]:.3f} / {v[-1]:.3f}"
+
+
 def per_run_table(shape, dys, seeds, n, steps, runs, variants) -> list[tuple]:
     """Print and return ``(shape, dy, seed, variant, ratios)`` rows."""
     rows = []
@@ -63,16 +80,20 @@ def per_run_table(shape, dys, seeds, n, steps, runs, variants) -> list[tuple]:
             sws = exact_sws(post, ref, n, seed, N_FLOOR + runs)
             floor = rms(sws[:N_FLOOR])
             exact = [s / floor for s in sws[N_FLOOR:]]
+            ge = torch.Generator().manual_seed(20_000 + seed)
+            tv = [mode_tv(post, post.sample(n, ge)) for _ in range(runs)]
             print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {'exact sample':12s} "
-                  f"SW/floor min/med/max {spread(exact)}")
+                  f"SW/floor min/med/max {spread(exact)}  {tv_spread(tv)}")
             rows.append((shape, dy, seed, "exact", exact))
             for name in variants:
                 p, wall = run_solver("smc", problem, prior, runs * n, steps, seed,
                                      n_runs=runs, **VARIANTS[name])
-                vals = [sw(x, ref, w, seed=seed) / floor for x, w in split_runs(p, runs)]
+                groups = split_runs(p, runs)
+                vals = [sw(x, ref, w, seed=seed) / floor for x, w in groups]
+                tv = [mode_tv(post, x, w) for x, w in groups]
                 print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:12s} "
-                      f"SW/floor min/med/max {spread(vals)}  wall/run={wall / runs:5.2f}s "
-                      f"kernel={p.diagnostics.get('kernel')}")
+                      f"SW/floor min/med/max {spread(vals)}  {tv_spread(tv)}  "
+                      f"wall/run={wall / runs:5.2f}s kernel={p.diagnostics.get('kernel')}")
                 rows.append((shape, dy, seed, name, vals))
     return rows
 
@@ -83,6 +104,8 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", type=int, nargs="*", default=None,
+                    help="explicit seeds (overrides --seeds)")
     ap.add_argument("--dys", type=int, nargs="*", default=[1, 2, 4])
     ap.add_argument("--image", action="store_true", help="also the 1x16x16 problem (dy=16)")
     ap.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
@@ -91,7 +114,8 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     print(f"N={args.particles} steps={args.steps} runs={args.runs} seeds={args.seeds} "
           f"variants={args.variants} (float64, 1 thread)")
-    rows = per_run_table((8,), args.dys, range(args.seeds), args.particles, args.steps,
+    seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
+    rows = per_run_table((8,), args.dys, seeds, args.particles, args.steps,
                          args.runs, args.variants)
     if args.image:
         rows += per_run_table((1, 16, 16), [16], range(1), args.particles, args.steps,
