@@ -20,7 +20,7 @@ Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
         [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
-        [--dys 1 2 4] [--image]         [--variants default resample1 midpoint]
+        [--dys 1 2 4] [--image] [--variants default resample1 midpoint]
 """
 
 from __future__ import annotations
