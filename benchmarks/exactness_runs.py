@@ -14,13 +14,14 @@ that of the exact samples.
 
 Variants (``--variants``): ``default`` (``smc`` with its defaults: the Tweedie kernel and local
 potentials here), ``resample1`` (resampling every step), ``midpoint``
-(``kernel="midpoint", potential="local"``).
+(``kernel="midpoint", potential="local"``), ``tds-alive`` (TDS with adaptive tempering, MALA
+rejuvenation and the variance-inflated twist).
 
 Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
         [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
-        [--dys 1 2 4] [--image] [--variants default resample1 midpoint]
+        [--dys 1 2 4] [--image] [--variants default resample1 midpoint tds-alive]
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ VARIANTS = {
     "default": {},
     "resample1": {"ess_threshold": 1.0},
     "midpoint": {"kernel": "midpoint", "potential": "local"},
+    "tds-alive": {"method": "tds", "tempering": 0.5, "rejuvenation": "mala",
+                  "twist_inflation": 1.0},
 }
 
 
