@@ -167,7 +167,7 @@ def daps(
     if mode == "hmc" and out.diagnostics.get("hmc_acceptance", 1.0) < 0.2:
         warnings.warn(
             f"DAPS HMC acceptance rate {out.diagnostics['hmc_acceptance']:.2f} is low; lower "
-            "langevin_lr or pass a larger lipschitz",
+            "langevin_lr, pass a larger lipschitz, or pass target_acceptance to adapt the step",
             RuntimeWarning,
             stacklevel=2,
         )
