@@ -36,6 +36,20 @@ quadratic case is always stable.  For strongly curved nonlinear likelihoods pass
 (or lower ``langevin_lr``); a NaN/Inf state raises ``FloatingPointError`` with the step.
 HMC uses the leapfrog step ``sqrt(2 eta_i)`` (one leapfrog step is then MALA with step
 ``eta_i``), stable for ``langevin_lr < 2`` in the quadratic case.
+
+Adaptive steps (option ``target_acceptance``).  A curvature estimate at the prior mean can be
+far from the curvature where the chains are (acceptance 0 at the last levels of real EHT
+runs).  With ``target_acceptance`` set, the fraction ``langevin_lr`` becomes the starting
+value of a dual-averaging adaptation (Hoffman & Gelman 2014;
+:mod:`diffinv.solvers.step_adaptation`) driven by the mean acceptance of every transition,
+restarted at each level from the previous level's averaged value (the level's target
+changes with ``r_i``).  For HMC the acceptance is the Metropolis one; for Langevin, which
+stays unadjusted, it is the acceptance probability the Metropolis-adjusted (MALA) step would
+have, a measure of the step's discretisation error.  Adapting within a level makes its
+transitions only approximately invariant (as DAPS itself is approximate).  The acceptance
+per level is reported either way (``acceptance_per_step``) with the step fraction used
+(``step_fraction_per_step``); a ``RuntimeWarning`` names the levels where the acceptance
+stayed below :data:`ACCEPTANCE_FLOOR` for :data:`FLOOR_LEVELS` or more consecutive levels.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ from dataclasses import dataclass
 import torch
 
 from ..operators.problem import InverseProblem
-from ..validation import in_range, one_of, positive_float, positive_int
+from ..validation import in_range, one_of, optional, positive_float, positive_int
 from .batching import check_max_batch, run_chunked
 from .context import Denoiser, RunContext
 from .curvature import estimate_curvature
@@ -55,8 +69,12 @@ from .gaussian_data import LinearGaussianData
 from .kernels import ode_x0
 from .options import check_data_step_options
 from .registry import SolverOutput, check_state, register_solver
+from .step_adaptation import DualAveraging
 
-__all__ = ["daps"]
+__all__ = ["daps", "ACCEPTANCE_FLOOR", "FLOOR_LEVELS"]
+
+ACCEPTANCE_FLOOR = 0.1  # warn when the per-level acceptance stays below this ...
+FLOOR_LEVELS = 3  # ... for this many consecutive levels
 
 
 @register_solver("daps")
@@ -75,6 +93,7 @@ def daps(
     cg_tol: float | None = None,
     cg_max_iter: int = 200,
     max_batch: int | None = None,
+    target_acceptance: float | None = None,
 ) -> SolverOutput:
     """Run DAPS chains.
 
@@ -104,6 +123,10 @@ def daps(
         Conjugate-gradient tolerance (default 1e-10 in float64, 1e-5 else) and cap.
     max_batch : int, optional
         Run chains in chunks of at most this many (bounds peak memory).
+    target_acceptance : float, optional
+        Langevin/HMC only: adapt the step fraction per level by dual averaging to this mean
+        acceptance, in (0, 1) (e.g. 0.65 for HMC, 0.574 for Langevin; module docstring);
+        ``None``: the fixed fraction ``langevin_lr``.
     """
     one_of("data_step", data_step, ("auto", "gaussian", "langevin", "hmc"))
     positive_int("hmc_leapfrog", hmc_leapfrog)
@@ -113,6 +136,8 @@ def daps(
     positive_float("r_scale", r_scale)
     check_data_step_options(lipschitz, cg_tol, cg_max_iter)
     check_max_batch(max_batch)
+    optional(in_range, "target_acceptance", target_acceptance, 0.0, 1.0, low_open=True,
+             high_open=True)
 
     mode = data_step
     if mode == "auto":
@@ -129,7 +154,8 @@ def daps(
         else:
             curvature = estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
                                            ctx.dtype)
-    steps = DataStep(problem, mode, data, langevin_steps, langevin_lr, curvature, hmc_leapfrog)
+    steps = DataStep(problem, mode, data, langevin_steps, langevin_lr, curvature, hmc_leapfrog,
+                     target_acceptance)
     out = run_chunked(lambda c: _daps_chunk(problem, prior, c, steps, ode_steps, r_scale), ctx,
                       max_batch)
     out.diagnostics["data_step"] = mode
@@ -141,11 +167,31 @@ def daps(
     if mode == "hmc" and out.diagnostics.get("hmc_acceptance", 1.0) < 0.2:
         warnings.warn(
             f"DAPS HMC acceptance rate {out.diagnostics['hmc_acceptance']:.2f} is low; lower "
-            "langevin_lr or pass a larger lipschitz",
+            "langevin_lr, pass a larger lipschitz, or pass target_acceptance to adapt the step",
             RuntimeWarning,
             stacklevel=2,
         )
+    if mode in ("langevin", "hmc"):
+        _warn_below_floor(out.diagnostics["acceptance_per_step"])
     return out
+
+
+def _warn_below_floor(acceptance: list[float]) -> None:
+    """Warn naming the levels where the acceptance stayed below the floor (module notes)."""
+    low, run = [], []
+    for i, a in enumerate(acceptance):
+        run = run + [i] if a < ACCEPTANCE_FLOOR else []
+        if len(run) == FLOOR_LEVELS:
+            low.extend(run)
+        elif len(run) > FLOOR_LEVELS:
+            low.append(i)
+    if low:
+        warnings.warn(
+            f"DAPS data-step acceptance stayed below {ACCEPTANCE_FLOOR} at levels "
+            f"{low[0]}-{low[-1]} ({len(low)} levels); pass target_acceptance to adapt the step",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)
@@ -154,7 +200,8 @@ class DataStep:
 
     ``mode`` is ``gaussian`` (exact conditional draw through ``data``), ``langevin`` or
     ``hmc`` (``n_steps`` iterations or transitions of step fraction ``lr`` with curvature bound
-    ``curvature``; ``n_leapfrog`` leapfrog steps per HMC transition).
+    ``curvature``; ``n_leapfrog`` leapfrog steps per HMC transition; ``target_acceptance``
+    turns on the dual-averaging adaptation of the fraction).
     """
 
     problem: InverseProblem
@@ -164,19 +211,43 @@ class DataStep:
     lr: float
     curvature: float
     n_leapfrog: int
+    target_acceptance: float | None = None
+
+    def adapter(self) -> DualAveraging | None:
+        """A fresh step adaptation for one run of chains (``None`` without a target)."""
+        if self.target_acceptance is None or self.mode == "gaussian":
+            return None
+        return DualAveraging(self.lr, self.target_acceptance)
 
     def __call__(
-        self, x0_hat: torch.Tensor, r: float, generator: torch.Generator
+        self, x0_hat: torch.Tensor, r: float, generator: torch.Generator,
+        adapt: DualAveraging | None = None,
     ) -> tuple[torch.Tensor, float | None]:
         """Draw ``x0`` from the data-consistent conditional at Gaussian width ``r``; return
-        it and the HMC acceptance rate (``None`` for the other modes)."""
+        it and the mean acceptance (``None`` for the exact Gaussian step).  ``adapt``
+        supplies (and learns) the step fraction of every transition."""
         if self.mode == "gaussian":
             return self.data.conditional_sample(x0_hat, r, generator), None
+        steps = _StepFraction(self.lr, adapt)
         if self.mode == "hmc":
-            return _hmc(self.problem, x0_hat, r, self.n_steps, self.n_leapfrog, self.lr,
+            return _hmc(self.problem, x0_hat, r, self.n_steps, self.n_leapfrog, steps,
                         self.curvature, generator)
-        return _langevin(self.problem, x0_hat, r, self.n_steps, self.lr, self.curvature,
-                         generator), None
+        return _langevin(self.problem, x0_hat, r, self.n_steps, steps, self.curvature,
+                         generator)
+
+
+class _StepFraction:
+    """The step fraction of each transition: fixed, or from a :class:`DualAveraging`."""
+
+    def __init__(self, lr: float, adapt: DualAveraging | None):
+        self.lr, self.adapt = lr, adapt
+
+    def current(self) -> float:
+        return self.lr if self.adapt is None else self.adapt.step
+
+    def record(self, acceptance: float) -> None:
+        if self.adapt is not None:
+            self.adapt.update(acceptance)
 
 
 def _daps_chunk(
@@ -189,11 +260,15 @@ def _daps_chunk(
 ) -> SolverOutput:
     x = ctx.initial_noise()
     x0 = x
-    acceptance = []
+    acceptance, fractions = [], []
+    adapt = data_step.adapter()
     for i, s, s_next in ctx.levels("daps"):
         x0_hat = ode_x0(prior, x, s, ode_steps)
         check_state(x0_hat, i, "DAPS ODE estimate x0_hat")
-        x0, acc = data_step(x0_hat, r_scale * s, ctx.generator)
+        if adapt is not None and i > 0:
+            adapt.restart()  # from the previous level's averaged fraction
+        fractions.append(data_step.lr if adapt is None else adapt.step)
+        x0, acc = data_step(x0_hat, r_scale * s, ctx.generator, adapt)
         if acc is not None:
             acceptance.append(acc)
         check_state(x0, i, "DAPS x0 sample")
@@ -207,31 +282,43 @@ def _daps_chunk(
         ctx.report(step=i, sigma=s, x=x, x0_hat=x0_hat, x0=x0)
     diagnostics = {}
     if acceptance:
+        diagnostics["acceptance_per_step"] = acceptance
+        diagnostics["step_fraction_per_step"] = fractions
+    if acceptance and data_step.mode == "hmc":
         diagnostics["hmc_acceptance_per_step"] = acceptance
         diagnostics["hmc_acceptance"] = sum(acceptance) / len(acceptance)
     return SolverOutput(samples=x0.detach(), nfe=ctx.steps * ode_steps, diagnostics=diagnostics)
 
 
-def _langevin(problem, x0_hat, r, n_steps, lr, curvature, generator) -> torch.Tensor:
-    """Unadjusted Langevin on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``."""
-    eta = lr / (1.0 / r**2 + curvature)
-    noise_scale = math.sqrt(2.0 * eta)
-    x0 = x0_hat.detach().clone()
-    for _ in range(n_steps):
-        _, grad_ll = problem.grad_log_likelihood(x0)
-        grad = grad_ll.to(x0.dtype) - (x0 - x0_hat) / r**2
-        noise = torch.randn(x0.shape, dtype=x0.dtype, device=x0.device, generator=generator)
-        x0 = x0 + eta * grad + noise_scale * noise
-    return x0
+def _langevin(problem, x0_hat, r, n_steps, steps: _StepFraction, curvature, generator):
+    """Unadjusted Langevin on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``.
 
-
-def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, lr, curvature, generator):
-    """Metropolis-adjusted HMC on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``.
-
-    Returns the final states and the mean acceptance rate over chains and transitions.
+    Returns the final states and the mean over steps of the acceptance probability a
+    Metropolis-adjusted step would have had (the chains are never rejected).
     """
-    eps = math.sqrt(2.0 * lr / (1.0 / r**2 + curvature))
-    shape = (-1,) + (1,) * (x0_hat.ndim - 1)
+    log_target_and_grad = _conditional_target(problem, x0_hat, r)
+    x0 = x0_hat.detach().clone()
+    logp, grad = log_target_and_grad(x0)
+    total = 0.0
+    for _ in range(n_steps):
+        eta = steps.current() / (1.0 / r**2 + curvature)
+        noise = torch.randn(x0.shape, dtype=x0.dtype, device=x0.device, generator=generator)
+        x_new = x0 + eta * grad + math.sqrt(2.0 * eta) * noise
+        logp_new, grad_new = log_target_and_grad(x_new)
+        fwd = ((x_new - x0 - eta * grad) ** 2).reshape(x0.shape[0], -1).sum(1)
+        bwd = ((x0 - x_new - eta * grad_new) ** 2).reshape(x0.shape[0], -1).sum(1)
+        log_alpha = logp_new - logp + (fwd - bwd) / (4.0 * eta)
+        alpha = torch.exp(torch.nan_to_num(log_alpha, nan=-torch.inf).clamp(max=0.0))
+        acc = float(alpha.to(torch.float64).mean())
+        steps.record(acc)
+        total += acc
+        x0, logp, grad = x_new, logp_new, grad_new
+    return x0, total / n_steps
+
+
+def _conditional_target(problem, x0_hat, r):
+    """``x -> (log pi(x), grad log pi(x))`` per chain for the level's data-step target
+    ``log p(y|x) - ||x - x0_hat||^2 / (2 r^2)``."""
 
     def log_target_and_grad(x):
         ll, g = problem.grad_log_likelihood(x)
@@ -239,10 +326,22 @@ def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, lr, curvature, generator
         prior_term = (diff**2).reshape(x.shape[0], -1).sum(1) / (2 * r**2)
         return ll.to(x.dtype) - prior_term, g.to(x.dtype) - diff / r**2
 
+    return log_target_and_grad
+
+
+def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, steps: _StepFraction, curvature,
+         generator):
+    """Metropolis-adjusted HMC on ``log p(y|x0) - ||x0 - x0_hat||^2 / (2 r^2)``.
+
+    Returns the final states and the mean acceptance rate over chains and transitions.
+    """
+    shape = (-1,) + (1,) * (x0_hat.ndim - 1)
+    log_target_and_grad = _conditional_target(problem, x0_hat, r)
     x = x0_hat.detach().clone()
     logp, grad = log_target_and_grad(x)
     accepted = 0.0
     for _ in range(n_transitions):
+        eps = math.sqrt(2.0 * steps.current() / (1.0 / r**2 + curvature))
         p = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
         h0 = -logp + 0.5 * (p**2).reshape(x.shape[0], -1).sum(1)
         xn, pn, gn = x, p + 0.5 * eps * grad, grad
@@ -257,5 +356,7 @@ def _hmc(problem, x0_hat, r, n_transitions, n_leapfrog, lr, curvature, generator
         x = torch.where(accept.reshape(shape), xn, x)
         logp = torch.where(accept, logpn, logp)
         grad = torch.where(accept.reshape(shape), gn, grad)
-        accepted += float(accept.to(torch.float64).mean())
+        rate = float(accept.to(torch.float64).mean())
+        steps.record(rate)
+        accepted += rate
     return x, accepted / n_transitions

@@ -34,6 +34,19 @@ def gaussian_case(n=3, m=2, sigma_y=0.5, seed=0, shape=None, ridge=0.3):
     return prior, InverseProblem(op, noise, y)
 
 
+def mixture_case():
+    """2-D prior of 3 Gaussian components and one linear measurement ``x_1 + 0.4 x_2 = 0.5``
+    with noise 2: a posterior with three modes of weight 0.21-0.55."""
+    from diffinv.priors import GaussianMixturePrior
+
+    means = torch.tensor([[-4.0, 0.0], [4.0, 1.0], [0.0, 5.0]], dtype=F64)
+    covs = torch.stack([torch.eye(2, dtype=F64), 0.5 * torch.eye(2, dtype=F64),
+                        torch.tensor([[1.0, 0.3], [0.3, 0.6]], dtype=F64)])
+    prior = GaussianMixturePrior(torch.tensor([0.5, 0.3, 0.2], dtype=F64), means, covs)
+    op = MatrixOperator(torch.tensor([[1.0, 0.4]], dtype=F64))
+    return prior, InverseProblem(op, GaussianNoise(2.0), torch.tensor([[0.5]], dtype=F64))
+
+
 def run(problem, prior, n, steps, seed=0, **options):
     """``smc`` in float64 on the fixed schedule; the isotropic kernel unless asked otherwise
     (on Gaussian priors the Tweedie kernel, the default there, makes every weight equal)."""

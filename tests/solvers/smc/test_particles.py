@@ -39,6 +39,17 @@ def test_resampling_resets_weights_and_keeps_the_evidence():
     assert pw.log_evidence == pytest.approx(before + 0.5)
 
 
+def test_unique_ancestors_are_counted_at_each_resampling():
+    pw = _weights(n=4, threshold=1.0)
+    pw.reweight(torch.tensor([0.0, -torch.inf, -torch.inf, -torch.inf], dtype=torch.float64), 0)
+    idx = pw.maybe_resample(0)
+    assert torch.equal(idx, torch.zeros(4, dtype=torch.int64))
+    pw.reweight(torch.zeros(4, dtype=torch.float64), 1)
+    pw.maybe_resample(1)  # equal weights, systematic: every particle once
+    assert pw.diagnostics()["unique_ancestors"] == [1, 4]
+    assert [lw.tolist() for lw in pw.run_log_weights] == [[0.0] * 4]
+
+
 def test_no_resampling_above_the_threshold():
     pw = _weights(threshold=0.5)
     pw.reweight(torch.zeros(4, dtype=torch.float64), 0)

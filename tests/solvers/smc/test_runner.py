@@ -25,7 +25,7 @@ import diffinv
 from diffinv.operators.base import ElementwiseOperator, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
-from diffinv.priors import GaussianMixturePrior, GaussianPrior
+from diffinv.priors import GaussianPrior
 from diffinv.schedules import karras_sigmas
 from diffinv.solvers.kernels import ancestral_step, reverse_kernel
 from diffinv.testing.chain_reference import model_prior
@@ -34,6 +34,7 @@ from diffinv.testing.smc_cases import (
     SIGMA_MAX,
     SIGMA_MIN,
     gaussian_case,
+    mixture_case,
     model_reference,
     run,
     snis_moments,
@@ -120,12 +121,7 @@ def test_mixture_component_weights_are_recovered(kernel, potential):
     40,000 particles both kernels are off by up to 0.01 at 40 steps, 0.003 at 100); DPS is
     not expected to pass this (it is not a consistent sampler).
     """
-    means = torch.tensor([[-4.0, 0.0], [4.0, 1.0], [0.0, 5.0]], dtype=F64)
-    covs = torch.stack([torch.eye(2, dtype=F64), 0.5 * torch.eye(2, dtype=F64),
-                        torch.tensor([[1.0, 0.3], [0.3, 0.6]], dtype=F64)])
-    prior = GaussianMixturePrior(torch.tensor([0.5, 0.3, 0.2], dtype=F64), means, covs)
-    op = MatrixOperator(torch.tensor([[1.0, 0.4]], dtype=F64))
-    problem = InverseProblem(op, GaussianNoise(2.0), torch.tensor([[0.5]], dtype=F64))
+    prior, problem = mixture_case()
     exact = prior.posterior(problem)
     assert float(exact.weights.min()) > 0.1  # a genuinely multimodal posterior
     post = run(problem, prior, 2000, 50, method="mcgdiff", ess_threshold=0.0, kernel=kernel,

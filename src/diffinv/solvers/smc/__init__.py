@@ -3,7 +3,9 @@
 * :mod:`.runner` -- the registered ``smc`` solver: option checks and the choice of method.
 * :mod:`.mcgdiff` / :mod:`.mcgdiff_tweedie` -- exact linear-Gaussian proposals (MCGdiff/FPS)
   with the midpoint or Tweedie backward kernel (:mod:`.tweedie_kernel`, :mod:`.shared_batch`).
-* :mod:`.tds` -- the twisted diffusion sampler for general likelihoods.
+* :mod:`.tds` -- the twisted diffusion sampler for general likelihoods, with
+  :mod:`.tempering` (adaptive exponents by the conditional ESS) and :mod:`.rejuvenation`
+  (MALA / pCN moves after resampling).
 * :mod:`.particles` / :mod:`.resampling` -- weights, ESS, resampling and denoiser batching.
 """
 

@@ -66,6 +66,7 @@ class ParticleWeights:
         self.collapse_steps = collapse_steps
         self.ess_history: list[float] = []
         self.resampled_at: list[int] = []
+        self.unique_ancestors: list[int] = []
         self._low_run = 0
         self._warned = False
 
@@ -112,6 +113,7 @@ class ParticleWeights:
         idx = resample(self.scheme, normalise_log_weights(self.log_w), self.generator)
         self.log_w = torch.zeros_like(self.log_w)
         self.resampled_at.append(step)
+        self.unique_ancestors.append(int(torch.unique(idx).numel()))
         return idx
 
     @property
@@ -124,16 +126,23 @@ class ParticleWeights:
         """The normalised weights as the only run (the :class:`RunWeights` interface)."""
         return [self.weights]
 
+    @property
+    def run_log_weights(self) -> list[torch.Tensor]:
+        """The float64 log-weights ``(n,)`` as the only run."""
+        return [self.log_w]
+
     def add_log_evidence(self, const: float) -> None:
         """Add a constant of the likelihood that the incremental weights leave out."""
         self.log_evidence += const
 
     def diagnostics(self) -> dict:
-        """ESS per step, resampling count and steps, log-evidence, final ESS."""
+        """ESS per step, resampling count and steps, distinct ancestors at each resampling,
+        log-evidence, final ESS."""
         return {
             "ess_per_step": list(self.ess_history),
             "n_resamples": len(self.resampled_at),
             "resampled_at": list(self.resampled_at),
+            "unique_ancestors": list(self.unique_ancestors),
             "log_evidence": float(self.log_evidence),
             "ess_final": effective_sample_size(self.log_w),
             "ess_collapsed": self._warned,
@@ -196,6 +205,11 @@ class RunWeights:
     def run_weights(self) -> list[torch.Tensor]:
         """Normalised weights ``(n,)`` of each run."""
         return [run.weights for run in self.runs]
+
+    @property
+    def run_log_weights(self) -> list[torch.Tensor]:
+        """Float64 log-weights ``(n,)`` of each run."""
+        return [run.log_w for run in self.runs]
 
     def add_log_evidence(self, const: float) -> None:
         """Add ``const`` to every run's log-evidence."""

@@ -14,8 +14,12 @@ The particles are the samples and come with normalised importance weights
 
 Both are asymptotically exact as the particle count grows (for the model's backward chain),
 keep float64 log-weights, resample adaptively on the effective sample size, and report
-``ess_per_step``, ``n_resamples``, ``resampled_at``, ``log_evidence`` (an estimate of
-``log p(y)``, float64), ``ess_final`` and ``ess_collapsed`` in the diagnostics.  A
+``ess_per_step``, ``n_resamples``, ``resampled_at``, ``unique_ancestors`` (distinct parents at
+each resampling), ``log_evidence`` (an estimate of ``log p(y)``, float64), ``ess_final`` and
+``ess_collapsed`` in the diagnostics.  ``tds`` can also temper the likelihood adaptively,
+rejuvenate the particles with MCMC moves after resampling and inflate the twist's variance
+(options ``tempering``, ``rejuvenation``, ``twist_inflation``): the combination that keeps
+the particles alive on sharp likelihoods (:mod:`diffinv.solvers.smc.tds`).  A
 ``RuntimeWarning`` is issued when the ESS stays below ``collapse_fraction`` of the particles
 for ``collapse_steps`` consecutive steps; NaN/Inf in any state raises ``FloatingPointError``
 naming the step.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 
 from ...operators.problem import InverseProblem
-from ...validation import in_range, one_of, positive_int
+from ...validation import in_range, nonnegative_float, one_of, optional, positive_int
 from ..batching import check_max_batch
 from ..context import Denoiser, RunContext
 from ..curvature import estimate_curvature
@@ -36,6 +40,7 @@ from ..registry import SolverOutput, register_solver
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import ParticleWeights, RunWeights
+from .rejuvenation import DEFAULT_ACCEPTANCE, MOVES, Rejuvenation
 from .resampling import RESAMPLERS
 from .tds import run_tds
 
@@ -65,6 +70,12 @@ def smc(
     kernel: str = "auto",
     n_runs: int = 1,
     lipschitz: float | None = None,
+    tempering: float | None = None,
+    rejuvenation: str = "none",
+    rejuvenation_moves: int = 2,
+    target_acceptance: float | None = None,
+    twist_inflation: float = 0.0,
+    max_tempering_steps: int = 50,
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -126,6 +137,33 @@ def smc(
         gradient step to ``v / (1 + v L)`` (:mod:`diffinv.solvers.smc.tds`); default: estimated
         at the prior mean image (:func:`diffinv.solvers.curvature.estimate_curvature`);
         0 gives the undamped proposal of Wu et al. (2023).
+    tempering : float, optional
+        ``tds`` only: adaptive tempering of the likelihood.  Each increment of the exponent is
+        the largest whose conditional ESS keeps this fraction of the particles, in (0, 1)
+        (:mod:`diffinv.solvers.smc.tempering`; e.g. 0.5); the exponent rises from 0 to 1 over
+        the steps, and tempering steps at the last level finish it (at most
+        ``max_tempering_steps``, the last jumping to 1).  ``None``: no tempering.
+    rejuvenation : {"none", "mala", "pcn"}
+        ``tds`` only: MCMC moves after each resampling that leave the current target
+        invariant (:mod:`diffinv.solvers.smc.rejuvenation`): Metropolis-adjusted Langevin or
+        preconditioned Crank-Nicolson with a reference fitted to the particles.
+    rejuvenation_moves : int
+        Sweeps per rejuvenation (each one denoiser call with a backward pass per particle).
+    target_acceptance : float, optional
+        Acceptance rate the moves' step adapts to, in (0, 1); default 0.574 (MALA), 0.25
+        (pCN).
+    twist_inflation : float
+        ``tds`` only: ``kappa >= 0`` of the variance-inflated twist
+        ``p(y | D(x_k))^(1 / (1 + kappa L sigma_k^2))`` (:mod:`diffinv.solvers.smc.tds`);
+        0: the plain DPS twist.
+    max_tempering_steps : int
+        Bound on the tempering steps at the last level (positive).
+
+    With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
+    picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
+    each reweighting, aligned with ``ess_per_step``), ``tempering_steps``,
+    ``move_acceptance`` and ``move_steps`` (per sweep) and ``move_evaluations``; every run
+    reports ``unique_ancestors`` (distinct parents at each resampling).
 
     Returns
     -------
@@ -148,9 +186,20 @@ def smc(
             f"n_runs: n_samples ({n_samples}) must be a multiple of n_runs ({n_runs})"
         )
     check_lipschitz(lipschitz)
+    optional(in_range, "tempering", tempering, 0.0, 1.0, low_open=True, high_open=True)
+    one_of("rejuvenation", rejuvenation, MOVES)
+    positive_int("rejuvenation_moves", rejuvenation_moves)
+    optional(in_range, "target_acceptance", target_acceptance, 0.0, 1.0, low_open=True,
+             high_open=True)
+    nonnegative_float("twist_inflation", twist_inflation)
+    positive_int("max_tempering_steps", max_tempering_steps)
+    tds_only = tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
+    if method == "mcgdiff" and tds_only:
+        raise ValueError("tempering, rejuvenation and twist_inflation: available with "
+                         "method='tds' only")
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
-        method = "mcgdiff" if problem.is_linear_gaussian and small else "tds"
+        method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
     if kernel == "auto":
         kernel = (auto_kernel(prior, math.prod(image_shape), n_samples)
                   if method == "mcgdiff" else "midpoint")
@@ -177,7 +226,16 @@ def smc(
         curvature = (float(lipschitz) if lipschitz is not None
                      else estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
                                                 ctx.dtype))
-        out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature, **common)
+        mover = None
+        if rejuvenation != "none":
+            acc = (DEFAULT_ACCEPTANCE[rejuvenation] if target_acceptance is None
+                   else float(target_acceptance))
+            mover = Rejuvenation(rejuvenation, rejuvenation_moves, acc, prior,
+                                 problem.log_likelihood, max_batch, ctx.generator)
+        out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature,
+                      tempering=None if tempering is None else float(tempering),
+                      inflation=float(twist_inflation), mover=mover,
+                      max_tempering_steps=max_tempering_steps, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel)
     if method == "mcgdiff":
         out.diagnostics["potential"] = potential
