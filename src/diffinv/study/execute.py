@@ -85,14 +85,21 @@ def build_demo(settings: dict[str, Any], device: str = "cpu") -> Any:
         settings["problem"],
         int(settings["image"]),
         json.dumps(settings["problem_options"], sort_keys=True),
+        json.dumps(settings.get("data_files")),
         device,
     )
     with _DEMO_LOCK:  # workers with several threads share the cache
         if key in _DEMO_CACHE:
             _DEMO_CACHE.move_to_end(key)
             return _DEMO_CACHE[key]
-    demo = get_demo(settings["problem"])(seed=int(settings["image"]),
-                                         **settings["problem_options"])
+    if settings.get("data_files"):
+        from ..data_problems.run import build_data_problem
+
+        _, demo = build_data_problem(settings["data_files"], settings.get("data_kind"),
+                                     settings.get("data_prior"))
+    else:
+        demo = get_demo(settings["problem"])(seed=int(settings["image"]),
+                                             **settings["problem_options"])
     if device != "cpu":
         demo.problem = demo.problem.to(device)
         if hasattr(demo.prior, "to"):
@@ -139,7 +146,8 @@ def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> Ta
         warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
         posterior = sample(demo.problem, demo.prior, solver=s["solver"],
                            n_samples=s["samples"], steps=s["steps"], seed=s["seed"],
-                           dtype=dtype, **options)
+                           dtype=dtype, physical_range=demo.metadata.get("physical_range"),
+                           **options)
     truth = demo.x_true
     metrics, arrays = compute_metrics(posterior, truth, s)
     arrays.update(_summaries(posterior, truth, s))

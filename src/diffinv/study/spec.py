@@ -11,6 +11,12 @@ metrics.  Every error names the spec key at fault, e.g. ``solvers[1].steps``::
         options: {size: 16}          # keyword arguments of the problem builder (some
                                      # builders take the prior: {prior: gaussian})
       - phase-retrieval-cdp          # shorthand for {name: ..., images: [0]}
+      - files: "data/*.uvfits"       # measured files (a glob or a list of paths/globs):
+        kind: eht                    # eht | mri | ct (default: detected from the files)
+        prior: blackhole             # shipped prior name or checkpoint path (default: the
+                                     # kind's default, as `diffinv reconstruct --data`)
+        combine: true                # true: all files make one problem (EHT bands/days);
+                                     # false (default): one problem per file
     seeds: [0, 1, 2]                 # sampler seeds (or {start: 0, count: 3})
     solvers:
       - name: daps
@@ -54,17 +60,23 @@ _TOP_KEYS = {
     "save_samples", "dtype", "device",
 }
 _PROBLEM_KEYS = {"name", "images", "options"}
+_FILES_KEYS = {"files", "kind", "prior", "combine"}
+_KINDS = ("eht", "mri", "ct")
 _SOLVER_KEYS = {"name", "steps", "samples", "options", "grid", "problem_defaults"}
 _DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
 class ProblemSpec:
-    """One built-in problem: its name, truth/data seeds and builder options."""
+    """One problem entry: a built-in problem (name, truth/data seeds, builder options) or
+    measured files (``name`` ``data:KIND``, one file group per image index, no truth)."""
 
     name: str
     images: tuple[int, ...] = (0,)
     options: dict[str, Any] = field(default_factory=dict)
+    file_groups: tuple[tuple[str, ...], ...] = ()
+    kind: str | None = None
+    prior: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,8 @@ def _problem(entry: Any, where: str) -> ProblemSpec:
         entry = {"name": entry}
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where}: expected a problem name or a mapping, got {entry!r}")
+    if "files" in entry:
+        return _files_problem(entry, where)
     _check_keys(entry, _PROBLEM_KEYS, where)
     name = entry.get("name")
     if name not in available_demos():
@@ -196,6 +210,38 @@ def _problem(entry: Any, where: str) -> ProblemSpec:
             )
     images = _int_list(entry.get("images", [0]), f"{where}.images", minimum=0)
     return ProblemSpec(name=name, images=images, options=options)
+
+
+def _files_problem(entry: Mapping[str, Any], where: str) -> ProblemSpec:
+    """A problem entry of measured files: globs expanded now, paths made absolute."""
+    import glob
+
+    _check_keys(entry, _FILES_KEYS, where)
+    patterns = entry["files"]
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    if not isinstance(patterns, (list, tuple)) or not patterns:
+        raise ValueError(f"{where}.files: expected a path, a glob or a list of them")
+    paths: list[str] = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, (str, os.PathLike)):
+            raise ValueError(f"{where}.files[{i}]: expected a path or glob, got {pattern!r}")
+        found = sorted(glob.glob(os.path.expanduser(str(pattern))))
+        found = [f for f in found if not f.endswith(".hdr")]  # BART pairs: the .cfl names it
+        if not found:
+            raise ValueError(f"{where}.files[{i}]: no file matches {str(pattern)!r}")
+        paths += [str(Path(f).resolve()) for f in found]
+    paths = list(dict.fromkeys(paths))
+    kind = entry.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"{where}.kind: expected one of {_KINDS}, got {kind!r}")
+    prior = entry.get("prior")
+    if prior is not None and not isinstance(prior, str):
+        raise ValueError(f"{where}.prior: expected a shipped prior name or a path, got {prior!r}")
+    combine = _bool(entry.get("combine", False), f"{where}.combine")
+    groups = (tuple(paths),) if combine else tuple((p,) for p in paths)
+    return ProblemSpec(name=f"data:{kind or 'auto'}", images=tuple(range(len(groups))),
+                       file_groups=groups, kind=kind, prior=prior)
 
 
 def _solver(entry: Any, where: str) -> SolverSpec:

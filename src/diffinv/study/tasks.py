@@ -40,7 +40,8 @@ class Task:
     settings : dict
         ``problem``, ``problem_options``, ``image``, ``solver``, ``steps``, ``samples``,
         ``options``, ``problem_defaults``, ``seed``, ``dtype``, ``metrics``,
-        ``coverage_levels``, ``quantiles``, ``save_samples`` (JSON values only).
+        ``coverage_levels``, ``quantiles``, ``save_samples`` (JSON values only); for
+        measured files also ``data_files``, ``data_kind`` and ``data_prior``.
     device : str
         ``cpu``, ``cuda`` or ``auto`` (see :func:`diffinv.study.device.select_device`).
     """
@@ -104,9 +105,14 @@ def _settings(
     spec: StudySpec, problem, image: int, solver, steps: int, samples: int,
     combo: dict[str, Any], seed: int,
 ) -> dict[str, Any]:
+    data = {}
+    if problem.file_groups:  # measured files: the group is the "image"
+        data = {"data_files": list(problem.file_groups[image]), "data_kind": problem.kind,
+                "data_prior": problem.prior}
     return {
         "problem": problem.name,
         "problem_options": dict(problem.options),
+        **data,
         "image": int(image),
         "solver": solver.name,
         "steps": int(steps),
