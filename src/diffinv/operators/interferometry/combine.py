@@ -106,25 +106,6 @@ def closure_problem(
     return InverseProblem(stacked, noise, y, image_shape=(1, n, n))
 
 
-def product_chi2(problem: InverseProblem, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Reduced chi^2 ``(B,)`` per product kind (all files together) and per file."""
-    noise = problem.noise
-    parts = torch.split(problem.y, noise.sizes, dim=1)
-    clean = torch.split(problem.forward(x), noise.sizes, dim=1)
-    sums: dict[str, list] = {}
-    out: dict[str, torch.Tensor] = {}
-    for name, nm, a, b in zip(noise.names, noise.noises, parts, clean):
-        chi2 = nm.chi2(a.expand_as(b), b)
-        m = nm.n_data(a)
-        out[name] = chi2 / max(m, 1)
-        kind = name.split("[")[0]
-        acc = sums.setdefault(kind, [0.0, 0])
-        acc[0], acc[1] = acc[0] + chi2, acc[1] + m
-    for kind, (chi2, m) in sums.items():
-        out[kind] = chi2 / max(m, 1)
-    return out
-
-
 def closure_chi2(problem: InverseProblem, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Reduced chi^2 ``(B,)`` per product kind (all files together) and per file."""
     noise = problem.noise
