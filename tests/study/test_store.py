@@ -99,6 +99,25 @@ def test_report_tables_and_plots(tmp_path, results):
     assert len((store.root / "report" / "tasks.csv").read_text().splitlines()) == 5
 
 
+def test_report_leaves_the_matplotlib_backend_alone(tmp_path, results):
+    """A notebook calling write_report keeps its inline backend (it was switched to Agg)."""
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    store = Store.open(tmp_path / "s", create=True)
+    for r in results[:1]:
+        store.write(r)
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        open_figures = plt.get_fignums()
+        write_report(store.root)
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == open_figures  # no pyplot figure left behind
+    finally:
+        matplotlib.use(before)
+
+
 def test_report_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a study store"):
         write_report(tmp_path)
