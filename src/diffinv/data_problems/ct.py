@@ -107,6 +107,7 @@ def load_ct(path: Path, prior=None, row: int = 0, image_size: int = 32) -> Demo:
         metadata={
             "kind": "ct",
             "units": "1/detector-cell",
+            "physical_range": (0.0, float("inf")),  # attenuation is non-negative
             "files": [str(path)],
             "label": f"{path.name} row {row}",
             "pixel_size_mm": (float(b), float(b)),

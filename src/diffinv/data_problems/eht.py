@@ -91,6 +91,7 @@ def load_eht(paths: list[Path], prior=None, settings: EHTSettings | None = None)
     meta = {
         "kind": "eht",
         "units": "Jy/pixel",
+        "physical_range": (0.0, float("inf")),  # flux density is non-negative
         "fov_uas": fov,
         "pixel_size_uas": fov / n,
         "ra_deg": obs[0].ra_deg,

@@ -43,11 +43,6 @@ from ..operators.interferometry import (
     data_product_problem,
     random_station_gains,
 )
-from ..operators.interferometry.combine import (
-    closure_problem,
-    observation_label,
-    read_observation,
-)
 from ..operators.interferometry.rml import gaussian_image
 from ..priors import GaussianPrior
 from .registry import Demo, register_demo
@@ -210,25 +205,10 @@ def build_m87(
             raise FileNotFoundError(f"path: no .uvfits files in {Path(root) / 'eht2017_m87'}")
     else:
         paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
-    obs = [read_observation(p, systematic) for p in paths]
-    labels = [observation_label(o) for o in obs]
-    problem = closure_problem(obs, image_size, fov_uas, M87_FLUX_JY, 0.05 * M87_FLUX_JY)
-    if prior is None:
-        from ..priors import load
+    from ..data_problems.eht import EHTSettings, load_eht  # the reader of reconstruct --data
 
-        prior = load("blackhole")
-    days = ", ".join(sorted({f"{lab['date']} {lab['band']}" for lab in labels}))
-    source = labels[0]["source"]
-    return Demo(
-        problem=problem,
-        prior=prior,
-        x_true=None,
-        description=(
-            f"{image_size}x{image_size} image (Jy/pixel, {fov_uas:g} uas) of {source} from real "
-            f"EHT closure phases and log closure amplitudes ({days})"
-        ),
-        solver_defaults=M87_SOLVER_DEFAULTS,
-        to_image=lambda x: x[:, 0],
-        metadata=_metadata(obs[0], image_size, fov_uas)
-        | {"data": "closures", "seed": seed, "observations": labels, "systematic": systematic},
-    )
+    demo = load_eht(paths, prior=prior,
+                    settings=EHTSettings(image_size=image_size, fov_uas=fov_uas,
+                                         systematic=systematic))
+    demo.metadata.update({"data": "closures", "seed": seed, "systematic": systematic})
+    return demo
