@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from .demos.registry import Demo
-from .extras import require
 from .io import atomic_write, jsonable
+from .plotting import new_figure, save_png
 from .posterior import Posterior
 
 __all__ = ["reconstruction_summary", "write_figures", "write_json", "psnr"]
@@ -70,46 +70,24 @@ def _save_image(
     vmin: float | None = None,
     vmax: float | None = None,
 ) -> None:
-    matplotlib = require("matplotlib", purpose="figures")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    fig, (ax,) = new_figure(1, (4.0, 4.0))
     im = ax.imshow(image.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, origin="upper")
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-
-    try:
-        atomic_write(path, write, suffix=".png.tmp")
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
 
 
 def _save_grid(path: Path, images: torch.Tensor, title: str, vmin: float, vmax: float) -> None:
-    matplotlib = require("matplotlib", purpose="figures")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = images.shape[0]
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), dpi=100, squeeze=False)
+    fig, axes = new_figure(n, (2.2, 2.4))
     for i in range(n):
-        axes[0, i].imshow(images[i].numpy(), cmap="gray", vmin=vmin, vmax=vmax)
-        axes[0, i].set_xticks([])
-        axes[0, i].set_yticks([])
+        axes[i].imshow(images[i].numpy(), cmap="gray", vmin=vmin, vmax=vmax)
+        axes[i].set_xticks([])
+        axes[i].set_yticks([])
     fig.suptitle(title)
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-
-    try:
-        atomic_write(path, write, suffix=".png.tmp")
-    finally:
-        plt.close(fig)
+    save_png(fig, path)
 
 
 def write_figures(out: Path, posterior: Posterior, demo: Demo, n_show: int = 4) -> list[str]:

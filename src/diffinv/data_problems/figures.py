@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_write
+from ..plotting import new_figure, save_png
 
 __all__ = ["write_posterior_figures"]
 
@@ -24,16 +24,11 @@ def _extent(meta: dict, n_rows: int, n_cols: int) -> tuple[list[float], str, str
 
 def _figure(path: Path, images: list[torch.Tensor], titles: list[str], meta: dict,
             units: str, cmap: str, shared: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), dpi=100, squeeze=False)
+    fig, axes = new_figure(n, (4.2, 3.8))
     lo = min(float(im.min()) for im in images) if shared else None
     hi = max(float(im.max()) for im in images) if shared else None
-    for ax, im, title in zip(axes[0], images, titles):
+    for ax, im, title in zip(axes, images, titles):
         extent, xl, yl = _extent(meta, *im.shape[-2:])
         h = ax.imshow(im.numpy(), cmap=cmap, extent=extent, vmin=lo, vmax=hi, origin="upper")
         ax.set_title(title)
@@ -41,14 +36,7 @@ def _figure(path: Path, images: list[torch.Tensor], titles: list[str], meta: dic
         ax.set_ylabel(yl)
         fig.colorbar(h, ax=ax, fraction=0.046, pad=0.04, label=units)
     fig.tight_layout()
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, format="png")
-
-    try:
-        atomic_write(path, write, suffix=".png.tmp")
-    finally:
-        plt.close(fig)
+    save_png(fig, path, tight=False)
 
 
 def write_posterior_figures(out: Path, images: dict[str, torch.Tensor], meta: dict) -> list[str]:

@@ -93,9 +93,7 @@ def finalize(cfg, out: Path, prior: LearnedPrior, steps: int, source, norm: dict
 
 def save_grid(images: torch.Tensor, path: str | Path, data_range=None) -> Path:
     """Write a PNG grid of ``(n, C, H, W)`` images (2 channels shown as magnitude)."""
-    matplotlib = require("matplotlib", purpose="sample grids")
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    image = require("matplotlib.image", purpose="sample grids")  # no pyplot, no backend change
 
     x = images.detach().cpu().double()
     x = x.pow(2).sum(1).sqrt() if x.shape[1] == 2 else x[:, 0]
@@ -108,5 +106,5 @@ def save_grid(images: torch.Tensor, path: str | Path, data_range=None) -> Path:
         r, c = divmod(i, cols)
         grid[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = x[i]
     lo, hi = (0.0, float(x.max())) if images.shape[1] == 2 or data_range is None else data_range
-    return atomic_write(path, lambda tmp: plt.imsave(tmp, grid.numpy(), vmin=lo, vmax=hi,
+    return atomic_write(path, lambda tmp: image.imsave(tmp, grid.numpy(), vmin=lo, vmax=hi,
                                                      cmap="afmhot", format="png"), suffix=".png")

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..extras import require
 from ..io import atomic_write
+from ..plotting import new_figure, save_png
 from .store import Store
 from .tasks import setting_label
 
@@ -157,22 +157,6 @@ def _write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text), suffix=".tmp")
 
 
-def _figure(n_panels: int, width: float = 4.5):
-    """A figure outside pyplot: the caller's matplotlib backend is left as it is (switching
-    to Agg here stopped a notebook's inline figures after ``write_report``)."""
-    require("matplotlib", purpose="the plots of diffinv study report")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * n_panels, 4.0), dpi=100)
-    axes = fig.subplots(1, n_panels, squeeze=False)
-    return fig, axes[0]
-
-
-def _save(fig: Any, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"),
-                        suffix=".tmp")
-
-
 def _plot_calibration(path: Path, results: list[Any]) -> Path:
     curves: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
     nominal: np.ndarray | None = None
@@ -182,7 +166,7 @@ def _plot_calibration(path: Path, results: list[Any]) -> Path:
             label = setting_label(r.settings)
             curves[r.settings["problem"]][label].append(r.arrays["calibration_empirical"])
     problems = sorted(curves) or ["(no calibration data)"]
-    fig, axes = _figure(len(problems))
+    fig, axes = new_figure(len(problems), (4.5, 4.0), purpose="diffinv study report")
     for ax, problem in zip(axes, problems):
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
         for label, values in sorted(curves.get(problem, {}).items()):
@@ -199,12 +183,12 @@ def _plot_calibration(path: Path, results: list[Any]) -> Path:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _plot_wall_time(path: Path, rows: list[dict[str, Any]]) -> Path:
     problems = sorted({r["problem"] for r in rows})
-    fig, axes = _figure(len(problems), width=5.0)
+    fig, axes = new_figure(len(problems), (5.0, 4.0), purpose="diffinv study report")
     for ax, problem in zip(axes, problems):
         members = [r for r in rows if r["problem"] == problem]
         settings = sorted({r["setting"] for r in members})
@@ -217,4 +201,4 @@ def _plot_wall_time(path: Path, rows: list[dict[str, Any]]) -> Path:
         ax.set_title(problem)
         ax.set_ylabel("task wall time (s)")
         ax.set_ylim(bottom=0)
-    return _save(fig, path)
+    return save_png(fig, path)
