@@ -86,6 +86,16 @@ def random_problem(prior, dy: int, g: torch.Generator) -> InverseProblem:
     return InverseProblem(op, noise, noise.sample(op(x), g))
 
 
+def mixture_case(shape: tuple[int, ...], dy: int, seed: int):
+    """The benchmark problem of one (shape, dy, seed): ``(prior, problem, exact posterior,
+    N_REF exact reference samples)``, all drawn from one generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    prior = grid_mixture(shape, g)
+    problem = random_problem(prior, dy, g)
+    post = prior.posterior(problem)
+    return prior, problem, post, post.sample(N_REF, g)
+
+
 def sw(samples, ref, weights=None, seed=0) -> float:
     g = torch.Generator().manual_seed(seed)
     return sliced_wasserstein(samples, ref, x_weights=weights, n_projections=N_PROJ, generator=g)
@@ -144,11 +154,7 @@ def exactness_table(shape, dys, seeds, n, steps, solvers, rows, runs=RUNS):
     chains split in groups of ``n``) divided by the RMS of exact samples of size ``n``."""
     for dy in dys:
         for seed in seeds:
-            g = torch.Generator().manual_seed(seed)
-            prior = grid_mixture(shape, g)
-            problem = random_problem(prior, dy, g)
-            post = prior.posterior(problem)
-            ref = post.sample(N_REF, g)
+            prior, problem, post, ref = mixture_case(shape, dy, seed)
             sws = exact_sws(post, ref, n, seed, max(N_FLOOR, 8 * runs))
             floor = rms(sws[:N_FLOOR])
             band = exact_band(sws, floor, runs)

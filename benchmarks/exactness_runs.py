@@ -32,10 +32,8 @@ import time
 import torch
 from exactness import (
     N_FLOOR,
-    N_REF,
     exact_sws,
-    grid_mixture,
-    random_problem,
+    mixture_case,
     rms,
     run_solver,
     split_runs,
@@ -75,11 +73,7 @@ def per_run_table(shape, dys, seeds, n, steps, runs, variants) -> list[tuple]:
     rows = []
     for dy in dys:
         for seed in seeds:
-            g = torch.Generator().manual_seed(seed)
-            prior = grid_mixture(shape, g)
-            problem = random_problem(prior, dy, g)
-            post = prior.posterior(problem)
-            ref = post.sample(N_REF, g)
+            prior, problem, post, ref = mixture_case(shape, dy, seed)
             sws = exact_sws(post, ref, n, seed, N_FLOOR + runs)
             floor = rms(sws[:N_FLOOR])
             exact = [s / floor for s in sws[N_FLOOR:]]
