@@ -87,6 +87,9 @@ def test_mri_bart_file(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["kind"] == "mri" and s["settings"]["coils"] == 4
     assert s["settings"]["normalisation"] > 0
+    # the file's noise (0.02 per real part) is found from the data, in file units
+    found = s["settings"]["noise_sigma"] * s["settings"]["normalisation"]
+    assert found == pytest.approx(0.02, rel=0.15), s["settings"]["noise_estimate"]
     assert {"cg_sense_iterations", "l1_wavelet_lambda"} <= set(s["baselines"])
     assert (out / "mean.nii").is_file()
 

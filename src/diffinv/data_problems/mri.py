@@ -7,8 +7,10 @@ Defaults an MRI user would choose, all recorded in the output:
 * sampling mask: the k-space locations that are nonzero in any coil;
 * coil maps: ESPIRiT (Uecker et al. 2014) from the automatically detected fully sampled
   centre (:func:`~diffinv.operators.mri.espirit_maps` refuses when there is none);
-* noise: sigma per real part estimated from the outer k-space (acquired samples beyond 80 %
-  of the largest radius, robust MAD estimate), where the object's signal is weakest;
+* noise: sigma per real part estimated from the data
+  (:func:`~diffinv.operators.mri.noise_level.kspace_noise_sigma`: robust MAD over the
+  object-free readout positions in hybrid space, or over the outer k-space, whichever is
+  smaller; the method is recorded);
 * normalisation: k-space divided by the largest zero-filled root-sum-of-squares magnitude,
   so images have magnitude ~[0, 1] as the shipped ``mri-phantom`` prior expects (the factor
   is recorded as ``normalisation``; multiply images by it to return to file units);
@@ -27,25 +29,10 @@ from ..datasets.mri_io import load_kspace
 from ..demos.registry import Demo
 from ..operators import GaussianNoise, InverseProblem, RealToComplex
 from ..operators.mri import MultiCoilMRI, cg_sense, espirit_maps, l1_wavelet_recon
+from ..operators.mri.noise_level import kspace_noise_sigma
 from .priors import ScaledPrior
 
-__all__ = ["load_mri", "outer_kspace_sigma", "mri_baselines"]
-
-
-def outer_kspace_sigma(kspace: torch.Tensor, mask: torch.Tensor, radius: float = 0.8) -> float:
-    """Noise sigma per real part from acquired samples beyond ``radius`` of the largest radius.
-
-    ``1.4826 * median(|Re|, |Im|)`` over those samples and all coils (MAD of zero-mean noise).
-    """
-    h, w = mask.shape
-    ky = (torch.arange(h) - h // 2).to(torch.float64) / (h / 2)
-    kx = (torch.arange(w) - w // 2).to(torch.float64) / (w / 2)
-    r = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2)
-    outer = mask & (r >= radius * float(r[mask].max()))
-    vals = torch.view_as_real(kspace[:, outer]).abs().reshape(-1)
-    if vals.numel() < 16:
-        raise ValueError("kspace: too few acquired samples in the outer k-space to estimate noise")
-    return float(1.4826 * vals.to(torch.float64).median())
+__all__ = ["load_mri", "mri_baselines"]
 
 
 def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
@@ -66,7 +53,7 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
     if not scale > 0:
         raise ValueError(f"{path}: k-space is all zeros")
     y = (k / scale)[None]
-    sigma = outer_kspace_sigma(y[0], mask)
+    sigma, noise_method = kspace_noise_sigma(y[0], mask)
     mri = MultiCoilMRI(maps, mask)
     problem = InverseProblem(mri @ RealToComplex(), GaussianNoise(sigma, mask=mask), y,
                              image_shape=(2, h, w))
@@ -81,7 +68,7 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
         "mask": f"nonzero k-space ({float(mask.float().mean()):.3f} sampled, R={accel:.2f})",
         "coil_maps": "ESPIRiT from the detected fully sampled centre",
         "noise_sigma": sigma,
-        "noise_estimate": "MAD of acquired outer k-space (radius >= 80 %)",
+        "noise_estimate": noise_method,
         "normalisation": scale,
     }
     return Demo(
