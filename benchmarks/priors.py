@@ -8,17 +8,25 @@ For each prior prints
   ring diameter (from ``diffinv.operators.interferometry.metrics`` if present, else the peak
   of the azimuthally averaged radial profile about the intensity centroid).
 
-With ``--crop-vs-whole`` it instead measures seams/artefacts of a crop-trained grey-level
-prior applied to whole images: denoising PSNR of the held-out scikit-image test pictures
+With ``--crop-vs-whole`` it instead measures seams/artefacts of a crop-trained prior applied
+to whole images: for priors trained on crops of a slice generator, held-out whole slices at
+128 and 256 pixels against the same slices denoised tile by tile at the training size; for
+grey-level priors, the held-out scikit-image test pictures
 (``diffinv.datasets.patches.TEST_IMAGES``, centre crops of 128x128, 256x256 and 172x230)
-denoised whole against the same pictures denoised tile by tile at the training size.
+denoised whole against the same pictures denoised tile by tile.
+
+With ``--real-sizes`` it prints, for every prior, held-out denoising PSNR at 4 noise levels
+at each of 32, 128 and 256 pixels where the prior applies (see :func:`held_out_sets`: whole
+anatomy slices from held-out seeds at 128 and 256 for crop-trained slice priors, the
+held-out pictures for ``natural-patches``, the training size otherwise) against the oracle
+Gaussian filter and BM3D (``bm3d``, true sigma; TV if ``bm3d`` is missing).
 
 With ``--throughput`` it measures training throughput (images/s) of ``diffinv train``
 launched by ``torchrun`` with 1 and 2 CPU processes (gloo, one thread each) on the same
 global batch, from the training log's wall clock (start-up excluded).
 
 Usage: ``PYTHONPATH=src python benchmarks/priors.py [NAME_OR_PATH ...] [--n 64]
-[--crop-vs-whole] [--throughput]``
+[--crop-vs-whole] [--throughput] [--real-sizes [--n-large 4]]``
 """
 
 from __future__ import annotations
@@ -137,7 +145,8 @@ def held_out_pictures(h: int, w: int) -> torch.Tensor:
 
 def bm3d_psnr(x: torch.Tensor, data_range, sigmas_rel=SIGMAS_REL, seed: int = 9) -> dict:
     """BM3D (``bm3d`` package, known sigma) PSNR on the same noisy images, else TV
-    (scikit-image's Chambolle, weight tuned on a grid: an oracle) when bm3d is missing."""
+    (scikit-image's Chambolle, weight tuned on a grid: an oracle) when bm3d is missing.
+    Each channel (real and imaginary part of complex images) is denoised separately."""
     lo, hi = data_range
     width = float(hi - lo)
     try:
@@ -148,25 +157,79 @@ def bm3d_psnr(x: torch.Tensor, data_range, sigmas_rel=SIGMAS_REL, seed: int = 9)
         from skimage.restoration import denoise_tv_chambolle
 
         name = "TV (oracle weight)"
+
+    def per_channel(y: torch.Tensor, fn) -> torch.Tensor:
+        return torch.stack([torch.stack([torch.from_numpy(fn(ch.numpy())).double()
+                                         for ch in im]) for im in y])
+
     out = {}
     for k, s_rel in enumerate(sigmas_rel):
         y = noisy_copy(x, s_rel * width, seed + k).double()
         if name == "BM3D":
-            est = torch.stack([torch.from_numpy(bm3d.bm3d(
-                ((im[0] - lo) / width).numpy(), s_rel)).double()[None] * width + lo
-                for im in y])
+            est = per_channel((y - lo) / width, lambda a, s=s_rel: bm3d.bm3d(a, s)) * width + lo
             out[s_rel] = psnr(est, x, width)
         else:
-            out[s_rel] = max(psnr(torch.stack([torch.from_numpy(denoise_tv_chambolle(
-                im[0].numpy(), weight=w * s_rel * width))[None] for im in y]), x, width)
-                for w in (0.25, 0.5, 1.0, 2.0))
+            out[s_rel] = max(psnr(per_channel(y, lambda a, w=w, s=s_rel: denoise_tv_chambolle(
+                a, weight=w * s * width)), x, width) for w in (0.25, 0.5, 1.0, 2.0))
     return {"name": name, **out}
+
+
+def held_out_sets(prior, n_small: int, n_large: int) -> list[tuple[str, torch.Tensor]]:
+    """Held-out test images at the sizes where ``prior`` applies: ``[(label, (n, C, H, W))]``.
+
+    * priors trained on crops of a registered slice generator (``NAME-crops``): whole
+      ``NAME`` images at 128x128 and 256x256 from held-out seeds;
+    * ``natural-patches``: centre crops of the held-out scikit-image test pictures at 32,
+      128 and 256 pixels;
+    * other priors (trained on whole 32x32 images): fresh draws of their generator at their
+      training size (held-out seed).
+    """
+    from diffinv.datasets.registry import get_dataset, list_datasets
+
+    ds = prior.dataset or ""
+    if ds.endswith("-crops") and ds[: -len("-crops")] in list_datasets():
+        spec = get_dataset(ds[: -len("-crops")])
+        return [(f"{s}x{s} whole", spec.sample(n_large, s, torch.Generator().manual_seed(
+            900_001 + s))) for s in (128, 256)]
+    if ds == "natural-patches":
+        lo, hi = prior.data_range
+        return [(f"{s}x{s} pictures", lo + (hi - lo) * held_out_pictures(s, s))
+                for s in (32, 128, 256)]
+    s = prior.image_shape[-1]
+    return [(f"{s}x{s}", prior.training_samples(n_small, seed=123_457))]
+
+
+def bench_real_sizes(names: list[str], n_small: int, n_large: int) -> None:
+    """Held-out denoising PSNR of each prior against the oracle Gaussian filter and BM3D at
+    every size where it applies (:func:`held_out_sets`); prints one Markdown table."""
+    rows = ["| prior | images | sigma | prior | Gaussian filter | BM3D | prior - BM3D |",
+            "|---|---|---|---|---|---|---|"]
+    for name in names:
+        prior = load(name)
+        for label, x in held_out_sets(prior, n_small, n_large):
+            t0 = time.time()
+            ours = denoising_psnr(prior, x, prior.data_range, SIGMAS_REL, seed=9)
+            t_prior = time.time() - t0
+            gauss = gaussian_filter_psnr(x, prior.data_range, SIGMAS_REL, seed=9)
+            t0 = time.time()
+            ref = bm3d_psnr(x, prior.data_range, SIGMAS_REL, seed=9)
+            print(f"{name} {label} ({x.shape[0]} images): prior {t_prior:.0f} s, "
+                  f"{ref['name']} {time.time() - t0:.0f} s", flush=True)
+            for k, s in enumerate(SIGMAS_REL):
+                head = f"| {name} | {label} ({x.shape[0]}) " if k == 0 else "| | "
+                rows.append(f"{head}| {s:g} | {ours[s]:.2f} | {gauss[s]:.2f} | {ref[s]:.2f} | "
+                            f"{ours[s] - ref[s]:+.2f} |")
+            print("\n".join(rows[-len(SIGMAS_REL):]), flush=True)
+    print("\n" + "\n".join(rows))
 
 
 def bench_crop_vs_whole(name: str, sizes=((32, 32), (128, 128), (256, 256), (172, 230)),
                         references: bool = True) -> None:
     prior = load(name)
     crop = prior.image_shape[-1]
+    if (prior.dataset or "").endswith("-crops"):
+        bench_slices_crop_vs_whole(name, prior)
+        return
     if prior.image_shape[0] != 1:
         print(f"{name}: --crop-vs-whole needs a 1-channel grey-level prior; skipped")
         return
@@ -194,6 +257,22 @@ def bench_crop_vs_whole(name: str, sizes=((32, 32), (128, 128), (256, 256), (172
                 worst = max(worst, loss)
             print(f"{s:>12g} {whole[s]:>7.2f} {tile:>7.2f} {loss:>+6.2f} {gauss[s]:>7.2f} "
                   f"{ref[s] if ref else math.nan:>8.2f}")
+    print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
+
+
+def bench_slices_crop_vs_whole(name: str, prior, n: int = 6) -> None:
+    """Whole held-out slices (128, 256) against the same slices denoised as training-size
+    tiles, for priors trained on crops of a slice generator."""
+    crop = prior.image_shape[-1]
+    print(f"\n== {name}: held-out whole slices, PSNR dB whole vs {crop}x{crop} tiles "
+          "(loss = tiles - whole)")
+    worst = -math.inf
+    for label, x in held_out_sets(prior, n, n):
+        r = crop_vs_whole_psnr(prior, x, prior.data_range, crop, SIGMAS_REL, seed=9)
+        for s in SIGMAS_REL:
+            worst = max(worst, r[s]["loss"])
+            print(f"| {name} | {label} ({x.shape[0]}) | {s:g} | {r[s]['whole']:.2f} | "
+                  f"{r[s]['crop']:.2f} | {r[s]['loss']:+.2f} |", flush=True)
     print(f"largest loss of whole-image inference: {worst:+.2f} dB (bar: 0.5 dB)")
 
 
@@ -246,6 +325,11 @@ def main() -> None:
                    help="--crop-vs-whole without the BM3D/TV reference (slow)")
     p.add_argument("--throughput", action="store_true",
                    help="training images/s with 1 and 2 torchrun processes")
+    p.add_argument("--real-sizes", action="store_true",
+                   help="PSNR vs Gaussian filter and BM3D at 32/128/256 where each prior "
+                   "applies (held-out images)")
+    p.add_argument("--n-large", type=int, default=4,
+                   help="--real-sizes: held-out whole images per size for slice priors")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.throughput:
@@ -254,6 +338,9 @@ def main() -> None:
     names = args.names or [c["name"] for c in list_shipped()]
     if not names:
         print("no shipped priors and no checkpoint given")
+    if args.real_sizes:
+        bench_real_sizes(names, args.n, args.n_large)
+        return
     for name in names:
         if args.crop_vs_whole:
             bench_crop_vs_whole(name, references=not args.no_references)

@@ -15,7 +15,8 @@ from diffinv.datasets.registry import (
 
 
 def test_registered_names():
-    assert {"disks", "blackhole", "ct-phantom", "mri-phantom", "natural-patches"} <= set(
+    assert {"disks", "blackhole", "ct-phantom", "mri-phantom", "natural-patches", "ct-anatomy",
+            "ct-anatomy-crops", "mri-anatomy", "mri-anatomy-crops"} <= set(
         list_datasets())
     with pytest.raises(ValueError, match="unknown name"):
         get_dataset("nope")

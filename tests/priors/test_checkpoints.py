@@ -10,7 +10,9 @@ import diffinv.priors as priors
 from diffinv.priors.checkpoints import LearnedPrior, load_prior, save_prior
 from diffinv.priors.networks.unet import UNet, UNetConfig
 
-SHIPPED = ("blackhole", "ct-phantom", "mri-phantom", "natural-patches")
+SHIPPED = ("blackhole", "ct-phantom", "mri-phantom", "natural-patches", "ct-anatomy",
+           "mri-anatomy")
+COMPLEX = ("mri-phantom", "mri-anatomy")
 
 
 def _tiny_prior():
@@ -70,8 +72,8 @@ def test_shipped_prior_loads_offline_with_its_convention(name):
         assert card[key], key
     prior = priors.load(name)
     c, h, w = prior.image_shape
-    assert c == (2 if name == "mri-phantom" else 1) and h == w
-    assert prior.is_complex == (name == "mri-phantom")
+    assert c == (2 if name in COMPLEX else 1) and h == w
+    assert prior.is_complex == (name in COMPLEX)
     lo, hi = prior.data_range
     assert hi > lo and prior.units
     x = prior.training_samples(8, seed=1)
@@ -84,3 +86,25 @@ def test_shipped_prior_loads_offline_with_its_convention(name):
     with torch.no_grad():
         d = prior(y, torch.full((8,), sigma))
     assert float((d - x).pow(2).mean()) < 0.5 * float((y - x).pow(2).mean())
+
+
+@pytest.mark.parametrize("name,dataset", [("ct-anatomy", "ct-anatomy"),
+                                          ("mri-anatomy", "mri-anatomy")])
+def test_anatomy_priors_denoise_whole_128_images(name, dataset):
+    """The crop-trained anatomy priors are meant for whole 128-320 pixel images."""
+    from diffinv.datasets.registry import get_dataset
+
+    prior = priors.load(name)
+    assert prior.image_shape[1] < 128  # trained on crops
+    card = json.loads((resources.files("diffinv.priors") / "checkpoints" / f"{name}.json"
+                       ).read_text())
+    for key in ("crop", "meant_for", "limits", "generator_version"):
+        assert card[key], key
+    x = get_dataset(dataset).sample(2, 128, torch.Generator().manual_seed(4242))
+    lo, hi = prior.data_range
+    sigma = 0.1 * (hi - lo)
+    y = x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        d = prior(y, torch.full((2,), sigma))
+    assert d.shape == x.shape
+    assert float((d - x).pow(2).mean()) < 0.25 * float((y - x).pow(2).mean())

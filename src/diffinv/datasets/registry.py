@@ -14,7 +14,16 @@ blackhole         1         Jy per pixel, field of view 160 uas         (0, p99.
 ct-phantom        1         linear attenuation (per pixel length)       (0, p99.9 of data)
 mri-phantom       2         complex, magnitude in [0, 1], (real, imag)  (-1, 1)
 natural-patches   1         grey level                                  (0, 1)
+ct-anatomy        1         linear attenuation, 1/mm (water 0.02/mm)    (0, 0.048)
+ct-anatomy-crops  1         as ct-anatomy: crops of 128-320 px slices   (0, 0.048)
+mri-anatomy       2         complex, magnitude in [0, 1], (real, imag)  (-1, 1)
+mri-anatomy-crops 2         as mri-anatomy: crops of 128-320 px slices  (-1, 1)
 ================  ========  ==========================================  =================
+
+The ``*-anatomy`` sets render whole slices at ``image_size`` (same field of view at any
+size); their ``*-crops`` variants are ``image_size`` crops of slices rendered at a random
+size in [128, 320] (the training data of the shipped ``ct-anatomy`` / ``mri-anatomy``
+priors, so they see the pixel scales of 128 to 320 pixel images).
 """
 
 from __future__ import annotations
@@ -252,6 +261,14 @@ def random_complex_phantoms(n: int, image_size: int, generator: torch.Generator 
     return torch.polar(mag, phase)[:, None].to(torch.complex64)
 
 
+def _anatomy(module: str, name: str) -> Callable:
+    def fn(n: int, image_size: int, generator: torch.Generator | None) -> torch.Tensor:
+        return _lazy(module, (name,))(n, image_size, generator)
+
+    fn.__name__ = f"_{name}"
+    return fn
+
+
 def _mri(n: int, image_size: int, generator: torch.Generator | None) -> torch.Tensor:
     return random_complex_phantoms(n, image_size, generator)
 
@@ -276,3 +293,19 @@ register_dataset(DatasetSpec(
     "diffinv.datasets.patches.natural_patches",
     "patches of the images bundled with scikit-image"))
 
+
+_CT_UNITS = "linear attenuation coefficient, 1/mm (water 0.02/mm, air 0)"
+_MRI_UNITS = "complex image, magnitude in [0, 1] (dimensionless), channels (real, imag)"
+for _suffix, _what in (("", "whole slices at image_size"),
+                       ("-crops", "random crops of slices rendered at 128-320 pixels")):
+    _fn = "_crops" if _suffix else "_phantoms"
+    register_dataset(DatasetSpec(
+        f"ct-anatomy{_suffix}", _anatomy("ct_anatomy", f"ct_anatomy{_fn}"), 1, _CT_UNITS,
+        (0.0, 0.048), f"diffinv.datasets.ct_anatomy.ct_anatomy{_fn}",
+        f"anatomical CT phantoms (thorax/abdomen/head, bone, lungs, organs, vessels, "
+        f"texture), {_what}"))
+    register_dataset(DatasetSpec(
+        f"mri-anatomy{_suffix}", _anatomy("mri_anatomy", f"mri_anatomy{_fn}"), 2, _MRI_UNITS,
+        (-1.0, 1.0), f"diffinv.datasets.mri_anatomy.mri_anatomy{_fn}",
+        f"complex brain-like MR phantoms (scalp, skull, CSF, folded grey/white matter, "
+        f"ventricles, texture, smooth phase), {_what}", symmetric=True))

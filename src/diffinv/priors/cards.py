@@ -23,9 +23,10 @@ def card_markdown(card: dict) -> str:
         "| field | value |",
         "|---|---|",
     ]
-    for key in ("dataset", "generator", "generator_version", "units", "data_range",
-                "normalisation", "image_shape", "size_agnostic", "split_by", "steps",
-                "batch_size", "processes", "seed", "parameters", "training",
+    for key in ("dataset", "generator", "generator_version", "units", "units_note",
+                "data_range", "normalisation", "image_shape", "size_agnostic", "crop",
+                "meant_for", "limits", "split_by", "steps", "batch_size", "processes", "seed",
+                "parameters", "training", "training_command", "training_wall_time",
                 "diffinv_version", "licence"):
         if card.get(key) is not None:
             lines.append(f"| {key} | {card[key]} |")

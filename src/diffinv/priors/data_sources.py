@@ -42,13 +42,21 @@ class RegisteredSource:
         self.channels, self.units = self.spec.channels, self.spec.units
         self.shape = (cfg.image_size, cfg.image_size)
         self.is_complex = self.spec.symmetric and self.spec.channels % 2 == 0
+        self._last: tuple[int, torch.Tensor] | None = None
 
     def _draw(self, n: int, seed: int) -> torch.Tensor:
         return self.spec.sample(n, self.cfg.image_size, torch.Generator().manual_seed(seed))
 
     def pool(self, index: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
-        """Pool ``index`` (identical on every rank), ``(pool_size, C, H, W)``, user frame."""
-        return self._draw(self.cfg.pool_size, self.cfg.seed * 1_000_003 + 7919 * index + 1)
+        """Pool ``index`` (identical on every rank), ``(pool_size, C, H, W)``, user frame.
+
+        The last pool is kept, so the normalisation scan and the first training pool
+        (both pool 0) are generated once; callers must not modify it in place.
+        """
+        if self._last is None or self._last[0] != index:
+            self._last = (index, self._draw(self.cfg.pool_size,
+                                            self.cfg.seed * 1_000_003 + 7919 * index + 1))
+        return self._last[1]
 
     def normalisation(self) -> dict:
         x = self.pool(0)
