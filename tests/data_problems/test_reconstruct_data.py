@@ -62,8 +62,8 @@ def test_ct_tooth_full_width(shared_data, tmp_path):
     assert "fbp_relative_l2_difference_of_mean" in s
     nib = pytest.importorskip("nibabel")
     img = nib.load(out / "mean.nii")
-    assert img.header.get_zooms()[:2] == (20.0, 20.0)
-    assert img.shape[:2] == (32, 32)
+    assert img.header.get_zooms()[:2] == (5.0, 5.0)
+    assert img.shape[:2] == (128, 128)
 
 
 def _bart_file(tmp_path, calib=12):

@@ -28,6 +28,10 @@ class ScaledPrior(torch.nn.Module):
         self.prior, self.scale = prior, float(scale)
         self.image_shape = tuple(image_shape or prior.image_shape)
         self.event_shape = self.image_shape
+        # a fully convolutional prior keeps its size limits (checked by diffinv.sample)
+        for name in ("channels", "min_size", "max_size"):
+            if getattr(prior, name, None) is not None:
+                setattr(self, name, getattr(prior, name))
         self.sigma_min = float(getattr(prior, "sigma_min", 0.002)) * self.scale
         self.sigma_max = float(getattr(prior, "sigma_max", 80.0)) * self.scale
         self.card = dict(getattr(prior, "card", {}))

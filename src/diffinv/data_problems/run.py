@@ -21,6 +21,7 @@ import torch
 
 from ..demos.registry import Demo
 from ..io import jsonable
+from ..priors.base import shape_mismatch
 from .detect import detect_kinds
 
 __all__ = ["build_data_problem", "reconstruct_data", "real_images"]
@@ -60,11 +61,9 @@ def build_data_problem(paths: list[str], kind: str | None = None, prior: str | N
         from .mri import load_mri
 
         demo = load_mri(Path(paths[0]), prior=prior_obj)
-    shape = tuple(getattr(demo.prior, "image_shape", demo.problem.image_shape))
-    if shape != tuple(demo.problem.image_shape):
-        raise ValueError(
-            f"prior: image shape {shape} does not match the problem's {demo.problem.image_shape}"
-        )
+    why = shape_mismatch(demo.prior, tuple(demo.problem.image_shape))
+    if why is not None:
+        raise ValueError(f"prior: {why}")
     return kind, demo
 
 
