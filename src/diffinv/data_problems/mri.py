@@ -12,9 +12,10 @@ Defaults an MRI user would choose, all recorded in the output:
   object-free readout positions in hybrid space, or over the outer k-space, whichever is
   smaller; the method is recorded);
 * normalisation: k-space divided by the largest zero-filled root-sum-of-squares magnitude,
-  so images have magnitude ~[0, 1] as the shipped ``mri-phantom`` prior expects (the factor
+  so images have magnitude ~[0, 1] as the shipped MRI priors expect (the factor
   is recorded as ``normalisation``; multiply images by it to return to file units);
-* prior: the learned ``mri-phantom`` prior, fully convolutional, applied at the file's size;
+* prior: the learned ``mri-anatomy`` prior (brain-like complex slices, trained on crops),
+  fully convolutional, applied at the file's size;
 * baselines on the same data (``summary.json``): CG-SENSE with the iteration count and
   L1-wavelet with the lambda chosen by the discrepancy principle (reduced chi^2 nearest 1).
 """
@@ -60,7 +61,7 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
     if prior is None:
         from ..priors import load
 
-        prior = load("mri-phantom")
+        prior = load("mri-anatomy")
     accel = float(mask.numel() / mask.sum())
     settings = {
         "slice": int(slice_index),
