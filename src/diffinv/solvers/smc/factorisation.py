@@ -24,7 +24,7 @@ import math
 
 import torch
 
-__all__ = ["KINDS", "factorise", "real_fourier_basis"]
+__all__ = ["KINDS", "factorise", "fourier_columns", "fourier_basis", "real_fourier_basis"]
 
 KINDS = ("auto", "diagonal", "circulant", "dense")
 PROBES = 3
@@ -58,6 +58,41 @@ def _plane(image_shape: tuple[int, ...]) -> tuple[int, int] | None:
     return shape[-2], shape[-1]
 
 
+def fourier_columns(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The columns of :func:`real_fourier_basis`, described: ``(freq, is_sine)``.
+
+    Column ``j`` is the cosine (``is_sine[j]`` False) or sine of the frequency with flat
+    index ``freq[j] = k1 * w + k2``: one cosine for each self-conjugate frequency, a cosine
+    and a sine for one representative of every conjugate pair.
+    """
+    n = h * w
+    k1 = torch.arange(h)[:, None].expand(h, w).reshape(-1)
+    k2 = torch.arange(w)[None, :].expand(h, w).reshape(-1)
+    conj = ((-k1) % h) * w + ((-k2) % w)
+    flat = torch.arange(n)
+    sc, pr = flat[conj == flat], flat[flat < conj]
+    freq = torch.cat([sc, pr, pr])
+    is_sine = torch.cat([torch.zeros(sc.numel() + pr.numel(), dtype=torch.bool),
+                         torch.ones(pr.numel(), dtype=torch.bool)])
+    return freq, is_sine
+
+
+def fourier_basis(h: int, w: int, freq: torch.Tensor, is_sine: torch.Tensor) -> torch.Tensor:
+    """float64 ``(h w, len(freq))`` orthonormal real Fourier vectors (see
+    :func:`fourier_columns`), built in the given column order."""
+    n = h * w
+    fl1 = (freq // w).to(torch.float64) / h
+    fl2 = (freq % w).to(torch.float64) / w
+    i1 = torch.arange(h, dtype=torch.float64)[:, None].expand(h, w).reshape(-1)
+    i2 = torch.arange(w, dtype=torch.float64)[None, :].expand(h, w).reshape(-1)
+    ph = 2 * math.pi * (i1[:, None] * fl1[None, :] + i2[:, None] * fl2[None, :])
+    q = torch.where(is_sine[None, :], torch.sin(ph), torch.cos(ph))
+    self_conj = ((2 * (freq // w)) % h == 0) & ((2 * (freq % w)) % w == 0)
+    norm = torch.full(freq.shape, math.sqrt(2.0 / n), dtype=torch.float64)
+    norm[self_conj] = 1.0 / math.sqrt(n)
+    return q * norm[None, :]
+
+
 def real_fourier_basis(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Real orthonormal Fourier basis of ``h x w`` images, as the columns of ``(n, n)``.
 
@@ -69,28 +104,8 @@ def real_fourier_basis(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     freq : torch.Tensor
         int64 ``(n,)``: flat index ``k1 * w + k2`` of each column's frequency.
     """
-    n = h * w
-    k1 = torch.arange(h)[:, None].expand(h, w).reshape(-1)
-    k2 = torch.arange(w)[None, :].expand(h, w).reshape(-1)
-    conj = ((-k1) % h) * w + ((-k2) % w)
-    flat = torch.arange(n)
-    self_conj = conj == flat
-    rep = flat < conj  # one representative of each conjugate pair
-    i1 = torch.arange(h, dtype=torch.float64)[:, None].expand(h, w).reshape(-1)
-    i2 = torch.arange(w, dtype=torch.float64)[None, :].expand(h, w).reshape(-1)
-
-    def phase(ks: torch.Tensor) -> torch.Tensor:
-        f1 = k1[ks].to(torch.float64) / h
-        f2 = k2[ks].to(torch.float64) / w
-        return 2 * math.pi * (i1[:, None] * f1[None, :] + i2[:, None] * f2[None, :])
-
-    sc, pr = flat[self_conj], flat[rep]
-    cols = [torch.cos(phase(sc)) / math.sqrt(n)]
-    ph = phase(pr)
-    cols += [torch.cos(ph) * math.sqrt(2.0 / n), torch.sin(ph) * math.sqrt(2.0 / n)]
-    q = torch.cat(cols, dim=1)
-    freq = torch.cat([sc, pr, pr])
-    return q, freq
+    freq, is_sine = fourier_columns(h, w)
+    return fourier_basis(h, w, freq, is_sine), freq
 
 
 def factorise(
@@ -114,12 +129,12 @@ def factorise(
             break
         out = _structured(aw, image_shape, k, gen)
         if out is not None:
-            v, lam = out
+            build_v, lam = out
             order = torch.argsort(lam, descending=True, stable=True)
-            lam, v = lam[order], v[:, order]
+            lam = lam[order]
             top = float(lam[0]) if n else 0.0
             r = int((lam > max(EIG_RTOL, rtol**2) * top).sum()) if top > 0 else 0
-            return v.contiguous(), lam[:r].clamp_min(0).sqrt(), r, k
+            return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
         if kind != "auto":
             raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
     _, s, vh = torch.linalg.svd(aw, full_matrices=True)
@@ -128,13 +143,19 @@ def factorise(
 
 
 def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):
-    """``(V, eigenvalues)`` unsorted for ``kind``, or ``None`` if the probe rejects it."""
+    """``(build_v, eigenvalues)`` for ``kind``, or ``None`` if the probe rejects it;
+    ``build_v(order)`` is ``V`` with its columns in ``order`` (built once, in place)."""
     n = aw.shape[1]
     if kind == "diagonal":
         d = (aw**2).sum(0)
         if not _probe(aw, lambda z: d * z, gen):
             return None
-        return torch.eye(n, dtype=aw.dtype), d
+        def permutation(order: torch.Tensor) -> torch.Tensor:
+            v = torch.zeros(n, n, dtype=aw.dtype)
+            v[order, torch.arange(n)] = 1.0
+            return v
+
+        return permutation, d
     plane = _plane(image_shape)
     if plane is None:
         return None
@@ -149,5 +170,6 @@ def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):
 
     if not _probe(aw, circ, gen):
         return None
-    q, freq = real_fourier_basis(h, w)
-    return q, spec.real.reshape(-1)[freq]
+    freq, is_sine = fourier_columns(h, w)
+    return (lambda order: fourier_basis(h, w, freq[order], is_sine[order]),
+            spec.real.reshape(-1)[freq])
