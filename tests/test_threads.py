@@ -89,6 +89,37 @@ def test_threads_for_is_serial_for_small_work():
     assert threads.threads_for(100 * threads.MIN_WORK_PER_THREAD, max_threads=1) == 1
 
 
+def test_work_threads_lowers_for_small_work_and_restores():
+    torch.set_num_threads(2)
+    with threads.work_threads(10) as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with threads.work_threads(100 * threads.MIN_WORK_PER_THREAD) as n:
+        assert n == 2 and torch.get_num_threads() == 2
+    with pytest.raises(RuntimeError), threads.work_threads(10):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == 2
+
+
+def test_sparse_ct_runs_serial_for_small_images(monkeypatch):
+    from diffinv.operators.ct import ParallelBeamRadon
+
+    op = ParallelBeamRadon(16, 8, backend="sparse")
+    seen = []
+    real_mm = torch.sparse.mm
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return real_mm(*args)
+
+    monkeypatch.setattr(torch.sparse, "mm", spy)
+    torch.set_num_threads(2)
+    x = torch.rand(2, 1, 16, 16)
+    y = op(x)
+    op.adjoint(y)
+    assert seen == [1, 1] and torch.get_num_threads() == 2
+
+
 def test_per_worker():
     assert 1 <= threads.per_worker(64) <= threads.per_worker(1)
     with pytest.raises(ValueError, match="n_workers"):

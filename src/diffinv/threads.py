@@ -21,7 +21,9 @@ The rule (:func:`default_threads`)
 3. Work-size rule (:func:`threads_for`): operators call ``threads_for(work)`` with an
    estimate of their floating-point work; below :data:`MIN_WORK_PER_THREAD` per thread they
    run serial kernels (numba ``parallel=False``, finufft ``nthreads=1``), because waking a
-   thread pool costs more than the work, badly so on a busy machine.
+   thread pool costs more than the work, badly so on a busy machine.  torch calls on small
+   work (the sparse CT matrices of small images, ...) run inside :func:`work_threads`, which
+   lowers torch's intra-op count by the same rule for the duration of the call.
 4. Workers of a study (processes run side by side) each get
    ``max(1, default_threads() // n_workers)`` (:func:`per_worker`).
 
@@ -53,6 +55,7 @@ __all__ = [
     "thread_limit",
     "apply_policy",
     "threads_for",
+    "work_threads",
     "per_worker",
 ]
 
@@ -255,6 +258,30 @@ def threads_for(work: float, max_threads: int | None = None) -> int:
     current count (:func:`get_threads`), one per :data:`MIN_WORK_PER_THREAD`."""
     cap = get_threads() if max_threads is None else max(1, int(max_threads))
     return int(max(1, min(cap, work // MIN_WORK_PER_THREAD)))
+
+
+@contextlib.contextmanager
+def work_threads(work: float) -> Iterator[int]:
+    """Run a block of torch work of ``work`` multiply-adds on :func:`threads_for` threads.
+
+    The torch intra-op count is only ever lowered (to 1 for small work), and restored on
+    exit; setting it costs well under a microsecond.
+
+    Example
+    -------
+    >>> with work_threads(A._nnz() * batch):  # doctest: +SKIP
+    ...     out = torch.sparse.mm(A, x)
+    """
+    current = torch.get_num_threads()
+    n = threads_for(work, current)
+    if n >= current:
+        yield current
+        return
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(current)
 
 
 def per_worker(n_workers: int) -> int:

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import torch
 
-from ...threads import get_threads
+from ...threads import get_threads, work_threads
 from ..base import LinearOperator
 from . import joseph_sparse
 
@@ -199,7 +199,7 @@ class RayTransform(LinearOperator):
             out = joseph_numba.forward(flat.contiguous(), self._params_np, self.image_size)
         else:
             A, _ = self.matrices(x.device, x.dtype)
-            out = torch.sparse.mm(A, flat.transpose(0, 1).contiguous()).transpose(0, 1)
+            out = _sparse_apply(A, flat)
         return out.reshape(x.shape[0], 1, self.n_angles, self.n_detectors).contiguous()
 
     def _apply_adjoint(self, y: torch.Tensor) -> torch.Tensor:
@@ -210,7 +210,7 @@ class RayTransform(LinearOperator):
             out = joseph_numba.adjoint(flat.contiguous(), self._params_np, self.image_size)
         else:
             _, At = self.matrices(y.device, y.dtype)
-            out = torch.sparse.mm(At, flat.transpose(0, 1).contiguous()).transpose(0, 1)
+            out = _sparse_apply(At, flat)
         return out.reshape(y.shape[0], 1, self.image_size, self.image_size).contiguous()
 
     # -- validation ---------------------------------------------------------------------
@@ -247,6 +247,17 @@ class RayTransform(LinearOperator):
             f"n_detectors={self.n_detectors}, pixel_size={self.pixel_size}, "
             f"backend={self.backend!r})"
         )
+
+
+def _sparse_apply(M: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """``(M @ flat^T)^T`` for a sparse ``M`` and a batch ``flat`` of shape ``(B, n)``; on the
+    CPU with as many torch threads as its ``nnz * B`` multiply-adds are worth
+    (:func:`diffinv.threads.work_threads`: serial for small images)."""
+    rhs = flat.transpose(0, 1).contiguous()
+    if M.device.type != "cpu":
+        return torch.sparse.mm(M, rhs).transpose(0, 1)
+    with work_threads(M._nnz() * flat.shape[0]):
+        return torch.sparse.mm(M, rhs).transpose(0, 1)
 
 
 def _csr_pair_numba(params, image_size: int, dtype: torch.dtype):

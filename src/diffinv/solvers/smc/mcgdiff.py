@@ -61,14 +61,18 @@ default where the Jacobian is cheap.  Use ``n_runs`` (several independent runs b
 together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks/README.md``
 ("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
 
-Operators.  The SVD is computed from the dense matrix (``LinearOperator.to_matrix``), so this
-method is for problems with at most :data:`MAX_DIM` unknowns; larger problems should use
-``method="tds"``.
+Operators.  The SVD coordinates come from the dense matrix (``LinearOperator.to_matrix``),
+so this method is for problems with at most :data:`MAX_DIM` unknowns; larger problems
+should use ``method="tds"``.  Diagonal (mask) and circulant (masked Fourier, periodic blur)
+operators are factorised from their structure in ``O(m n)``, others by a dense SVD
+(:mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
+time (``setup_seconds``).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,6 +84,7 @@ from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
+from .factorisation import factorise
 from .particles import (
     ParticleWeights,
     RunWeights,
@@ -113,12 +118,23 @@ class SVDLikelihood:
         ``(r,)`` float64 noise variances of ``ybar``.
     log_const : float
         ``log p(y | x) - sum_i log N(ybar_i; xbar_i, rho2_i)`` (independent of ``x``).
+    factorisation : str
+        How ``V`` was found: ``"diagonal"``, ``"circulant"`` (from the operator's structure,
+        :mod:`.factorisation`) or ``"dense"`` (SVD).
+    setup_seconds : float
+        Wall time of :meth:`from_problem` (dense matrix plus factorisation).
     """
 
     v: torch.Tensor
     ybar: torch.Tensor
     rho2: torch.Tensor
     log_const: float
+    factorisation: str = "dense"
+    setup_seconds: float = 0.0
+
+    def setup_diagnostics(self) -> dict:
+        """``factorisation`` and ``setup_seconds`` for a solver's diagnostics."""
+        return {"factorisation": self.factorisation, "setup_seconds": self.setup_seconds}
 
     @property
     def rank(self) -> int:
@@ -126,8 +142,15 @@ class SVDLikelihood:
         return int(self.ybar.numel())
 
     @classmethod
-    def from_problem(cls, problem, image_shape: tuple[int, ...], rtol: float = 1e-10):
-        """Build from a linear-Gaussian :class:`InverseProblem` (dense SVD, float64)."""
+    def from_problem(cls, problem, image_shape: tuple[int, ...], rtol: float = 1e-10,
+                     factorisation: str = "auto"):
+        """Build from a linear-Gaussian :class:`InverseProblem` (float64).
+
+        ``V`` comes from the operator's structure where it has one (diagonal or circulant
+        normal matrix, verified by random probes), else from a dense SVD
+        (:func:`.factorisation.factorise`).
+        """
+        start = time.perf_counter()
         n = math.prod(image_shape)
         if n > MAX_DIM:
             raise ValueError(
@@ -137,11 +160,10 @@ class SVDLikelihood:
         a, y, var = real_linear_system(problem, image_shape)
         std = var.sqrt()
         aw, yw = a / std[:, None], y / std
-        u, s, vh = torch.linalg.svd(aw, full_matrices=True)
-        r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
+        v, s, r, kind = factorise(aw, image_shape, rtol, factorisation)
         if r == 0:
             raise ValueError("problem: the operator is zero; there is nothing to condition on")
-        uy = u[:, :r].T @ yw
+        uy = (v[:, :r].T @ (aw.T @ yw)) / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
         ybar = uy / s[:r]
         rho2 = 1.0 / s[:r] ** 2
         m = yw.numel()
@@ -152,7 +174,8 @@ class SVDLikelihood:
             - 0.5 * (m - r) * math.log(2 * math.pi)
             - float(torch.log(s[:r]).sum())
         )
-        return cls(v=vh.T.contiguous(), ybar=ybar, rho2=rho2, log_const=log_const)
+        return cls(v=v, ybar=ybar, rho2=rho2, log_const=log_const, factorisation=kind,
+                   setup_seconds=time.perf_counter() - start)
 
     @classmethod
     def on_device(cls, problem, image_shape: tuple[int, ...]) -> SVDLikelihood:
@@ -405,6 +428,7 @@ def run_mcgdiff(
             callback({"step": i, "sigma": s, "x": x, "x0_hat": x0,
                       "ess": weights.ess_history[-1]})
     weights.add_log_evidence(lik.log_const)
-    diagnostics = {"method": "mcgdiff", "rank": r, **weights.diagnostics()}
+    diagnostics = {"method": "mcgdiff", "rank": r, **lik.setup_diagnostics(),
+                   **weights.diagnostics()}
     return SolverOutput(samples=x.detach(), nfe=steps, weights=weights.weights,
                         diagnostics=diagnostics)

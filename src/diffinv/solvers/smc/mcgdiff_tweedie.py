@@ -102,6 +102,7 @@ def run_mcgdiff_tweedie(
                       "ess": weights.ess_history[-1]})
     weights.add_log_evidence(lik.log_const)
     diagnostics = {"method": "mcgdiff", "kernel": "tweedie", "rank": r,
+                   **lik.setup_diagnostics(),
                    "backward_passes": passes, **weights.diagnostics()}
     return SolverOutput(samples=x.detach(), nfe=steps, weights=weights.weights,
                         diagnostics=diagnostics)
