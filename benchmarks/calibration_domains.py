@@ -42,7 +42,8 @@ PNGs (calibration curves before/after, binned RMS error against std) and ``calib
 go to ``STORE/calibration/``.  Running the command again skips finished tasks.
 
 Usage: python benchmarks/calibration_domains.py --out calib-store [--images 20]
-       [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 25] [--report-only]
+       [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 20] [--samples 8]
+       [--runs 2] [--report-only]
 """
 
 from __future__ import annotations
@@ -130,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-image", type=int, default=1000)
     parser.add_argument("--domains", default="ct,eht,phase,mri")
     parser.add_argument("--solvers", default="smc,daps")
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=4, help="independent SMC runs pooled")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=2, help="independent SMC runs pooled")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
