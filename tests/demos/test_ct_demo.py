@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import diffinv
@@ -42,3 +43,19 @@ def test_tooth_demo_builds(shared_data, monkeypatch):
     assert demo.problem.y.shape == (1, 1, 31, n)
     fbp = demo.problem.operator.fbp(demo.problem.y)
     assert float((fbp - ref).norm() / ref.norm()) < 0.2
+
+
+def test_sparse_view_post_log_is_linear_gaussian_on_the_same_counts():
+    prior = phantom_gaussian_prior(16, n_train=200)
+    counts = get_demo("ct-sparse-view")(seed=3, size=16, n_angles=8, prior=prior)
+    post_log = get_demo("ct-sparse-view")(seed=3, size=16, n_angles=8, prior=prior,
+                                          noise="post-log")
+    assert post_log.problem.is_linear_gaussian and not counts.problem.is_linear_gaussian
+    assert torch.equal(post_log.x_true, counts.x_true)
+    ell = counts_to_line_integrals(counts.problem.y, counts.metadata["I0"])
+    torch.testing.assert_close(post_log.problem.y, ell)
+    assert 0.7 < float(post_log.problem.reduced_chi2(post_log.x_true)) < 1.3
+    assert post_log.metadata["likelihood"] == "post-log"
+    assert post_log.solver_defaults["options"] == {"ode_steps": 1}
+    with pytest.raises(ValueError, match="noise"):
+        get_demo("ct-sparse-view")(size=16, prior=prior, noise="gaussian")

@@ -45,3 +45,26 @@ def test_eht_m87_demo(shared_data, monkeypatch):
     monkeypatch.delenv("DIFFINV_SHARED_DATA")
     with pytest.raises(FileNotFoundError, match="DIFFINV_SHARED_DATA"):
         get_demo("eht-m87")()
+
+
+def test_eht_crescent_random_truth_with_learned_prior():
+    import torch
+
+    from diffinv.datasets.blackhole import random_blackhole_images
+
+    demo = get_demo("eht-crescent")(seed=1001, truth="random", prior="learned")
+    expected = random_blackhole_images(1, 32, 160.0, generator=torch.Generator().manual_seed(1001),
+                                       dtype=torch.float64).float()
+    torch.testing.assert_close(demo.x_true, expected)
+    assert demo.problem.is_linear_gaussian
+    assert float(demo.problem.reduced_chi2(demo.x_true)[0]) == pytest.approx(1.0, abs=0.2)
+    assert tuple(demo.prior.image_shape) == (1, 32, 32)  # the shipped blackhole prior
+    assert not demo.metadata["exact_posterior"] and demo.metadata["truth"] == "random"
+    other = get_demo("eht-crescent")(seed=1002, truth="random", prior="learned")
+    assert not torch.equal(other.x_true, demo.x_true)
+    with pytest.raises(ValueError, match="truth"):
+        get_demo("eht-crescent")(truth="disk")
+    with pytest.raises(ValueError, match="prior"):
+        get_demo("eht-crescent")(prior="flat")
+    with pytest.raises(ValueError, match="image_size"):
+        get_demo("eht-crescent")(image_size=16, prior="learned")

@@ -64,3 +64,22 @@ def test_curvature_bound_and_exact_steps():
     top = LinearGaussianData(problem, torch.float64).lipschitz((2, 16, 16)) / 1.05
     bound = mri_curvature(mri, 0.005)
     assert top <= bound * (1 + 1e-6) and top > 0.5 * bound
+
+
+def test_learned_prior_and_random_phantom_options():
+    from diffinv.datasets.registry import random_complex_phantoms
+    from diffinv.operators import RealToComplex
+
+    demo = get_demo("mri-multicoil")(seed=1001, size=32, prior="learned", phantom="random")
+    assert tuple(demo.prior.image_shape) == (2, 32, 32)  # the shipped mri-phantom prior
+    drawn = random_complex_phantoms(1, 32, torch.Generator().manual_seed(1001))
+    torch.testing.assert_close(demo.x_true, RealToComplex().adjoint(drawn).real.float())
+    assert demo.problem.is_linear_gaussian
+    assert 0.8 < float(demo.problem.reduced_chi2(demo.x_true)) < 1.2
+    assert "learned mri-phantom prior" in demo.description
+    with pytest.raises(ValueError, match="size"):
+        get_demo("mri-multicoil")(size=16, prior="learned")
+    with pytest.raises(ValueError, match="prior"):
+        get_demo("mri-multicoil")(size=16, prior="wavelet")
+    with pytest.raises(ValueError, match="phantom"):
+        get_demo("mri-multicoil")(size=16, phantom="brainweb")

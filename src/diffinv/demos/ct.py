@@ -81,6 +81,7 @@ def build_sparse_view(
     I0: float = 1e4,
     fov_mm: float = 200.0,
     prior=None,
+    noise: str = "counts",
 ) -> Demo:
     """Sparse-view CT of a random ellipse phantom from photon counts.
 
@@ -100,15 +101,28 @@ def build_sparse_view(
         Denoiser for ``(1, size, size)`` images in 1/mm.  ``None``/``"auto"`` takes the
         shipped learned ``ct-phantom`` prior (trained on the same phantom generator) when its
         image size matches ``size`` (32), else :func:`phantom_gaussian_prior`.
+    noise : {"counts", "post-log"}
+        The likelihood.  ``"counts"``: transmission Poisson on the raw counts (nonlinear).
+        ``"post-log"``: the same counts turned into line integrals ``-log(y / I0)`` with
+        Gaussian errors of delta-method sigma ``sqrt(y) / y``
+        (:func:`~diffinv.operators.ct.noise.gaussian_log_data`, the weighted-least-squares
+        model of clinical reconstruction): a linear-Gaussian problem, where exact
+        linear-Gaussian samplers (SMC/MCGdiff) apply.
     """
+    if noise not in ("counts", "post-log"):
+        raise ValueError(f"noise: expected 'counts' or 'post-log', got {noise!r}")
     size, n_angles = int(size), int(n_angles)
     g = torch.Generator().manual_seed(int(seed))
     pixel = float(fov_mm) / size
     op = ParallelBeamRadon(size, n_angles, detector_spacing=pixel, pixel_size=pixel)
     x_true = random_ellipse_phantoms(1, size, generator=g)
-    noise = TransmissionPoisson(I0=float(I0))
-    y = noise.sample(op(x_true), generator=g)
-    problem = InverseProblem(op, noise, y)
+    counts_model = TransmissionPoisson(I0=float(I0))
+    y = counts_model.sample(op(x_true), generator=g)
+    if noise == "post-log":
+        ell, log_noise = gaussian_log_data(y, float(I0))
+        problem = InverseProblem(op, log_noise, ell)
+    else:
+        problem = InverseProblem(op, counts_model, y)
     return Demo(
         problem=problem,
         prior=_sparse_view_prior(prior, size),
@@ -116,19 +130,9 @@ def build_sparse_view(
         description=(
             f"{size}x{size} ellipse phantom (attenuation, 1/mm; {pixel:g} mm pixels) from "
             f"{n_angles} parallel-beam views with transmission Poisson counts, I0={float(I0):g}"
+            + ("; post-log line integrals with Gaussian errors" if noise == "post-log" else "")
         ),
-        # DAPS with HMC data steps, sized by the likelihood's curvature (very large here);
-        # the comparison with FBP and DPS: benchmarks/README.md, "Built-in problems"
-        solver_defaults={
-            "solver": "daps",
-            "steps": 100,
-            "options": {
-                "ode_steps": 1,
-                "data_step": "hmc",
-                "langevin_steps": 10,
-                "lipschitz": transmission_curvature(op, y),
-            },
-        },
+        solver_defaults=_sparse_view_defaults(op, y, noise),
         to_image=lambda x: x[:, 0],
         metadata={
             "units": "1/mm",
@@ -137,8 +141,27 @@ def build_sparse_view(
             "n_angles": n_angles,
             "I0": float(I0),
             "geometry": "parallel",
+            "likelihood": noise,
         },
     )
+
+
+def _sparse_view_defaults(op: ParallelBeamRadon, counts: torch.Tensor, noise: str) -> dict:
+    """Solver defaults of ``ct-sparse-view`` for the counts or the post-log likelihood."""
+    if noise == "post-log":  # linear-Gaussian: DAPS's exact (CG) data step
+        return {"solver": "daps", "steps": 100, "options": {"ode_steps": 1}}
+    # DAPS with HMC data steps, sized by the likelihood's curvature (very large here);
+    # the comparison with FBP and DPS: benchmarks/README.md, "Built-in problems"
+    return {
+        "solver": "daps",
+        "steps": 100,
+        "options": {
+            "ode_steps": 1,
+            "data_step": "hmc",
+            "langevin_steps": 10,
+            "lipschitz": transmission_curvature(op, counts),
+        },
+    }
 
 
 def _sparse_view_prior(prior, size: int):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from ..datasets.blackhole import crescent_image
+from ..datasets.blackhole import crescent_image, random_blackhole_images
 from ..operators import GaussianNoise, InverseProblem
 from ..operators.interferometry import (
     Array,
@@ -136,10 +136,23 @@ def build_crescent(
     fov_uas: float = 160.0,
     data: str = "vis",
     prior=None,
+    truth: str = "crescent",
 ) -> Demo:
-    """Simulated EHT 2017 observation of a crescent; see the module notes."""
+    """Simulated EHT 2017 observation of a crescent; see the module notes.
+
+    ``truth``: ``"crescent"`` (the fixed 42 uas crescent; ``seed`` fixes the noise and gains)
+    or ``"random"`` (a draw of :func:`~diffinv.datasets.blackhole.random_blackhole_images`,
+    the family the shipped ``blackhole`` prior was trained on, with generator seed ``seed``:
+    a held-out source for calibration studies).  ``prior``: a denoiser, ``None`` /
+    ``"gaussian"`` (:func:`blackhole_gaussian_prior`) or ``"learned"`` (the shipped
+    ``blackhole`` prior; 32 pixels over 160 uas).
+    """
     if data not in ("closures", "vis"):
         raise ValueError(f"data: expected 'closures' or 'vis', got {data!r}")
+    if truth not in ("crescent", "random"):
+        raise ValueError(f"truth: expected 'crescent' or 'random', got {truth!r}")
+    analytic = prior is None or prior == "gaussian"
+    prior = _crescent_prior(prior, image_size, fov_uas)
     g = torch.Generator().manual_seed(seed)
     obs = Observation.simulate(
         Array.eht2017(),
@@ -150,8 +163,15 @@ def build_crescent(
         scan_interval_s=900.0,
         source="crescent",
     )
-    truth = crescent_image(image_size, fov_uas, 42.0, 10.0, 0.5, 180.0, dtype=torch.float64)
-    vis = Visibilities(obs, image_size, fov_uas)(truth)
+    if truth == "random":
+        source = random_blackhole_images(1, image_size, fov_uas,
+                                         generator=torch.Generator().manual_seed(seed),
+                                         dtype=torch.float64)
+        described = "a random black-hole image (held-out draw of the blackhole family)"
+    else:
+        source = crescent_image(image_size, fov_uas, 42.0, 10.0, 0.5, 180.0, dtype=torch.float64)
+        described = "a 42 uas crescent"
+    vis = Visibilities(obs, image_size, fov_uas)(source)
     if data == "closures":
         vis = apply_station_gains(obs, vis, random_station_gains(obs, 0.1, 180.0, generator=g))
     observed = obs.with_data(add_thermal_noise(obs, vis, g))
@@ -170,17 +190,35 @@ def build_crescent(
         )
     return Demo(
         problem=problem,
-        prior=prior if prior is not None else blackhole_gaussian_prior(image_size, fov_uas),
-        x_true=truth.float(),
+        prior=prior,
+        x_true=source.float(),
         description=(
-            f"{image_size}x{image_size} image (Jy/pixel, {fov_uas:g} uas field) of a 42 uas "
-            f"crescent from simulated EHT 2017 {_DATA_WORDS[data]}"
+            f"{image_size}x{image_size} image (Jy/pixel, {fov_uas:g} uas field) of "
+            f"{described} from simulated EHT 2017 {_DATA_WORDS[data]}"
         ),
         solver_defaults=_crescent_defaults(data),
         to_image=lambda x: x[:, 0],
         metadata=_metadata(observed, image_size, fov_uas)
-        | {"data": data, "exact_posterior": data == "vis" and prior is None},
+        | {"data": data, "truth": truth, "exact_posterior": data == "vis" and analytic},
     )
+
+
+def _crescent_prior(prior, image_size: int, fov_uas: float):
+    """Resolve the ``prior`` argument of ``eht-crescent`` (see :func:`build_crescent`)."""
+    if callable(prior):
+        return prior
+    if prior is None or prior == "gaussian":
+        return blackhole_gaussian_prior(image_size, fov_uas)
+    if prior != "learned":
+        raise ValueError(f"prior: expected a denoiser, 'gaussian' or 'learned', got {prior!r}")
+    from ..priors import load
+
+    learned = load("blackhole")
+    if tuple(learned.image_shape) != (1, image_size, image_size) or float(fov_uas) != 160.0:
+        raise ValueError(f"image_size, fov_uas: the shipped blackhole prior is "
+                         f"{tuple(learned.image_shape)} over 160 uas, got {image_size} pixels "
+                         f"over {fov_uas:g} uas")
+    return learned
 
 
 @register_demo("eht-m87")

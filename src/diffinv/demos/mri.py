@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 
 from ..datasets.mri_phantoms import mri_phantom
+from ..datasets.registry import random_complex_phantoms
 from ..operators import GaussianNoise, InverseProblem, RealToComplex
 from ..operators.mri import MultiCoilMRI, birdcage_maps, cartesian_mask
 from ..priors import sigma_per_item
@@ -127,16 +128,26 @@ def make_mri_problem(
     seed: int = 0,
     prior: Callable | None = None,
     dtype: torch.dtype = torch.complex64,
+    phantom: str = "shepp-logan",
 ) -> tuple[InverseProblem, Callable, torch.Tensor, MultiCoilMRI]:
     """Simulated multi-coil Cartesian problem in the prior's real 2-channel frame.
 
     Returns ``(problem, prior, x_true_real, mri_operator)`` where ``problem.operator`` is
     ``MultiCoilMRI @ RealToComplex`` (input ``(batch, 2, H, W)`` real) and ``x_true_real``
     is the truth as ``(1, 2, H, W)``.  ``prior=None`` uses :func:`phantom_family_prior`.
+    ``phantom``: ``"shepp-logan"`` (:func:`~diffinv.datasets.mri_phantoms.mri_phantom` with
+    jittered tissue intensities) or ``"random"`` (a draw of
+    :func:`~diffinv.datasets.registry.random_complex_phantoms`, the family the shipped
+    ``mri-phantom`` prior was trained on, with generator seed ``seed``).
     """
     g = torch.Generator().manual_seed(seed)
     cf = center_fraction if center_fraction is not None else (0.08 if acceleration <= 4 else 0.04)
-    x_true = mri_phantom((size, size), seed=seed, dtype=dtype, intensity_jitter=0.3)
+    if phantom == "shepp-logan":
+        x_true = mri_phantom((size, size), seed=seed, dtype=dtype, intensity_jitter=0.3)
+    elif phantom == "random":
+        x_true = random_complex_phantoms(1, size, torch.Generator().manual_seed(seed)).to(dtype)
+    else:
+        raise ValueError(f"phantom: expected 'shepp-logan' or 'random', got {phantom!r}")
     maps = birdcage_maps((size, size), n_coils, dtype=dtype)
     mask = cartesian_mask((size, size), acceleration, cf, "equispaced", seed=seed)
     mri = MultiCoilMRI(maps, mask)
@@ -162,22 +173,39 @@ def mri_curvature(mri: MultiCoilMRI, noise_sigma: float) -> float:
 
 @register_demo("mri-multicoil")
 def build(seed: int = 0, size: int = 64, acceleration: float = 4, n_coils: int = 8,
-          noise_sigma: float = 0.005) -> Demo:
+          noise_sigma: float = 0.005, prior: str = "pca", phantom: str = "shepp-logan") -> Demo:
     """Complex 64x64 brain-like phantom from 8-coil Cartesian k-space at R=4.
 
-    ``seed`` fixes the phantom, the mask offset and the noise.
+    ``seed`` fixes the phantom, the mask offset and the noise.  ``prior``: ``"pca"`` (the
+    exact low-rank Gaussian of :func:`phantom_family_prior`) or ``"learned"`` (the shipped
+    ``mri-phantom`` diffusion prior; ``size`` must be 32).  ``phantom``: ``"shepp-logan"``
+    or ``"random"`` (held-out draws of the learned prior's training family; see
+    :func:`make_mri_problem`).
     """
-    problem, prior, x_true, mri = make_mri_problem(size, n_coils, acceleration,
-                                                   noise_sigma=noise_sigma, seed=seed)
+    if prior not in ("pca", "learned"):
+        raise ValueError(f"prior: expected 'pca' or 'learned', got {prior!r}")
+    denoiser = None
+    if prior == "learned":
+        from ..priors import load
+
+        denoiser = load("mri-phantom")
+        if tuple(denoiser.image_shape) != (2, size, size):
+            raise ValueError(f"size: the shipped mri-phantom prior is "
+                             f"{tuple(denoiser.image_shape)}, so size must be "
+                             f"{denoiser.image_shape[-1]}, got {size}")
+    problem, den, x_true, mri = make_mri_problem(size, n_coils, acceleration,
+                                                 noise_sigma=noise_sigma, seed=seed,
+                                                 prior=denoiser, phantom=phantom)
     return Demo(
         problem=problem,
-        prior=prior,
+        prior=den,
         x_true=x_true,
         description=(
             f"{size}x{size} complex head phantom (dimensionless magnitude, real/imag as 2 "
             f"channels) from {n_coils}-coil Cartesian k-space, equispaced R={acceleration} "
             f"({mri.acceleration:.2f} actual) with complex Gaussian noise sigma={noise_sigma} "
-            f"per real part; PCA Gaussian prior"
+            f"per real part; "
+            + ("PCA Gaussian prior" if prior == "pca" else "learned mri-phantom prior")
         ),
         # DPS's literal "likelihood" rule diverges at this SNR and its paper rule is
         # sensitive to zeta; the noise is a (masked) GaussianNoise, so PiGDM, DAPS and DiffPIR
