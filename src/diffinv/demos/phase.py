@@ -25,6 +25,7 @@ from ..datasets.patches import natural_patches
 from ..operators import InverseProblem
 from ..operators.phase_retrieval import CodedDiffraction, PhotonNoise, flux_for_photons
 from ..priors import GaussianPrior
+from .prior_choice import prior_for_problem
 from .registry import Demo, register_demo
 
 __all__ = ["fitted_gaussian_patch_prior", "learned_patch_prior", "patch_prior", "build_cdp"]
@@ -82,14 +83,21 @@ def patch_prior(kind: str | Callable = "auto", patch_size: int = 16) -> tuple[Ca
     """Resolve a prior choice to ``(prior, description)``.
 
     ``kind``: ``"auto"`` (learned if available, else fitted Gaussian), ``"learned"``
-    (error if unavailable), ``"gaussian"``, or any denoiser callable ``D(x, sigma)``.
+    (error if unavailable), ``"gaussian"``, a shipped prior's name or a checkpoint path
+    (checked for channels, size limits and units), or any denoiser callable ``D(x, sigma)``.
     """
     if callable(kind):
         return kind, getattr(kind, "__name__", type(kind).__name__)
-    if kind not in ("auto", "learned", "gaussian"):
+    if not isinstance(kind, str) or not kind:
         raise ValueError(
-            f"prior: expected 'auto', 'learned', 'gaussian' or a callable, got {kind!r}"
+            f"prior: expected 'auto', 'learned', 'gaussian', a shipped prior's name, a "
+            f"checkpoint path or a callable, got {kind!r}"
         )
+    if kind not in ("auto", "learned", "gaussian"):
+        # a shipped prior's name or a checkpoint path, checked against the problem
+        prior = prior_for_problem(kind, "phase-retrieval-cdp", (1, patch_size, patch_size),
+                                  ("grey", "transmission"), "grey-level transmission in [0, 1]")
+        return prior, f"{kind!r}"
     if kind in ("auto", "learned"):
         learned = learned_patch_prior(patch_size)
         if learned is not None:
