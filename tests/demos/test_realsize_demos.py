@@ -45,7 +45,7 @@ def test_ct_demo_shapes_prior_and_data(name):
     p = demo.problem
     assert demo.x_true.shape == (1, 1, 32, 32) and float(demo.x_true.min()) >= 0
     assert isinstance(demo.prior, LearnedPrior) and demo.prior.card["name"] in CT_PRIORS
-    assert demo.metadata["units"] == "1/mm" and demo.metadata["I0"] == 1e4
+    assert demo.metadata["units"] == "1/mm" and demo.metadata["I0"] == 1e5
     assert 0.7 < float(p.reduced_chi2(demo.x_true)) < 1.3
     angles = p.operator.angles
     if name == "ct-sparse-view-128":

@@ -7,8 +7,9 @@ complex white Gaussian noise on the acquired samples (:func:`.mri.make_mri_probl
 
 ``ct-sparse-view-128``: parallel-beam CT, 32 views evenly spaced over 180 degrees;
 ``ct-limited-angle-128``: 120 views at 1-degree steps over a 120-degree arc.  Attenuation in
-1/mm over a 200 mm field of view; the data are photon counts ``Poisson(I0 exp(-A x))`` with
-``I0 = 1e4`` per detector cell (:class:`~diffinv.operators.ct.noise.TransmissionPoisson`).
+1/mm over a 400 mm field of view (the body size of the thorax and abdomen slices of
+``ct-anatomy``); the data are photon counts ``Poisson(I0 exp(-A x))`` with
+``I0 = 1e5`` per detector cell (:class:`~diffinv.operators.ct.noise.TransmissionPoisson`).
 
 Default prior: the shipped size-agnostic learned prior of the modality, the first of
 :data:`MRI_PRIORS` / :data:`CT_PRIORS` that is installed (``mri-anatomy``/``ct-anatomy``,
@@ -72,16 +73,19 @@ def default_prior_name(modality: str) -> str:
 def held_out_images(modality: str, n: int, size: int, seed: int = 0) -> torch.Tensor:
     """``n`` held-out test images ``(n, C, size, size)`` float32 of ``modality``.
 
-    Drawn from the registered data set the default prior was trained on, with a generator
-    seeded ``HELD_OUT_SEED + seed`` (see the module notes).  MRI images are 2 channels
+    Drawn from the registered data set the default prior was trained on (its whole-slice
+    version when the prior was trained on ``NAME-crops``), with a generator seeded
+    ``HELD_OUT_SEED + seed`` (see the module notes).  MRI images are 2 channels
     (real, imag); CT images are attenuation in 1/mm.
     """
-    from ..datasets.registry import get_dataset
+    from ..datasets.registry import get_dataset, list_datasets
     from ..priors import load
 
     dataset = load(default_prior_name(modality)).dataset
     if dataset is None:
         raise ValueError(f"prior: the default {modality} prior names no training data set")
+    if dataset.endswith("-crops") and dataset.removesuffix("-crops") in list_datasets():
+        dataset = dataset.removesuffix("-crops")  # whole slices, not the training crops
     g = torch.Generator().manual_seed(HELD_OUT_SEED + int(seed))
     return get_dataset(dataset).sample(int(n), int(size), g)
 
@@ -143,7 +147,7 @@ def build_mri_r8(seed: int = 0, size: int = 128, n_coils: int = 8, noise_sigma: 
 
 
 def build_ct_realsize(name: str, angles: torch.Tensor, scan: str, seed: int = 0,
-                      size: int = 128, I0: float = 1e4, fov_mm: float = 200.0,
+                      size: int = 128, I0: float = 1e5, fov_mm: float = 400.0,
                       prior=None) -> Demo:
     """The ``ct-*-128`` problems (see the module notes); ``seed`` fixes truth and counts.
 
@@ -191,8 +195,8 @@ def build_ct_realsize(name: str, angles: torch.Tensor, scan: str, seed: int = 0,
 
 
 @register_demo("ct-sparse-view-128")
-def build_ct_sparse(seed: int = 0, size: int = 128, n_angles: int = 32, I0: float = 1e4,
-                    fov_mm: float = 200.0, prior=None) -> Demo:
+def build_ct_sparse(seed: int = 0, size: int = 128, n_angles: int = 32, I0: float = 1e5,
+                    fov_mm: float = 400.0, prior=None) -> Demo:
     """Sparse-view CT (32 views over 180 deg) of a 128x128 phantom, learned prior."""
     angles = torch.arange(int(n_angles), dtype=torch.float64) * (math.pi / int(n_angles))
     return build_ct_realsize("ct-sparse-view-128", angles, f"{int(n_angles)} (over 180 deg)",
@@ -201,7 +205,7 @@ def build_ct_sparse(seed: int = 0, size: int = 128, n_angles: int = 32, I0: floa
 
 @register_demo("ct-limited-angle-128")
 def build_ct_limited(seed: int = 0, size: int = 128, arc_deg: float = 120.0,
-                     step_deg: float = 1.0, I0: float = 1e4, fov_mm: float = 200.0,
+                     step_deg: float = 1.0, I0: float = 1e5, fov_mm: float = 400.0,
                      prior=None) -> Demo:
     """Limited-angle CT (120-deg arc, 1-deg steps) of a 128x128 phantom, learned prior."""
     if not 0.0 < float(arc_deg) < 180.0:
