@@ -90,16 +90,16 @@ def held_out_images(modality: str, n: int, size: int, seed: int = 0) -> torch.Te
     return get_dataset(dataset).sample(int(n), int(size), g)
 
 
-def _prior(spec, modality: str, problem: str, image_shape: tuple[int, ...]) -> Callable:
+def _prior(spec, modality: str, problem: str, image_shape: tuple[int, ...]
+           ) -> tuple[Callable, str]:
+    """The denoiser and its label (shipped name, path or type) for ``spec``."""
     units, text = MRI_UNITS if modality == "mri" else CT_UNITS
     if spec is None:
         spec = default_prior_name(modality)
-    return prior_for_problem(spec, problem, image_shape, units, text)
-
-
-def _prior_label(prior, spec) -> str:
-    card = getattr(prior, "card", {}) or {}
-    return str(card.get("name") or (spec if isinstance(spec, str) else type(prior).__name__))
+    den = prior_for_problem(spec, problem, image_shape, units, text)
+    card = getattr(den, "card", None) or {}
+    label = card.get("name") or (spec if isinstance(spec, str) else type(den).__name__)
+    return den, str(label)
 
 
 def build_mri_brain(name: str, acceleration: float, seed: int = 0, size: int = 128,
@@ -107,11 +107,10 @@ def build_mri_brain(name: str, acceleration: float, seed: int = 0, size: int = 1
     """The ``mri-brain-r*`` problems (see the module notes); ``seed`` fixes all draws."""
     size = int(size)
     truth = RealToComplex()(held_out_images("mri", 1, size, seed))
-    den = _prior(prior, "mri", name, (2, size, size))
+    den, label = _prior(prior, "mri", name, (2, size, size))
     problem, den, x_true, mri = make_mri_problem(
         size, int(n_coils), acceleration, noise_sigma=noise_sigma, seed=int(seed), prior=den,
         truth=truth)
-    label = _prior_label(den, prior)
     return Demo(
         problem=problem,
         prior=den,
@@ -160,8 +159,7 @@ def build_ct_realsize(name: str, angles: torch.Tensor, scan: str, seed: int = 0,
     op = ParallelBeamRadon(size, angles, detector_spacing=pixel, pixel_size=pixel)
     noise = TransmissionPoisson(I0=float(I0))
     y = noise.sample(op(x_true), generator=g)
-    den = _prior(prior, "ct", name, (1, size, size))
-    label = _prior_label(den, prior)
+    den, label = _prior(prior, "ct", name, (1, size, size))
     return Demo(
         problem=InverseProblem(op, noise, y),
         prior=den,
