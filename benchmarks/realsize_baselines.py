@@ -8,10 +8,10 @@ a real user would not know the truth).  Returned: ``(image, choice, seconds)`` w
 * MRI: CG-SENSE (:func:`diffinv.operators.mri.cg_sense`, no regularisation) stopped at its
   best iteration count; l1-wavelet compressed sensing (sigpy, 100 iterations, ``db4``) at
   its best lambda.  Images are magnitudes ``(H, W)``.
-* CT: filtered back-projection of the log data ``-log(y / I0)`` with its best apodisation
-  window (negative values clipped to 0); weighted-least-squares isotropic TV
-  ``1/2 sum_i y_i (A x - l)_i^2 + lam TV(x)``, ``x >= 0`` (statistical weights: the log
-  data of Poisson counts ``y`` have variance ~``1/y``), solved by 400 iterations of the
+* CT: filtered back-projection of the log data ``l = -log(y / I0)`` with its best
+  apodisation window (negative values clipped to 0); weighted-least-squares isotropic TV
+  ``1/2 sum_i (A x - l)_i^2 / s_i^2 + lam TV(x)``, ``x >= 0`` (the problem's own noise
+  model: ``s_i^2 ~ 1/y_i`` for Poisson counts ``y``), solved by 400 iterations of the
   Chambolle-Pock primal-dual algorithm (Chambolle & Pock 2011), at its best lambda.
 """
 
@@ -23,12 +23,11 @@ from collections.abc import Callable, Sequence
 import torch
 
 from diffinv.operators.ct.fbp import FILTERS
-from diffinv.operators.ct.noise import counts_to_line_integrals
 from diffinv.operators.mri import cg_sense, l1_wavelet_recon, ssim
 
 CG_ITERATIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
 L1_LAMBDAS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-TV_LAMBDAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+TV_LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 
 def best_of(grid: Sequence, run: Callable[[object], torch.Tensor],
@@ -55,9 +54,9 @@ def l1_wavelet_best(mri, y: torch.Tensor, truth: torch.Tensor):
     return best_of(L1_LAMBDAS, lambda lam: l1_wavelet_recon(mri, y, lam=lam)[0, 0].abs(), truth)
 
 
-def fbp_best(op, counts: torch.Tensor, I0: float, truth: torch.Tensor):
-    """FBP ``(H, W)`` of the log data with the best window, clipped at 0."""
-    ell = counts_to_line_integrals(counts.to(torch.float64), I0)
+def fbp_best(op, ell: torch.Tensor, truth: torch.Tensor):
+    """FBP ``(H, W)`` of the log data ``ell`` with the best window, clipped at 0."""
+    ell = ell.to(torch.float64)
     return best_of(FILTERS, lambda f: op.fbp(ell, filter=f)[0, 0].clamp(min=0.0), truth)
 
 
@@ -87,11 +86,14 @@ def _op_norm(op, shape: tuple[int, ...], iters: int = 30) -> float:
     return lam**0.5
 
 
-def tv_wls(op, counts: torch.Tensor, I0: float, lam: float, n_iter: int = 400) -> torch.Tensor:
-    """Weighted-least-squares TV reconstruction ``(H, W)`` (see the module notes)."""
-    y = counts.to(torch.float64)
-    ell = counts_to_line_integrals(y, I0)[0, 0]
-    w = y[0, 0].clamp(min=1.0)
+def tv_wls(op, ell: torch.Tensor, sigma: torch.Tensor, lam: float, n_iter: int = 400
+           ) -> torch.Tensor:
+    """Weighted-least-squares TV reconstruction ``(H, W)`` (see the module notes).
+
+    ``ell`` ``(1, 1, A, D)`` line integrals, ``sigma`` their standard deviations.
+    """
+    ell = ell.to(torch.float64)[0, 0]
+    w = torch.broadcast_to(sigma.to(torch.float64), (1, 1, *ell.shape))[0, 0] ** -2
     h = w.shape
     n = op.in_shape[-1]
     a_norm = _op_norm(op, (n, n))
@@ -119,6 +121,6 @@ def tv_wls(op, counts: torch.Tensor, I0: float, lam: float, n_iter: int = 400) -
     return x
 
 
-def tv_best(op, counts: torch.Tensor, I0: float, truth: torch.Tensor):
+def tv_best(op, ell: torch.Tensor, sigma: torch.Tensor, truth: torch.Tensor):
     """TV ``(H, W)`` at the best lambda."""
-    return best_of(TV_LAMBDAS, lambda lam: tv_wls(op, counts, I0, lam), truth)
+    return best_of(TV_LAMBDAS, lambda lam: tv_wls(op, ell, sigma, lam), truth)

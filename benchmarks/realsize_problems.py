@@ -70,9 +70,8 @@ def baselines(name: str, demo, truth: torch.Tensor) -> dict:
         mri = problem.operator.outer
         return {"CG-SENSE": base.cg_sense_best(mri, problem.y, truth),
                 "L1-wavelet": base.l1_wavelet_best(mri, problem.y, truth)}
-    i0 = demo.metadata["I0"]
-    return {"FBP": base.fbp_best(problem.operator, problem.y, i0, truth),
-            "TV": base.tv_best(problem.operator, problem.y, i0, truth)}
+    op, ell, sigma = problem.operator, problem.y, problem.noise.sigma
+    return {"FBP": base.fbp_best(op, ell, truth), "TV": base.tv_best(op, ell, sigma, truth)}
 
 
 def main() -> None:
