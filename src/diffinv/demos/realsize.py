@@ -59,7 +59,7 @@ MRI_PRIORS = ("mri-anatomy", "mri-phantom")
 CT_PRIORS = ("ct-anatomy", "ct-phantom")
 #: test images use generator seeds ``HELD_OUT_SEED + seed`` (never a training seed)
 HELD_OUT_SEED = 1_000_000
-CG_MAX_ITER = 20
+CG_MAX_ITER = 10
 MRI_SOLVER_DEFAULTS = {"solver": "daps", "steps": 50,
                        "options": {"ode_steps": 1, "cg_max_iter": CG_MAX_ITER}}
 CT_SOLVER_STEPS = 50
