@@ -10,9 +10,16 @@ thinned, reconstructed with the Gaussian log-data likelihood.  Units: attenuatio
 detector-pixel length (the file gives no pixel size).
 
 The prior is swappable: pass any denoiser ``prior(x, sigma)`` with event shape
-``(1, size, size)`` in the same units.  Until learned priors exist, the default is
+``(1, size, size)`` in the same units, or a shipped prior's name or checkpoint path
+(``--prior``; checked for channels, size limits and units).  ``ct-sparse-view`` defaults to
+the learned ``ct-phantom`` prior at its default size (32), else to
 :func:`phantom_gaussian_prior`: a Gaussian with the empirical mean and covariance of random
-ellipse phantoms (exact denoiser, no training).
+ellipse phantoms (exact denoiser, no training).  ``ct-tooth`` keeps its smooth Gaussian
+prior (:func:`_tooth_prior`) by default: a named learned prior is rescaled to the scan's
+units (:func:`_scaled_named_prior`), but measured against the full-data reconstruction it
+did worse than the Gaussian (DAPS defaults, 4 chains: ct-phantom 25.0 dB, ct-anatomy
+25.5 dB, Gaussian 26.1 dB; ``benchmarks/README.md``, "Built-in problems at 128x128 (issue
+14)").  The learned real-size CT problems are in :mod:`.realsize`.
 """
 
 from __future__ import annotations
