@@ -27,7 +27,7 @@ from diffinv.operators.mri import cg_sense, l1_wavelet_recon, ssim
 
 CG_ITERATIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
 L1_LAMBDAS = (3e-4, 1e-3, 3e-3, 1e-2)
-TV_LAMBDAS = (0.1, 0.3, 1.0)
+TV_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
 
 
 def best_of(grid: Sequence, run: Callable[[object], torch.Tensor],
