@@ -68,3 +68,30 @@ def test_console_script_entry_point_runs():
         timeout=120,
     )
     assert r.returncode == 0 and "gaussian-field" in r.stdout
+
+
+def test_reconstruct_problem_with_another_prior(tmp_path, capsys):
+    """--prior NAME works with --problem; the choice is recorded with the posterior."""
+    out = tmp_path / "phase"
+    args = ["reconstruct", "--problem", "phase-retrieval-cdp", "--prior", "natural-patches",
+            "--steps", "3", "--samples", "2", "--no-progress", "--no-figures", "--out", str(out)]
+    assert main(args) == 0
+    post = load_posterior(out / "posterior.h5")
+    assert post.metadata["prior"] == "natural-patches"
+    assert "'natural-patches'" in json.loads((out / "summary.json").read_text())["description"]
+
+
+@pytest.mark.parametrize("problem, prior, message", [
+    ("ct-sparse-view", "natural-patches", "is a prior of images in 'grey level'"),
+    ("mri-multicoil", "ct-phantom", "channels=1"),
+    ("eht-crescent", "no-such-prior", "neither a shipped prior"),
+    ("gaussian-field", "ct-phantom", "--prior: problem 'gaussian-field' has a fixed prior"),
+])
+def test_reconstruct_prior_that_does_not_fit_is_refused(tmp_path, capsys, problem, prior,
+                                                        message):
+    out = tmp_path / "run"
+    assert main(["reconstruct", "--problem", problem, "--prior", prior, "--steps", "2",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "diffinv: error:" in err and message in err
+    assert not (out / "posterior.h5").exists()

@@ -90,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconstruct from data files (UVFITS, BART/fastMRI/.npy k-space, Data Exchange); "
         "several EHT files (bands, days) are combined",
     )
-    rec.add_argument("--prior", default=None, help="with --data: shipped prior name or .pt path")
+    rec.add_argument(
+        "--prior",
+        default=None,
+        metavar="NAME|PATH",
+        help="shipped prior name (`diffinv priors list`) or .pt checkpoint path instead of the "
+        "problem's default; checked against the problem's channels, size and units",
+    )
     rec.add_argument("--solver", default=None, help="solver name (see `diffinv solvers`)")
     rec.add_argument(
         "--steps", type=_positive_int("--steps"), default=None, help="number of noise levels"
@@ -192,6 +198,7 @@ RESULT_FILES = (
 def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from . import sample
     from .demos import DEFAULT_DEMO, get_demo
+    from .demos.registry import accepts_prior
     from .report import reconstruction_summary, write_figures, write_json
     from .threads import apply_policy
 
@@ -202,7 +209,14 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
         return reconstruct_data(args, outdir, n_threads)
     out = outdir.path
     name = args.problem or DEFAULT_DEMO
-    demo = get_demo(name)(seed=args.seed)
+    builder = get_demo(name)
+    if args.prior is None:
+        demo = builder(seed=args.seed)
+    elif accepts_prior(name):
+        demo = builder(seed=args.seed, prior=args.prior)
+    else:
+        raise ValueError(f"--prior: problem {name!r} has a fixed prior "
+                         f"({(builder.__doc__ or '').strip().splitlines()[0]})")
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "dps")
     steps = args.steps if args.steps is not None else defaults.get("steps", 100)
@@ -230,6 +244,8 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
         **options,
     )
     posterior.metadata.update({"problem": name, **demo.metadata})
+    if args.prior is not None:
+        posterior.metadata["prior"] = args.prior
     summary = reconstruction_summary(posterior, demo)
     posterior.diagnostics.update({k: v for k, v in summary.items() if k != "files"})
     posterior.save(out / "posterior.h5")

@@ -10,9 +10,16 @@ thinned, reconstructed with the Gaussian log-data likelihood.  Units: attenuatio
 detector-pixel length (the file gives no pixel size).
 
 The prior is swappable: pass any denoiser ``prior(x, sigma)`` with event shape
-``(1, size, size)`` in the same units.  Until learned priors exist, the default is
+``(1, size, size)`` in the same units, or a shipped prior's name or checkpoint path
+(``--prior``; checked for channels, size limits and units).  ``ct-sparse-view`` defaults to
+the learned ``ct-phantom`` prior at its default size (32), else to
 :func:`phantom_gaussian_prior`: a Gaussian with the empirical mean and covariance of random
-ellipse phantoms (exact denoiser, no training).
+ellipse phantoms (exact denoiser, no training).  ``ct-tooth`` keeps its smooth Gaussian
+prior (:func:`_tooth_prior`) by default: a named learned prior is rescaled to the scan's
+units (:func:`_scaled_named_prior`), but measured against the full-data reconstruction it
+did worse than the Gaussian (DAPS defaults, 4 chains: ct-phantom 25.0 dB, ct-anatomy
+25.5 dB, Gaussian 26.1 dB; ``benchmarks/README.md``, "Built-in problems at 128x128 (issue
+14)").  The learned real-size CT problems are in :mod:`.realsize`.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ..operators import InverseProblem
 from ..operators.ct import ParallelBeamRadon
 from ..operators.ct.noise import TransmissionPoisson, gaussian_log_data
 from ..priors import GaussianPrior
+from .prior_choice import prior_for_problem
 from .registry import Demo, register_demo
 
 __all__ = ["phantom_gaussian_prior", "transmission_curvature", "build_sparse_view", "build_tooth"]
@@ -97,10 +105,12 @@ def build_sparse_view(
         Incident photons per detector cell.
     fov_mm : float
         Field of view (mm); pixel size ``fov_mm / size``.
-    prior : callable or {"auto", "learned", "gaussian"}, optional
+    prior : callable, str or {"auto", "learned", "gaussian"}, optional
         Denoiser for ``(1, size, size)`` images in 1/mm.  ``None``/``"auto"`` takes the
         shipped learned ``ct-phantom`` prior (trained on the same phantom generator) when its
-        image size matches ``size`` (32), else :func:`phantom_gaussian_prior`.
+        image size matches ``size`` (32), else :func:`phantom_gaussian_prior`.  Another
+        string is a shipped prior's name or a checkpoint path
+        (:func:`.prior_choice.prior_for_problem` checks channels, size limits, units).
     noise : {"counts", "post-log"}
         The likelihood.  ``"counts"``: transmission Poisson on the raw counts (nonlinear).
         ``"post-log"``: the same counts turned into line integrals ``-log(y / I0)`` with
@@ -169,9 +179,9 @@ def _sparse_view_prior(prior, size: int):
     if callable(prior):
         return prior
     if prior not in (None, "auto", "learned", "gaussian"):
-        raise ValueError(
-            f"prior: expected a denoiser or 'auto', 'learned', 'gaussian', got {prior!r}"
-        )
+        # a shipped prior's name or a checkpoint path, checked against the problem
+        return prior_for_problem(prior, "ct-sparse-view", (1, size, size), ("attenuation",),
+                                 "linear attenuation in 1/mm")
     if prior != "gaussian":
         from ..priors import load
 
@@ -256,6 +266,8 @@ def build_tooth(
     problem = InverseProblem(op, noise, y)
     if prior is None:
         prior = _tooth_prior(reference)
+    elif isinstance(prior, str):
+        prior = _scaled_named_prior(prior, reference)
     return Demo(
         problem=problem,
         prior=prior,
@@ -281,6 +293,22 @@ def build_tooth(
             "rotation_center": center,
         },
     )
+
+
+def _scaled_named_prior(spec: str, reference: torch.Tensor):
+    """A named CT prior rescaled so its data range spans the reference's attenuation range.
+
+    The scan's units (1 / detector pixel) are not the prior's (1/mm), so the prior is used
+    in units ``scale`` times its own, ``scale = max(reference) / data_range[1]``, the
+    empirical scale of ``reconstruct --data`` for CT (:mod:`diffinv.data_problems.ct`).
+    """
+    from ..data_problems.priors import ScaledPrior
+
+    n = reference.shape[-1]
+    prior = prior_for_problem(spec, "ct-tooth", (1, n, n), ("attenuation",),
+                              "attenuation per detector pixel")
+    hi = float(getattr(prior, "data_range", (0.0, 1.0))[1])
+    return ScaledPrior(prior, float(reference.max()) / hi, image_shape=(1, n, n))
 
 
 def _tooth_prior(reference: torch.Tensor) -> GaussianPrior:

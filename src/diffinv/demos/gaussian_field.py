@@ -4,6 +4,11 @@ A 16x16 image drawn from a Gaussian prior with a squared-exponential covariance
 (correlation length 3 pixels, unit variance) is observed through 96 random Gaussian
 projections with Gaussian noise (sigma 0.1).  The exact posterior is known, so the demo
 also shows how close the sampler is to it.
+
+The prior is the analytic Gaussian the truth is drawn from, and stays so: the exact
+posterior exists only for it, and checking samplers against it is this demo's purpose
+(``tests/demos/test_defaults.py``).  ``diffinv reconstruct --problem gaussian-field
+--prior ...`` is therefore refused (no learned prior is trained on such fields either).
 """
 
 from __future__ import annotations

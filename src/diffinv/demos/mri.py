@@ -20,6 +20,7 @@ from ..datasets.registry import random_complex_phantoms
 from ..operators import GaussianNoise, InverseProblem, RealToComplex
 from ..operators.mri import MultiCoilMRI, birdcage_maps, cartesian_mask
 from ..priors import sigma_per_item
+from .prior_choice import prior_for_problem
 from .registry import Demo, register_demo
 
 __all__ = ["LowRankGaussianPrior", "phantom_family_prior", "make_mri_problem", "build"]
@@ -129,6 +130,7 @@ def make_mri_problem(
     prior: Callable | None = None,
     dtype: torch.dtype = torch.complex64,
     phantom: str = "shepp-logan",
+    truth: torch.Tensor | None = None,
 ) -> tuple[InverseProblem, Callable, torch.Tensor, MultiCoilMRI]:
     """Simulated multi-coil Cartesian problem in the prior's real 2-channel frame.
 
@@ -138,11 +140,18 @@ def make_mri_problem(
     ``phantom``: ``"shepp-logan"`` (:func:`~diffinv.datasets.mri_phantoms.mri_phantom` with
     jittered tissue intensities) or ``"random"`` (a draw of
     :func:`~diffinv.datasets.registry.random_complex_phantoms`, the family the shipped
-    ``mri-phantom`` prior was trained on, with generator seed ``seed``).
+    ``mri-phantom`` prior was trained on, with generator seed ``seed``).  ``truth`` (complex
+    ``(1, 1, size, size)``, magnitude ~[0, 1]) replaces either; ``seed`` still fixes the mask
+    offset and the noise.
     """
     g = torch.Generator().manual_seed(seed)
     cf = center_fraction if center_fraction is not None else (0.08 if acceleration <= 4 else 0.04)
-    if phantom == "shepp-logan":
+    if truth is not None:
+        if tuple(truth.shape) != (1, 1, size, size) or not truth.is_complex():
+            raise ValueError(f"truth: expected a complex (1, 1, {size}, {size}) image, got "
+                             f"{tuple(truth.shape)} {truth.dtype}")
+        x_true = truth.to(dtype)
+    elif phantom == "shepp-logan":
         x_true = mri_phantom((size, size), seed=seed, dtype=dtype, intensity_jitter=0.3)
     elif phantom == "random":
         x_true = random_complex_phantoms(1, size, torch.Generator().manual_seed(seed)).to(dtype)
@@ -173,29 +182,32 @@ def mri_curvature(mri: MultiCoilMRI, noise_sigma: float) -> float:
 
 @register_demo("mri-multicoil")
 def build(seed: int = 0, size: int = 64, acceleration: float = 4, n_coils: int = 8,
-          noise_sigma: float = 0.005, prior: str = "pca", phantom: str = "shepp-logan") -> Demo:
+          noise_sigma: float = 0.005, prior: Callable | str | None = None,
+          phantom: str = "shepp-logan") -> Demo:
     """Complex 64x64 brain-like phantom from 8-coil Cartesian k-space at R=4.
 
-    ``seed`` fixes the phantom, the mask offset and the noise.  ``prior``: ``"pca"`` (the
-    exact low-rank Gaussian of :func:`phantom_family_prior`) or ``"learned"`` (the shipped
-    ``mri-phantom`` diffusion prior; ``size`` must be 32).  ``phantom``: ``"shepp-logan"``
-    or ``"random"`` (held-out draws of the learned prior's training family; see
-    :func:`make_mri_problem`).
+    ``seed`` fixes the phantom, the mask offset and the noise.  ``prior``: a denoiser, a
+    shipped prior's name or a checkpoint path (checked for channels, size limits and
+    units), ``"learned"`` for the shipped ``mri-phantom`` prior, or ``None``/``"pca"`` for
+    the PCA prior of :func:`phantom_family_prior`.  PCA stays the default because it is an
+    exact denoiser fitted to the phantom family the truth comes from, whose exact posterior
+    mean ``benchmarks/mri_reconstruction.py`` uses as the ceiling a sampler can reach; the
+    learned real-size problems are ``mri-brain-r4`` and ``mri-brain-r8`` (:mod:`.realsize`).
+    ``phantom``: ``"shepp-logan"`` or ``"random"`` (held-out draws of the learned prior's
+    training family; see :func:`make_mri_problem`).
     """
-    if prior not in ("pca", "learned"):
-        raise ValueError(f"prior: expected 'pca' or 'learned', got {prior!r}")
-    denoiser = None
-    if prior == "learned":
-        from ..priors import load
-
-        denoiser = load("mri-phantom")
-        if tuple(denoiser.image_shape) != (2, size, size):
-            raise ValueError(f"size: the shipped mri-phantom prior is "
-                             f"{tuple(denoiser.image_shape)}, so size must be "
-                             f"{denoiser.image_shape[-1]}, got {size}")
+    if prior == "pca":
+        prior = None
+    elif prior == "learned":
+        prior = "mri-phantom"
+    if isinstance(prior, str):
+        prior = prior_for_problem(prior, "mri-multicoil", (2, size, size), ("complex",),
+                                  "complex images (real, imag), magnitude ~[0, 1]")
+    name = "PCA Gaussian prior" if prior is None else (
+        f"prior {getattr(prior, 'card', {}).get('name') or type(prior).__name__!r}")
     problem, den, x_true, mri = make_mri_problem(size, n_coils, acceleration,
                                                  noise_sigma=noise_sigma, seed=seed,
-                                                 prior=denoiser, phantom=phantom)
+                                                 prior=prior, phantom=phantom)
     return Demo(
         problem=problem,
         prior=den,
@@ -204,8 +216,7 @@ def build(seed: int = 0, size: int = 64, acceleration: float = 4, n_coils: int =
             f"{size}x{size} complex head phantom (dimensionless magnitude, real/imag as 2 "
             f"channels) from {n_coils}-coil Cartesian k-space, equispaced R={acceleration} "
             f"({mri.acceleration:.2f} actual) with complex Gaussian noise sigma={noise_sigma} "
-            f"per real part; "
-            + ("PCA Gaussian prior" if prior == "pca" else "learned mri-phantom prior")
+            f"per real part; {name}"
         ),
         # DPS's literal "likelihood" rule diverges at this SNR and its paper rule is
         # sensitive to zeta; the noise is a (masked) GaussianNoise, so PiGDM, DAPS and DiffPIR

@@ -7,11 +7,14 @@ intensity units, ``photons`` expected counts per diffraction pattern).
 
 The prior is swappable (``prior=`` argument): by default (``"auto"``) the learned
 natural-patch diffusion prior ``diffinv.priors.load("natural-patches")`` when the installed
-diffinv has it with a matching image shape (it is 32x32: ``size=32``), otherwise an analytic
+diffinv has it and it accepts the image size (it is fully convolutional, trained on 32x32
+patches, so the default 16x16 problem uses it too), otherwise an analytic
 :class:`~diffinv.priors.GaussianPrior` whose mean and covariance are fitted to training
-patches (disjoint source images).  How DAPS with the learned prior compares with Wirtinger
-flow and HIO on held-out patches: ``benchmarks/README.md``, "Built-in problems"
-(``benchmarks/phase_retrieval.py --size 32``).
+patches (disjoint source images; ``prior="gaussian"``).  At 16x16 the learned prior's
+posterior mean is 0.3-0.7 dB better than the Gaussian's on held-out patches (DAPS defaults;
+``benchmarks/README.md``, "Built-in problems at 128x128 (issue 14)").  How DAPS with the
+learned prior compares with Wirtinger flow and HIO on held-out patches:
+``benchmarks/README.md``, "Built-in problems" (``benchmarks/phase_retrieval.py --size 32``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ..datasets.patches import natural_patches
 from ..operators import InverseProblem
 from ..operators.phase_retrieval import CodedDiffraction, PhotonNoise, flux_for_photons
 from ..priors import GaussianPrior
+from ..priors.base import shape_mismatch
+from .prior_choice import prior_for_problem
 from .registry import Demo, register_demo
 
 __all__ = ["fitted_gaussian_patch_prior", "learned_patch_prior", "patch_prior", "build_cdp"]
@@ -60,8 +65,10 @@ def fitted_gaussian_patch_prior(
 def learned_patch_prior(patch_size: int = 16) -> Callable | None:
     """HOOK for a learned prior: ``diffinv.priors.load("natural-patches")`` if it exists.
 
-    Returns ``None`` when diffinv has no ``priors.load``, no such prior is shipped, or its
-    ``event_shape`` differs from ``(1, patch_size, patch_size)``.
+    Returns ``None`` when diffinv has no ``priors.load``, no such prior is shipped, or it
+    does not accept ``(1, patch_size, patch_size)`` images
+    (:func:`diffinv.priors.base.shape_mismatch`: a size-agnostic prior accepts any size
+    within its limits).
     """
     from .. import priors
 
@@ -72,8 +79,7 @@ def learned_patch_prior(patch_size: int = 16) -> Callable | None:
         prior = load(LEARNED_PRIOR_NAME)
     except (ValueError, KeyError, FileNotFoundError, ImportError):
         return None
-    shape = getattr(prior, "event_shape", None)
-    if shape is not None and tuple(shape) != (1, patch_size, patch_size):
+    if shape_mismatch(prior, (1, patch_size, patch_size)) is not None:
         return None
     return prior
 
@@ -82,14 +88,21 @@ def patch_prior(kind: str | Callable = "auto", patch_size: int = 16) -> tuple[Ca
     """Resolve a prior choice to ``(prior, description)``.
 
     ``kind``: ``"auto"`` (learned if available, else fitted Gaussian), ``"learned"``
-    (error if unavailable), ``"gaussian"``, or any denoiser callable ``D(x, sigma)``.
+    (error if unavailable), ``"gaussian"``, a shipped prior's name or a checkpoint path
+    (checked for channels, size limits and units), or any denoiser callable ``D(x, sigma)``.
     """
     if callable(kind):
         return kind, getattr(kind, "__name__", type(kind).__name__)
-    if kind not in ("auto", "learned", "gaussian"):
+    if not isinstance(kind, str) or not kind:
         raise ValueError(
-            f"prior: expected 'auto', 'learned', 'gaussian' or a callable, got {kind!r}"
+            f"prior: expected 'auto', 'learned', 'gaussian', a shipped prior's name, a "
+            f"checkpoint path or a callable, got {kind!r}"
         )
+    if kind not in ("auto", "learned", "gaussian"):
+        # a shipped prior's name or a checkpoint path, checked against the problem
+        prior = prior_for_problem(kind, "phase-retrieval-cdp", (1, patch_size, patch_size),
+                                  ("grey", "transmission"), "grey-level transmission in [0, 1]")
+        return prior, f"{kind!r}"
     if kind in ("auto", "learned"):
         learned = learned_patch_prior(patch_size)
         if learned is not None:
@@ -113,8 +126,8 @@ def build_cdp(
     """Natural-image ``size`` x ``size`` patch from ``n_masks`` coded-diffraction patterns.
 
     ``seed`` fixes the held-out patch, the masks and the photon noise; ``photons`` is the
-    expected count per pattern.  ``prior="auto"`` uses the learned 32x32 prior when
-    ``size=32`` (the Gaussian fitted to training patches otherwise).
+    expected count per pattern.  ``prior="auto"`` uses the learned natural-patches prior
+    (the Gaussian fitted to training patches if it is not installed).
     """
     g = torch.Generator().manual_seed(seed)
     x_true = natural_patches(1, size, g, split="test", min_std=0.1, dtype=torch.float32)

@@ -6,6 +6,7 @@ A demo builder is a function ``build(seed: int, **kw) -> Demo`` registered with
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 
 from ..operators.problem import InverseProblem
 
-__all__ = ["Demo", "register_demo", "get_demo", "available_demos"]
+__all__ = ["Demo", "register_demo", "get_demo", "available_demos", "accepts_prior"]
 
 
 @dataclass
@@ -73,3 +74,8 @@ def get_demo(name: str) -> Callable[..., Demo]:
         raise ValueError(
             f"problem: unknown problem {name!r}; expected one of {available_demos()}"
         ) from None
+
+
+def accepts_prior(name: str) -> bool:
+    """Whether the demo ``name`` takes a ``prior`` argument (a name, path or denoiser)."""
+    return "prior" in inspect.signature(get_demo(name)).parameters
