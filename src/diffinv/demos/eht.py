@@ -156,8 +156,9 @@ def build_crescent(
     or ``"random"`` (a draw of :func:`~diffinv.datasets.blackhole.random_blackhole_images`,
     the family the shipped ``blackhole`` prior was trained on, with generator seed ``seed``:
     a held-out source for calibration studies).  ``prior``: a denoiser, ``None`` /
-    ``"gaussian"`` (:func:`blackhole_gaussian_prior`) or ``"learned"`` (the shipped
-    ``blackhole`` prior; 32 pixels over 160 uas).
+    ``"gaussian"`` (:func:`blackhole_gaussian_prior`), ``"learned"`` (the shipped
+    ``blackhole`` prior; 32 pixels over 160 uas), or another shipped prior's name or a
+    checkpoint path (checked for channels, size limits and units).
     """
     if data not in ("closures", "vis"):
         raise ValueError(f"data: expected 'closures' or 'vis', got {data!r}")
@@ -223,8 +224,8 @@ def _crescent_prior(prior, image_size: int, fov_uas: float):
         return prior
     if prior is None or prior == "gaussian":
         return blackhole_gaussian_prior(image_size, fov_uas)
-    if prior != "learned":
-        raise ValueError(f"prior: expected a denoiser, 'gaussian' or 'learned', got {prior!r}")
+    if prior != "learned":  # a shipped prior's name or a checkpoint path
+        return _named_prior(prior, "eht-crescent", image_size)
     from ..priors import load
 
     learned = load("blackhole")
