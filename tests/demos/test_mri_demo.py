@@ -67,9 +67,9 @@ def test_curvature_bound_and_exact_steps():
 
 
 def test_learned_prior_and_random_phantom_options():
-    from diffinv.priors.base import shape_mismatch
     from diffinv.datasets.registry import random_complex_phantoms
     from diffinv.operators import RealToComplex
+    from diffinv.priors.base import shape_mismatch
 
     demo = get_demo("mri-multicoil")(seed=1001, size=32, prior="learned", phantom="random")
     assert tuple(demo.prior.image_shape) == (2, 32, 32)  # the shipped mri-phantom prior
