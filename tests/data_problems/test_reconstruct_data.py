@@ -114,3 +114,15 @@ def test_bad_files_write_nothing(tmp_path, shared_data, capsys):
     assert _run(["--data", tmp_path / "noflat.h5"], out) == 2
     err = capsys.readouterr().err
     assert "noflat.h5" in err and "data_white" in err and not out.exists()
+
+
+def test_prior_that_does_not_fit_the_file_is_refused(shared_data, tmp_path, capsys):
+    path = shared_data("ct_tomopy_tooth") / "tooth.h5"
+    out = tmp_path / "tooth"
+    # a grey-level natural-image prior on attenuation data: the units do not fit
+    assert _run(["--data", path, "--prior", "natural-patches"], out) == 2
+    err = capsys.readouterr().err
+    assert "natural-patches" in err and "attenuation" in err and not out.exists()
+    # a two-channel (complex MRI) prior on a one-channel CT image
+    assert _run(["--data", path, "--prior", "mri-anatomy"], out) == 2
+    assert "channels=2" in capsys.readouterr().err and not out.exists()

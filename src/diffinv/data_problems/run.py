@@ -19,12 +19,19 @@ from typing import Any
 
 import torch
 
+from ..demos.prior_choice import check_prior_fits
 from ..demos.registry import Demo
 from ..io import jsonable
-from ..priors.base import shape_mismatch
 from .detect import detect_kinds
 
 __all__ = ["build_data_problem", "reconstruct_data", "real_images"]
+
+# per kind: words one of which a prior's ``units`` must contain, and the units in words
+_UNITS = {
+    "eht": (("Jy",), "flux density in Jy per pixel"),
+    "ct": (("attenuation",), "attenuation per detector cell"),
+    "mri": (("complex",), "complex images (real, imag), magnitude ~[0, 1]"),
+}
 
 
 def _load_prior(name: str | None):
@@ -61,9 +68,11 @@ def build_data_problem(paths: list[str], kind: str | None = None, prior: str | N
         from .mri import load_mri
 
         demo = load_mri(Path(paths[0]), prior=prior_obj)
-    why = shape_mismatch(demo.prior, tuple(demo.problem.image_shape))
-    if why is not None:
-        raise ValueError(f"prior: {why}")
+    # the same check as a built-in problem's --prior: channels, size limits and units of the
+    # prior as loaded (the data kinds wrap it to the file's scale, which hides its units)
+    words, text = _UNITS[kind]
+    check_prior_fits(demo.prior if prior_obj is None else prior_obj, prior or "default",
+                     f"--data ({kind})", tuple(demo.problem.image_shape), words, text)
     return kind, demo
 
 
