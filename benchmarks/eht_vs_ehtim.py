@@ -78,7 +78,7 @@ def main(argv: list[str]) -> None:
         own = {d: float(obs.chisq(im, dtype=d, ttype="direct")) for d in ("cphase", "logcamp")}
         own_avg = closure_chi2(obs, mine, im_box, rows, rev)
         same = closure_chi2(with_visibilities(obs, mine, rows, rev), mine, im_box, rows, rev)
-        sizes = {"cphase": summary_sizes(mine)[0], "logcamp": summary_sizes(mine)[1]}
+        sizes = dict(zip(("cphase", "logcamp"), summary_sizes(mine)))
         for d in ("cphase", "logcamp"):
             d_ours = float(ours[f"{d}[{i}]"])
             lines.append(f"{path.name[17:32]:15s}  {d:7s}  {sizes[d]:4d}  "
