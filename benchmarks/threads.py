@@ -13,7 +13,7 @@ time is reported for it (the ratio is then exactly 1.00 or the 2-thread ratio). 
 ratios are ``time(setting) / time(1 thread)``: the targets are <= 1.05 for the default
 everywhere and <= 0.75 for the large cases when idle.
 
-Run: ``PYTHONPATH=src python benchmarks/threads.py [--rounds 3] [--no-large] [--cli]``
+Run: ``PYTHONPATH=src python benchmarks/threads.py [--rounds 3] [--no-large] [--cli] [--only TEXT]``
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import math
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -121,17 +122,19 @@ def daps_step() -> Case:
 
 def cli_case() -> Case:
     def make() -> Callable[[], object]:
+        out = tempfile.mkdtemp(prefix="diffinv-threads-cli-")
+
         def run() -> object:
             from diffinv.threads import get_threads
 
-            cmd = [sys.executable, "-m", "diffinv.cli", "reconstruct", "--steps", "5"]
-            cmd += ["--samples", "2", "--no-figures", "--no-progress", "--out", "/tmp/thr-cli"]
+            cmd = [sys.executable, "-m", "diffinv.cli", "reconstruct", "--no-figures"]
+            cmd += ["--no-progress", "--overwrite", "--out", out]
             cmd += ["--threads", str(get_threads())]
             return subprocess.run(cmd, check=True, capture_output=True)
 
         return run
 
-    return ("CLI reconstruct (5 steps, 2 samples)", False, make)
+    return ("CLI reconstruct, default problem", False, make)
 
 
 def best_times(fn: Callable[[], object], settings: list[int], rounds: int) -> list[float]:
@@ -173,6 +176,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-large", action="store_true", help="skip 512x512 CT, 320x320 MRI")
     parser.add_argument("--cli", action="store_true", help="also time the CLI end to end")
+    parser.add_argument("--only", help="run only the cases whose label contains this text")
     args = parser.parse_args()
     cases: list[Case] = ct_cases(128, 90, False)
     cases += [mri_cartesian(256, 8, False), mri_radial(128, 4), vlbi(), daps_step()]
@@ -180,6 +184,10 @@ def main() -> None:
         cases += ct_cases(512, 360, True) + [mri_cartesian(320, 16, True)]
     if args.cli:
         cases.append(cli_case())
+    if args.only:
+        cases = [c for c in cases if args.only.lower() in c[0].lower()]
+        if not cases:
+            parser.error(f"--only: no case label contains {args.only!r}")
     print(f"torch {torch.__version__}; machine: {usable_cores()} physical cores usable")
     run_condition("idle (no process started by this script)", cases, args.rounds)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -136,3 +136,57 @@ def test_cli_reports_a_bad_env_var(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("DIFFINV_NUM_THREADS", "lots")
     assert main(["reconstruct", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "DIFFINV_NUM_THREADS: expected a positive integer" in capsys.readouterr().err
+
+
+def _sleeper(one: float, more: float):
+    """Work that takes ``one`` seconds at 1 thread and ``more`` at more threads."""
+
+    def fn() -> None:
+        time.sleep(one if torch.get_num_threads() == 1 else more)
+
+    return fn
+
+
+def test_fastest_count_keeps_one_thread_when_more_is_slower():
+    torch.set_num_threads(1)
+    chosen, times = threads.fastest_count(_sleeper(0.002, 0.02), (1, 2), repeats=2)
+    assert chosen == 1 and set(times) == {1, 2} and times[2] > times[1]
+    assert torch.get_num_threads() == 1  # restored
+
+
+def test_fastest_count_takes_more_threads_only_when_clearly_faster():
+    torch.set_num_threads(1)
+    assert threads.fastest_count(_sleeper(0.02, 0.002), (2, 1))[0] == 2
+    # 2 % faster is within the margin: not worth a second thread
+    assert threads.fastest_count(_sleeper(0.0100, 0.0098), (1, 2), margin=0.9)[0] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"counts": ()}, "counts"), ({"counts": (0, 1)}, "counts"), ({"repeats": 0}, "repeats"),
+     ({"margin": 1.5}, "margin")],
+)
+def test_fastest_count_rejects_bad_arguments(kwargs, match):
+    args = {"counts": (1, 2), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        threads.fastest_count(lambda: None, **args)
+
+
+def test_choose_run_threads_times_a_step_of_the_run():
+    from diffinv.demos import get_demo
+    from diffinv.thread_probe import choose_run_threads, run_step
+
+    demo = get_demo("ct-sparse-view")(seed=0)
+    run_step(demo.problem, demo.prior, 2)()  # runs: a denoiser call and a likelihood gradient
+    n, times = choose_run_threads(demo.problem, demo.prior, 2, max_threads=2)
+    assert n in (1, 2) and set(times) == {1, 2} and torch.get_num_threads() == n
+    assert choose_run_threads(demo.problem, demo.prior, 2, max_threads=1) == (1, {})
+
+
+def test_cli_reports_how_the_thread_count_was_chosen(tmp_path, capsys):
+    args = ["reconstruct", "--steps", "2", "--samples", "1", "--no-figures", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "a"), "--threads", "1"]) == 0
+    assert "threads=1 (as requested)" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "(timed one step: 1 thread" in err or "(1 core free)" in err

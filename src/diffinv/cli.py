@@ -200,6 +200,7 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from .demos import DEFAULT_DEMO, get_demo
     from .demos.registry import accepts_prior
     from .report import reconstruction_summary, write_figures, write_json
+    from .thread_probe import settle_run_threads
     from .threads import apply_policy
 
     n_threads = apply_policy(args.threads)
@@ -217,16 +218,17 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     else:
         raise ValueError(f"--prior: problem {name!r} has a fixed prior "
                          f"({(builder.__doc__ or '').strip().splitlines()[0]})")
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    n_threads, how = settle_run_threads(args.threads, demo.problem, demo.prior, args.samples, dtype)
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "dps")
     steps = args.steps if args.steps is not None else defaults.get("steps", 100)
     options = dict(defaults.get("options", {})) if solver == defaults.get("solver") else {}
     options.update(dict(args.option))
-    dtype = torch.float64 if args.dtype == "float64" else torch.float32
     print(f"diffinv: {name}: {demo.description}", file=sys.stderr)
     print(
         f"diffinv: solver={solver} steps={steps} samples={args.samples} "
-        f"threads={n_threads} options={options}",
+        f"threads={n_threads} ({how}) options={options}",
         file=sys.stderr,
     )
     # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings

@@ -18,13 +18,19 @@ The rule (:func:`default_threads`)
    running right now** (the run-queue length of ``/proc/loadavg``, less this process), and at
    least 1.  So an idle 16-core node gets 16, a 2-core machine with another CPU-bound job
    gets 1, and a machine whose cores are all busy gets 1 (never oversubscribed).
-3. Work-size rule (:func:`threads_for`): operators call ``threads_for(work)`` with an
+3. Measured rule for a whole run (:func:`fastest_count`): the CLI, when no count was
+   requested, times one representative step of the run (a denoiser call on the batch of
+   chains plus the likelihood gradient, :mod:`diffinv.thread_probe`) at 1 thread and at the
+   rule's count, interleaved, and keeps the larger count only if it is clearly faster.  Small
+   networks on small images run many short torch operators whose intra-op threading costs
+   more than it gains; only a measurement sees that.
+4. Work-size rule (:func:`threads_for`): operators call ``threads_for(work)`` with an
    estimate of their floating-point work; below :data:`MIN_WORK_PER_THREAD` per thread they
    run serial kernels (numba ``parallel=False``, finufft ``nthreads=1``), because waking a
    thread pool costs more than the work, badly so on a busy machine.  torch calls on small
    work (the sparse CT matrices of small images, ...) run inside :func:`work_threads`, which
    lowers torch's intra-op count by the same rule for the duration of the call.
-4. Workers of a study (processes run side by side) each get
+5. Workers of a study (processes run side by side) each get
    ``max(1, default_threads() // n_workers)`` (:func:`per_worker`).
 
 :func:`set_threads` applies a count to torch and numba (finufft reads it per call through
@@ -38,7 +44,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -57,6 +64,7 @@ __all__ = [
     "threads_for",
     "work_threads",
     "per_worker",
+    "fastest_count",
 ]
 
 ENV_VAR = "DIFFINV_NUM_THREADS"
@@ -289,3 +297,63 @@ def per_worker(n_workers: int) -> int:
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers: expected a positive int, got {n_workers!r}")
     return max(1, default_threads() // n_workers)
+
+
+def fastest_count(
+    fn: Callable[[], object],
+    counts: Sequence[int],
+    repeats: int = 3,
+    margin: float = 0.9,
+) -> tuple[int, dict[int, float]]:
+    """The thread count (of ``counts``) under which ``fn`` runs fastest, and the timings.
+
+    Each count is applied with :func:`set_threads` and ``fn`` is run once to warm up (pools
+    resize) and then timed; the counts take turns for ``repeats`` rounds and the minimum per
+    count is kept.  A larger count is preferred over a smaller one only when its time is
+    below ``margin`` times the smaller one's, so noise never buys threads that do not pay.
+    The thread counts in effect before the call are restored.
+
+    Parameters
+    ----------
+    fn : callable
+        The work to time (no arguments; its result is discarded).
+    counts : sequence of int
+        Candidate positive thread counts.
+    repeats : int
+        Rounds of timing (>= 1).
+    margin : float
+        In (0, 1]: the speed-up a larger count must show.
+
+    Returns
+    -------
+    (int, dict)
+        The chosen count, and ``{count: best seconds}``.
+    """
+    candidates = sorted({int(parse_threads(c, "counts")) for c in counts})
+    if not candidates:
+        raise ValueError("counts: expected at least one positive thread count")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats: expected a positive int, got {repeats!r}")
+    if not 0.0 < float(margin) <= 1.0:
+        raise ValueError(f"margin: expected a number in (0, 1], got {margin!r}")
+    best = {c: float("inf") for c in candidates}
+    nb = _numba()
+    old_torch = torch.get_num_threads()
+    old_numba = nb.get_num_threads() if nb is not None else None
+    try:
+        for _ in range(repeats):
+            for c in candidates:
+                set_threads(c)
+                fn()
+                t = time.perf_counter()
+                fn()
+                best[c] = min(best[c], time.perf_counter() - t)
+    finally:
+        torch.set_num_threads(old_torch)
+        if nb is not None and old_numba is not None:
+            nb.set_num_threads(old_numba)
+    chosen = candidates[0]
+    for c in candidates[1:]:
+        if best[c] < margin * best[chosen]:
+            chosen = c
+    return chosen, best

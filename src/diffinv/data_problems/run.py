@@ -22,6 +22,7 @@ import torch
 from ..demos.prior_choice import check_prior_fits
 from ..demos.registry import Demo
 from ..io import jsonable
+from ..thread_probe import settle_run_threads
 from .detect import detect_kinds
 
 __all__ = ["build_data_problem", "reconstruct_data", "real_images"]
@@ -135,19 +136,25 @@ def reconstruct_data(args, outdir, n_threads: int | None = None) -> int:
 
     ``args`` come from :func:`diffinv.cli.build_parser`; ``outdir`` is the checked and locked
     :class:`diffinv.outdir.OutputDir` (nothing is written there before the data have been read
-    and sampled); ``n_threads`` is the thread count the CLI applied (recorded).
+    and sampled); ``n_threads`` is the thread count the CLI applied; unless it was requested
+    (``--threads``, ``DIFFINV_NUM_THREADS``) one step of the run is timed to settle it
+    (:func:`diffinv.thread_probe.settle_run_threads`), and the count used is recorded.
     """
     from .. import sample
 
     start = time.perf_counter()
     kind, demo = build_data_problem(args.data, args.problem, getattr(args, "prior", None))
+    dtype = torch.float64 if args.dtype == "float64" else torch.float32
+    n_threads, how = settle_run_threads(
+        getattr(args, "threads", None), demo.problem, demo.prior, args.samples, dtype
+    )
+    print(f"diffinv:   threads = {n_threads} ({how})", file=sys.stderr)
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "daps")
     steps = args.steps or defaults.get("steps", 100)
     options = dict(defaults.get("options", {})) if solver == defaults.get("solver") else {}
     options.update(dict(args.option))
     _print_settings(kind, demo, solver, steps, options)
-    dtype = torch.float64 if args.dtype == "float64" else torch.float32
     # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings
     warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
     posterior = sample(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 __all__ = ["Violation", "imports_of", "layer_violations"]
 
-_TOP = ("sampling", "demos", "cli", "study", "report", "data_problems")
+_TOP = ("sampling", "thread_probe", "demos", "cli", "study", "report", "data_problems")
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
     "operators": ("solvers", "priors", *_TOP),
     "priors": ("solvers", *_TOP),
