@@ -9,7 +9,10 @@ two conditions: "idle" (nothing started by this script; on a shared machine othe
 run) and "busy" (a second CPU-bound process, ``python -c "while True: pass"``, started by
 this script and killed at the end).  The three settings run in turn in every round and the
 minimum over rounds is kept; when the default is 1 or 2 threads it *is* that setting, whose
-time is reported for it (the ratio is then exactly 1.00 or the 2-thread ratio).  Printed
+time is reported for it (the ratio is then exactly 1.00 or the 2-thread ratio).  With
+``--cli`` the default problem's ``diffinv reconstruct`` run is timed end to end with
+``--threads 1``, ``--threads 2`` and without ``--threads`` (the CLI's own choice, which times
+one step of the run, :mod:`diffinv.thread_probe`).  Printed
 ratios are ``time(setting) / time(1 thread)``: the targets are <= 1.05 for the default
 everywhere and <= 0.75 for the large cases when idle.
 
@@ -125,11 +128,10 @@ def cli_case() -> Case:
         out = tempfile.mkdtemp(prefix="diffinv-threads-cli-")
 
         def run() -> object:
-            from diffinv.threads import get_threads
-
             cmd = [sys.executable, "-m", "diffinv.cli", "reconstruct", "--no-figures"]
             cmd += ["--no-progress", "--overwrite", "--out", out]
-            cmd += ["--threads", str(get_threads())]
+            if CLI_THREADS["value"] is not None:  # else the CLI's own default choice
+                cmd += ["--threads", str(CLI_THREADS["value"])]
             return subprocess.run(cmd, check=True, capture_output=True)
 
         return run
@@ -137,12 +139,21 @@ def cli_case() -> Case:
     return ("CLI reconstruct, default problem", False, make)
 
 
-def best_times(fn: Callable[[], object], settings: list[int], rounds: int) -> list[float]:
-    """Min over ``rounds`` of each thread setting's time, the settings taking turns."""
+#: The ``--threads`` the CLI case passes; ``None``: none, the CLI chooses (its default).
+CLI_THREADS: dict[str, int | None] = {"value": None}
+
+
+def best_times(fn: Callable[[], object], settings: list[int | None], rounds: int) -> list[float]:
+    """Min over ``rounds`` of each thread setting's time, the settings taking turns.
+
+    A setting ``None`` is the package default: :func:`default_threads` in this process and
+    no ``--threads`` for the CLI case (which then chooses its count itself).
+    """
     best = [math.inf] * len(settings)
     for _ in range(rounds):
         for i, n in enumerate(settings):
-            set_threads(n)
+            CLI_THREADS["value"] = n
+            set_threads(default_threads() if n is None else n)
             fn()  # warm-up at this count (pools resize, plans per thread count)
             t = time.perf_counter()
             fn()
@@ -152,7 +163,7 @@ def best_times(fn: Callable[[], object], settings: list[int], rounds: int) -> li
 
 def run_condition(name: str, cases: list[Case], rounds: int) -> None:
     default = default_threads()
-    settings = [1, 2] if default in (1, 2) else [1, 2, default]
+    settings: list[int | None] = [1, 2] if default in (1, 2) else [1, 2, default]
     print(f"\n## {name}: default_threads() = {default} (usable physical cores {usable_cores()})")
     print(
         f"{'case':40s} {'1 thr [ms]':>11} {'2 thr [ms]':>11} {'default [ms]':>13} "
@@ -160,9 +171,14 @@ def run_condition(name: str, cases: list[Case], rounds: int) -> None:
     )
     for label, large, make in cases:
         fn = make()
-        times = best_times(fn, settings, rounds)
+        # the CLI decides its own count at run time: time it with no --threads as well
+        case_settings = [1, 2, None] if label.startswith("CLI") else settings
+        times = best_times(fn, case_settings, rounds)
         t1, t2 = times[:2]
-        td = times[settings.index(default)] if default in settings else times[2]
+        if label.startswith("CLI"):
+            td = times[2]
+        else:
+            td = times[settings.index(default)] if default in settings else times[2]
         mark = " (large)" if large else ""
         print(
             f"{label + mark:40s} {t1 * 1e3:11.1f} {t2 * 1e3:11.1f} {td * 1e3:13.1f} "
