@@ -24,7 +24,7 @@ import torch
 import diffinv
 from diffinv.demos.registry import get_demo
 from diffinv.operators import InverseProblem
-from diffinv.operators.base import MatrixOperator
+from diffinv.operators.elementary import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.priors import GaussianPrior
 from diffinv.testing.checks import whitened_moment_errors

@@ -39,7 +39,7 @@ import warnings
 import torch
 
 import diffinv
-from diffinv.operators.base import MatrixOperator
+from diffinv.operators.elementary import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.posterior import Posterior

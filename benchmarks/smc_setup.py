@@ -17,7 +17,7 @@ import os
 import torch
 
 from diffinv.operators import GaussianNoise, InverseProblem
-from diffinv.operators.base import Diagonal
+from diffinv.operators.elementary import Diagonal
 from diffinv.operators.mri import MultiCoilMRI, cartesian_mask
 from diffinv.solvers.smc.mcgdiff import SVDLikelihood
 

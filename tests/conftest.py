@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 ADJOINT_TOL = 1e-6
 
 
+def random_matrix(m: int, n: int, complex_: bool, generator: torch.Generator) -> torch.Tensor:
+    """An ``(m, n)`` float64 (or complex128) Gaussian matrix drawn from ``generator``."""
+    a = torch.randn(m, n, dtype=torch.float64, generator=generator)
+    if complex_:
+        a = a + 1j * torch.randn(m, n, dtype=torch.float64, generator=generator)
+    return a
+
+
 def shared_data_dir() -> Path:
     """Directory of the real data sets (may not exist)."""
     env = os.environ.get("DIFFINV_SHARED_DATA")

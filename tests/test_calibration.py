@@ -25,7 +25,7 @@ from diffinv.calibration import (
     load_calibration,
 )
 from diffinv.operators import InverseProblem
-from diffinv.operators.base import MatrixOperator
+from diffinv.operators.elementary import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.posterior import Posterior
 from diffinv.priors import GaussianPrior

@@ -10,11 +10,7 @@ from diffinv.interop.deepinv import (
     problem_from_deepinv,
     to_deepinv,
 )
-from diffinv.operators.base import (
-    ElementwiseOperator,
-    MatrixOperator,
-    RealToComplex,
-)
+from diffinv.operators.elementary import ElementwiseOperator, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise, PoissonNoise
 from diffinv.operators.testing import check_adjoint
 from diffinv.priors import GaussianPrior

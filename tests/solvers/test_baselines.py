@@ -26,8 +26,8 @@ import torch
 
 import diffinv
 from diffinv.operators import InverseProblem
-from diffinv.operators.base import (
-    ComposedOperator,
+from diffinv.operators.base import ComposedOperator
+from diffinv.operators.elementary import (
     Diagonal,
     ElementwiseOperator,
     MatrixOperator,

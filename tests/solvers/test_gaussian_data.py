@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from diffinv.operators import InverseProblem
-from diffinv.operators.base import Diagonal, MatrixOperator, RealToComplex
+from diffinv.operators.elementary import Diagonal, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise, PoissonNoise
 from diffinv.solvers.batching import check_max_batch, merge_diagnostics, run_chunked
 from diffinv.solvers.context import RunContext

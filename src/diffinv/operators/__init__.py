@@ -10,16 +10,12 @@ from .base import (
     AdjointOperator,
     ComposedLinearOperator,
     ComposedOperator,
-    Diagonal,
-    ElementwiseOperator,
-    Identity,
     LinearOperator,
-    MatrixOperator,
     Operator,
-    RealToComplex,
     ScaledLinearOperator,
     SumLinearOperator,
 )
+from .elementary import Diagonal, ElementwiseOperator, Identity, MatrixOperator, RealToComplex
 from .noise import GaussianNoise, NoiseModel, PoissonNoise, check_finite
 from .problem import InverseProblem
 

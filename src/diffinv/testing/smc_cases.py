@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 import diffinv
-from diffinv.operators.base import MatrixOperator
+from diffinv.operators.elementary import MatrixOperator
 from diffinv.operators.linear_gaussian import real_linear_system
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem

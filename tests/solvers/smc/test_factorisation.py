@@ -9,7 +9,7 @@ import torch
 
 import diffinv
 from diffinv.operators import GaussianNoise, InverseProblem
-from diffinv.operators.base import Diagonal
+from diffinv.operators.elementary import Diagonal
 from diffinv.operators.mri import MultiCoilMRI, cartesian_mask
 from diffinv.priors.gaussian import GaussianPrior
 from diffinv.solvers.smc.factorisation import factorise, real_fourier_basis

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import diffinv
-from diffinv.operators.base import ElementwiseOperator, MatrixOperator, RealToComplex
+from diffinv.operators.elementary import ElementwiseOperator, MatrixOperator, RealToComplex
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.priors import GaussianPrior

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import diffinv
-from diffinv.operators.base import MatrixOperator
+from diffinv.operators.elementary import MatrixOperator
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
 from diffinv.priors import GaussianMixturePrior, GaussianPrior

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ..base import ComposedOperator, ElementwiseOperator, LinearOperator
+from ..base import ComposedOperator, LinearOperator
+from ..elementary import ElementwiseOperator
 
 __all__ = ["fft2c", "ifft2c", "as_complex", "IntensityOperator", "MEASURES", "check_image"]
 
