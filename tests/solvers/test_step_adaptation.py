@@ -42,15 +42,15 @@ def test_dual_averaging_bad_arguments():
 
 def test_daps_hmc_adapts_its_step_to_the_target_acceptance():
     """A sharp likelihood with a badly wrong curvature bound (``lipschitz=0``) and a far too
-    large starting fraction: fixed steps accept almost nothing; adapted steps reach the
-    target at the later levels."""
+    large starting fraction: fixed steps (``target_acceptance=None``) accept almost nothing;
+    the default adapted steps reach the target 0.65 at the later levels."""
     prior, problem = gaussian_case(n=6, m=6, sigma_y=0.05, seed=2)
     common = dict(solver="daps", n_samples=32, steps=20, seed=0, dtype=F64, ode_steps=1,
                   data_step="hmc", langevin_steps=20, langevin_lr=1.9, lipschitz=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        fixed = diffinv.sample(problem, prior, **common)
-        adapted = diffinv.sample(problem, prior, target_acceptance=0.65, **common)
+        fixed = diffinv.sample(problem, prior, target_acceptance=None, **common)
+        adapted = diffinv.sample(problem, prior, **common)  # default: adapt (HMC)
     late = slice(10, None)
     acc_fixed = fixed.diagnostics["acceptance_per_step"][late]
     acc = adapted.diagnostics["acceptance_per_step"][late]
