@@ -126,3 +126,11 @@ def test_prior_that_does_not_fit_the_file_is_refused(shared_data, tmp_path, caps
     # a two-channel (complex MRI) prior on a one-channel CT image
     assert _run(["--data", path, "--prior", "mri-anatomy"], out) == 2
     assert "channels=2" in capsys.readouterr().err and not out.exists()
+
+
+def test_unknown_prior_names_the_option(shared_data, tmp_path, capsys):
+    path = shared_data("ct_tomopy_tooth") / "tooth.h5"
+    out = tmp_path / "tooth"
+    assert _run(["--data", path, "--prior", "no-such-prior"], out) == 2
+    err = capsys.readouterr().err
+    assert "--prior: 'no-such-prior' is neither a shipped prior" in err and not out.exists()

@@ -40,7 +40,10 @@ def _load_prior(name: str | None):
         return None
     from ..priors import load
 
-    return load(name)
+    try:
+        return load(name)
+    except FileNotFoundError as err:  # an unknown name or a missing file: a bad --prior
+        raise ValueError(f"--prior: {str(err).removeprefix('name: ')}") from None
 
 
 def build_data_problem(paths: list[str], kind: str | None = None, prior: str | None = None):
