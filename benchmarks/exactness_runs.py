@@ -46,6 +46,9 @@ VARIANTS = {
     "midpoint": {"kernel": "midpoint", "potential": "local"},
     "tds-alive": {"method": "tds", "tempering": 0.5, "rejuvenation": "mala",
                   "twist_inflation": 1.0},
+    "ordered": {"resampling": "ordered"},
+    "rqmc": {"noise": "rqmc"},
+    "sqmc": {"resampling": "ordered", "noise": "rqmc"},
 }
 
 

@@ -90,8 +90,10 @@ class GaussianMixturePrior:
             setattr(self, name, getattr(self, name).to(device))
         return self
 
-    def _component_stats(self, flat: torch.Tensor, s2: torch.Tensor):
-        """Per-component log responsibilities and posterior means, (B, K) and (B, K, n)."""
+    def _log_resp(self, flat: torch.Tensor, s2: torch.Tensor):
+        """Unnormalised log responsibilities ``(B, K)``, the eigen-coordinates ``z`` of
+        ``x - m_k`` ``(B, K, n)``, the variances ``lam + s2`` (``(B, 1, n)`` shared, else
+        ``(B, K, n)``) and ``lam`` in ``flat``'s dtype."""
         dt = flat.dtype
         lam = self.eigvals.to(dt)
         u = self.eigvecs.to(dt)
@@ -104,7 +106,12 @@ class GaussianMixturePrior:
             denom = lam[None] + s2[:, None, None]
         denom = denom.clamp(min=torch.finfo(dt).tiny)
         log_norm = -0.5 * (z**2 / denom).sum(-1) - 0.5 * torch.log(denom).sum(-1)
-        log_r = torch.log(self.weights.to(dt))[None] + log_norm
+        return torch.log(self.weights.to(dt))[None] + log_norm, z, denom, lam
+
+    def _component_stats(self, flat: torch.Tensor, s2: torch.Tensor):
+        """Per-component log responsibilities and posterior means, (B, K) and (B, K, n)."""
+        log_r, z, denom, lam = self._log_resp(flat, s2)
+        u, m = self.eigvecs.to(flat.dtype), self.means.to(flat.dtype)
         shrunk = (lam / denom) * z  # coordinates of C (C + s2 I)^-1 (x - m)
         if self.shared_cov:
             comp_means = m[None] + shrunk @ u.T
@@ -120,9 +127,17 @@ class GaussianMixturePrior:
             raise ValueError(
                 f"x: expected images of shape {self.event_shape}, got {tuple(x.shape[1:])}"
             )
-        log_r, comp_means = self._component_stats(flat, s**2)
+        if not self.shared_cov:
+            log_r, comp_means = self._component_stats(flat, s**2)
+            r = torch.softmax(log_r, dim=1)
+            return (r[:, :, None] * comp_means).sum(1).reshape(x.shape)
+        # shared covariance: the shrinkage is the same for every component, so
+        # D = sum_k r_k m_k + U diag(lam / (lam + s^2)) sum_k r_k z_k (no (B, K, n, n) work)
+        log_r, z, denom, lam = self._log_resp(flat, s**2)
         r = torch.softmax(log_r, dim=1)
-        return (r[:, :, None] * comp_means).sum(1).reshape(x.shape)
+        u, m = self.eigvecs.to(flat.dtype), self.means.to(flat.dtype)
+        shrunk = (lam / denom[:, 0]) * torch.einsum("bk,bkn->bn", r, z)
+        return (r @ m + shrunk @ u.T).reshape(x.shape)
 
     def denoiser_jacobian(
         self, x: torch.Tensor, sigma: torch.Tensor | float
@@ -166,7 +181,7 @@ class GaussianMixturePrior:
     def responsibilities(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         """Posterior component probabilities ``p(k | x0 + sigma eps = x)``, shape (B, K)."""
         s = sigma_per_item(sigma, x)
-        log_r, _ = self._component_stats(x.reshape(x.shape[0], -1), s**2)
+        log_r = self._log_resp(x.reshape(x.shape[0], -1), s**2)[0]
         return torch.softmax(log_r, dim=1)
 
     def sample(
@@ -187,9 +202,9 @@ class GaussianMixturePrior:
         if float(self.eigvals.min()) <= 0:
             raise ValueError("covs: log_prob needs positive definite covariances")
         flat = x.reshape(x.shape[0], -1).to(torch.float64)
-        log_r, _ = self._component_stats(
+        log_r = self._log_resp(
             flat, torch.zeros(flat.shape[0], dtype=torch.float64, device=flat.device)
-        )
+        )[0]
         return torch.logsumexp(log_r, dim=1) - 0.5 * self.dim * math.log(2 * math.pi)
 
     def posterior(self, problem: InverseProblem) -> GaussianMixturePrior:

@@ -93,6 +93,7 @@ from .particles import (
     gather,
     log_normal,
 )
+from .sqmc import move_normals
 
 __all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
            "fit_per_run",
@@ -367,11 +368,14 @@ def run_mcgdiff(
     max_batch: int | None,
     kernel: str = "midpoint",
     potential: str = "adaptive",
+    noise: str = "pseudo",
 ) -> SolverOutput:
     """Run the operator-exact SMC sampler (see the module docstring).
 
     ``potential`` selects the intermediate potentials: ``"adaptive"`` (a local Gaussian model
     fitted to the particles at each step) or ``"flat"`` (``rho^2 + sigma^2`` variances).
+    ``noise``: ``pseudo`` (independent normals) or ``rqmc`` (scrambled Sobol points in the
+    Hilbert order of the particles, :func:`~diffinv.solvers.smc.sqmc.move_normals`).
 
     Returns
     -------
@@ -414,11 +418,11 @@ def run_mcgdiff(
             log_inc = log_inc - current.log_value(xbar)
         weights.reweight(log_inc, i)
         if var > 0.0:
-            idx = weights.maybe_resample(i)
-            (mean_bar,) = gather(idx, mean_bar)
+            idx = weights.maybe_resample(i, xbar)
+            mean_bar, parents = gather(idx, mean_bar, xbar)
             nxt = nxt.gather(idx)
-            z = torch.randn(mean_bar.shape, dtype=torch.float64, device=device,
-                            generator=generator)
+            (z,) = move_normals(noise, parents, (mean_bar.shape[1],), weights.n_runs,
+                                generator)
             x = (nxt.propose(mean_bar, var, z) @ lik.v.T).to(dtype).reshape(x.shape)
         else:  # the last step to sigma = 0 is deterministic: x0 = D(x, sigma_min)
             x = mean.to(dtype)

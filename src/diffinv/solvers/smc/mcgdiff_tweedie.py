@@ -29,7 +29,8 @@ from ..context import Denoiser, RunContext
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
 from .mcgdiff import GaussianPotential, SVDLikelihood, fit_per_run
-from .particles import ParticleWeights, RunWeights, denoise
+from .particles import ParticleWeights, RunWeights, denoise, gather
+from .sqmc import move_normals
 from .tweedie_kernel import MatrixPotential, denoiser_jacobian, tweedie_kernel
 
 __all__ = ["run_mcgdiff_tweedie"]
@@ -43,8 +44,12 @@ def run_mcgdiff_tweedie(
     weights: ParticleWeights | RunWeights,
     max_batch: int | None,
     potential: str = "local",
+    noise: str = "pseudo",
 ) -> SolverOutput:
     """Run operator-exact SMC with the Tweedie kernel (module docstring).
+
+    ``noise``: ``pseudo`` (independent normals) or ``rqmc`` (scrambled Sobol points in the
+    Hilbert order of the particles, :func:`~diffinv.solvers.smc.sqmc.move_normals`).
 
     Returns
     -------
@@ -88,10 +93,10 @@ def run_mcgdiff_tweedie(
             log_inc = log_inc - current.log_value(xf)
         weights.reweight(log_inc, i)
         if s_next > 0.0:
-            idx = weights.maybe_resample(i)
+            idx = weights.maybe_resample(i, xf)
             kern, nxt, pred = kern.gather(idx), nxt.gather(idx), pred.gather(idx)
-            z = torch.randn(xf.shape, dtype=f64, device=device, generator=generator)
-            e = torch.randn((n_samples, r), dtype=f64, device=device, generator=generator)
+            (parents,) = gather(idx, xf)
+            z, e = move_normals(noise, parents, (xf.shape[1], r), weights.n_runs, generator)
             x = nxt.propose(kern, pred, z, e).to(dtype).reshape(x.shape)
         else:
             x = x0

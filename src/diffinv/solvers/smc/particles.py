@@ -35,8 +35,8 @@ class ParticleWeights:
         Number of particles.
     device : torch.device
         Device of the log-weights.
-    scheme : {"systematic", "multinomial"}
-        Resampling scheme.
+    scheme : {"systematic", "ordered", "multinomial"}
+        Resampling scheme (:mod:`diffinv.solvers.smc.resampling`).
     ess_threshold : float
         Resample when ``ESS / n < ess_threshold`` (0: never, 1: every step).
     generator : torch.Generator
@@ -45,6 +45,8 @@ class ParticleWeights:
         Warn (``RuntimeWarning``) once when ``ESS / n`` stays below ``collapse_fraction`` for
         ``collapse_steps`` consecutive steps.
     """
+
+    n_runs = 1
 
     def __init__(
         self,
@@ -105,12 +107,18 @@ class ParticleWeights:
                 stacklevel=3,
             )
 
-    def maybe_resample(self, step: int) -> torch.Tensor | None:
-        """Resample when ``ESS / n < ess_threshold``; return ancestor indices or ``None``."""
+    def maybe_resample(self, step: int, points: torch.Tensor | None = None
+                       ) -> torch.Tensor | None:
+        """Resample when ``ESS / n < ess_threshold``; return ancestor indices or ``None``.
+
+        ``points`` ``(n, ...)``: the particles' states, which the ``ordered`` scheme sorts
+        along a Hilbert curve (ignored by the others).
+        """
         ess = effective_sample_size(self.log_w)
         if self.ess_threshold < 1.0 and ess / self.n >= self.ess_threshold:
             return None  # (a threshold of 1 resamples every step, even equal weights)
-        idx = resample(self.scheme, normalise_log_weights(self.log_w), self.generator)
+        idx = resample(self.scheme, normalise_log_weights(self.log_w), self.generator,
+                       points)
         self.log_w = torch.zeros_like(self.log_w)
         self.resampled_at.append(step)
         self.unique_ancestors.append(int(torch.unique(idx).numel()))
@@ -182,12 +190,16 @@ class RunWeights:
         for k, run in enumerate(self.runs):
             run.reweight(inc[k], step)
 
-    def maybe_resample(self, step: int) -> torch.Tensor | None:
+    def maybe_resample(self, step: int, points: torch.Tensor | None = None
+                       ) -> torch.Tensor | None:
         """Resample the runs whose ESS is low; global ancestor indices ``(n_runs n,)`` or None.
 
-        Runs that do not resample keep their own particles (identity indices).
+        Runs that do not resample keep their own particles (identity indices); ``points``
+        ``(n_runs n, ...)`` as for :meth:`ParticleWeights.maybe_resample`.
         """
-        idx = [run.maybe_resample(step) for run in self.runs]
+        idx = [run.maybe_resample(step, None if points is None
+                                  else points[k * self.n:(k + 1) * self.n])
+               for k, run in enumerate(self.runs)]
         if all(i is None for i in idx):
             return None
         out = []

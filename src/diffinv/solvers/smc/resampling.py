@@ -1,4 +1,4 @@
-"""Resampling for sequential Monte Carlo: systematic and multinomial, ESS, adaptive rule.
+"""Resampling for sequential Monte Carlo: systematic, Hilbert-ordered systematic, multinomial.
 
 Weights are handled as float64 log-weights ``(N,)`` throughout; the functions here take
 normalised weights ``W`` (non-negative, summing to one) or log-weights as stated.
@@ -6,18 +6,22 @@ normalised weights ``W`` (non-negative, summing to one) or log-weights as stated
 References
 ----------
 Douc, Cappe & Moulines (2005), "Comparison of resampling schemes for particle filtering";
-Kong, Liu & Wong (1994) for the effective sample size ``1 / sum W_i^2``.
+Gerber, Chopin & Whiteley (2019), "Negative association, ordering and convergence of
+resampling methods" (the ``ordered`` scheme); Kong, Liu & Wong (1994) for the effective sample size ``1 / sum W_i^2``.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .sqmc import hilbert_order
+
 __all__ = [
     "RESAMPLERS",
     "effective_sample_size",
     "multinomial_resample",
     "normalise_log_weights",
+    "ordered_resample",
     "resample",
     "systematic_resample",
 ]
@@ -105,17 +109,45 @@ def multinomial_resample(
     return idx.to(w.device)
 
 
-RESAMPLERS = {"systematic": systematic_resample, "multinomial": multinomial_resample}
+def ordered_resample(
+    weights: torch.Tensor, points: torch.Tensor, generator: torch.Generator | None = None,
+    n: int | None = None,
+) -> torch.Tensor:
+    """Systematic resampling of the particles taken in the Hilbert order of ``points``.
+
+    The particles ``(N, ...)`` are sorted along a Hilbert curve
+    (:func:`diffinv.solvers.smc.sqmc.hilbert_order`) before :func:`systematic_resample`, so
+    the count of any run of consecutive particles in that order, and hence of any region of
+    space that the curve enters once, is within one of ``n`` times its total weight (not
+    only the count of each particle).  Returned indices refer to the original particles and
+    are non-decreasing in Hilbert rank.
+    """
+    w = _check_weights(weights)
+    if points.shape[0] != w.numel():
+        raise ValueError(f"points: expected {w.numel()} rows (one per weight), got "
+                         f"{points.shape[0]}")
+    order = hilbert_order(points).to(w.device)
+    return order[systematic_resample(w[order], generator, n)]
+
+
+RESAMPLERS = {"systematic": systematic_resample, "ordered": ordered_resample,
+              "multinomial": multinomial_resample}
 
 
 def resample(
-    scheme: str, weights: torch.Tensor, generator: torch.Generator | None = None
+    scheme: str, weights: torch.Tensor, generator: torch.Generator | None = None,
+    points: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Dispatch to the resampling scheme named ``scheme`` (``systematic``/``multinomial``)."""
+    """Dispatch to the resampling scheme named ``scheme`` (``systematic``/``ordered``/
+    ``multinomial``); ``ordered`` needs the particles' states ``points`` ``(N, ...)``."""
     try:
         fn = RESAMPLERS[scheme]
     except KeyError:
         raise ValueError(
             f"resampling: expected one of {sorted(RESAMPLERS)}, got {scheme!r}"
         ) from None
+    if scheme == "ordered":
+        if points is None:
+            raise ValueError("points: the 'ordered' scheme needs the particles' states")
+        return fn(weights, points, generator)
     return fn(weights, generator)

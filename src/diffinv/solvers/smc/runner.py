@@ -42,6 +42,7 @@ from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import ParticleWeights, RunWeights
 from .rejuvenation import DEFAULT_ACCEPTANCE, MOVES, Rejuvenation
 from .resampling import RESAMPLERS
+from .sqmc import NOISES
 from .tds import run_tds
 
 __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD",
@@ -76,6 +77,7 @@ def smc(
     target_acceptance: float | None = None,
     twist_inflation: float = 0.0,
     max_tempering_steps: int = 50,
+    noise: str = "pseudo",
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -84,8 +86,10 @@ def smc(
     method : {"auto", "mcgdiff", "tds"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
         most ``mcgdiff.MAX_DIM`` values, else ``tds``.
-    resampling : {"systematic", "multinomial"}
-        Resampling scheme.
+    resampling : {"systematic", "ordered", "multinomial"}
+        Resampling scheme (:mod:`diffinv.solvers.smc.resampling`); ``ordered`` is systematic
+        resampling of the particles sorted along a Hilbert curve (lower variance of the
+        counts per region of space; Gerber, Chopin & Whiteley 2019).
     ess_threshold : float
         Resample when ESS / particles falls below this value, in [0, 1] (0 never
         resamples, 1 resamples every step).
@@ -158,6 +162,11 @@ def smc(
         0: the plain DPS twist.
     max_tempering_steps : int
         Bound on the tempering steps at the last level (positive).
+    noise : {"pseudo", "rqmc"}
+        ``mcgdiff`` only: the normals of the moves, independent (``pseudo``) or randomised
+        quasi-Monte Carlo points given to the particles in Hilbert order (``rqmc``; with
+        ``resampling="ordered"`` the SQMC of Gerber & Chopin 2015;
+        :mod:`diffinv.solvers.smc.sqmc`).
 
     With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
     picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
@@ -193,7 +202,10 @@ def smc(
              high_open=True)
     nonnegative_float("twist_inflation", twist_inflation)
     positive_int("max_tempering_steps", max_tempering_steps)
+    one_of("noise", noise, NOISES)
     tds_only = tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
+    if noise != "pseudo" and (method == "tds" or tds_only):
+        raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
     if method == "mcgdiff" and tds_only:
         raise ValueError("tempering, rejuvenation and twist_inflation: available with "
                          "method='tds' only")
@@ -219,9 +231,11 @@ def smc(
         weights = RunWeights(n_runs, n_samples // n_runs, **weight_options)
     common = dict(weights=weights, max_batch=max_batch)
     if method == "mcgdiff" and kernel == "tweedie":
-        out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, **common)
+        out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, noise=noise,
+                                  **common)
     elif method == "mcgdiff":
-        out = run_mcgdiff(problem, prior, ctx, potential=potential, kernel=kernel, **common)
+        out = run_mcgdiff(problem, prior, ctx, potential=potential, kernel=kernel,
+                          noise=noise, **common)
     else:
         curvature = (float(lipschitz) if lipschitz is not None
                      else estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,
@@ -237,6 +251,8 @@ def smc(
                       inflation=float(twist_inflation), mover=mover,
                       max_tempering_steps=max_tempering_steps, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel)
+    if method == "mcgdiff":
+        out.diagnostics["noise"] = noise
     if method == "mcgdiff":
         out.diagnostics["potential"] = potential
     return out

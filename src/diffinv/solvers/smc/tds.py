@@ -207,7 +207,7 @@ def run_tds(
 def _resample_move(st: TwistState, weights, mover: Rejuvenation | None, sigma: float,
                    exponent: float, step: int) -> TwistState:
     """Resample when the ESS is low; after a resampling, MCMC moves (if any) at ``sigma``."""
-    idx = weights.maybe_resample(step)
+    idx = weights.maybe_resample(step, st.x)
     st = st.gather(idx)
     if idx is not None and mover is not None:
         st = mover.move(st, sigma, exponent)
