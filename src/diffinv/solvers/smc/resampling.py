@@ -7,7 +7,8 @@ References
 ----------
 Douc, Cappe & Moulines (2005), "Comparison of resampling schemes for particle filtering";
 Gerber, Chopin & Whiteley (2019), "Negative association, ordering and convergence of
-resampling methods" (the ``ordered`` scheme); Kong, Liu & Wong (1994) for the effective sample size ``1 / sum W_i^2``.
+resampling methods" (the ``ordered`` scheme); Kong, Liu & Wong (1994) for the effective
+sample size ``1 / sum W_i^2``.
 """
 
 from __future__ import annotations
