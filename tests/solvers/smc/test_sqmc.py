@@ -121,3 +121,58 @@ def test_errors():
         move_normals("sobol", torch.zeros(3, 2), (2,), 1, None)
     with pytest.raises(ValueError, match="n_runs"):
         rqmc_normals(torch.zeros(5, 2), 2, 2, None)
+
+
+# -- the options in the smc solver ------------------------------------------------------------
+@pytest.mark.parametrize("kernel", ["midpoint", "tweedie"])
+def test_sqmc_run_matches_the_exact_target(kernel):
+    """``resampling="ordered", noise="rqmc"`` without resampling: the weighted moments are
+    within 5 SNIS standard errors (an upper bound: RQMC points are negatively dependent) and
+    log Z within its own error, as for independent noise."""
+    from diffinv.testing.smc_cases import gaussian_case, model_reference, run, snis_moments
+
+    prior, problem = gaussian_case(n=3, m=2, sigma_y=0.5)
+    steps, n = 40, 2000
+    post = run(problem, prior, n, steps, method="mcgdiff", ess_threshold=0.0, kernel=kernel,
+               resampling="ordered", noise="rqmc")
+    d = post.diagnostics
+    assert d["noise"] == "rqmc" and d["resampling"] == "ordered"
+    mean, cov, se_mean, se_cov = snis_moments(post)
+    ref_mean, ref_cov, ref_logz = model_reference(prior, problem, steps, kernel)
+    assert bool(((mean - ref_mean).abs() <= 5 * se_mean).all()), (mean, ref_mean, se_mean)
+    assert bool(((cov - ref_cov).abs() <= 5 * se_cov).all()), (cov, ref_cov, se_cov)
+    se_logz = math.sqrt(1.0 / d["ess_final"] - 1.0 / n)
+    assert abs(d["log_evidence"] - float(ref_logz)) <= 5 * se_logz + 1e-3
+
+
+def test_sqmc_with_resampling_every_step_is_consistent_across_runs():
+    """Resampling at every step (the SQMC of Gerber & Chopin): the means and log-evidences
+    of 6 batched runs agree with the exact target within the runs' own spread."""
+    from diffinv.testing.smc_cases import gaussian_case, model_reference, run, snis_moments
+
+    prior, problem = gaussian_case(seed=2)
+    steps, n, runs = 30, 400, 6
+    post = run(problem, prior, runs * n, steps, method="mcgdiff", ess_threshold=1.0,
+               n_runs=runs, resampling="ordered", noise="rqmc")
+    d = post.diagnostics
+    assert d["n_resamples"] == [steps - 1] * runs
+    means = torch.stack([snis_moments(type(post)(post.samples[k * n:(k + 1) * n],
+                                                  post.weights[k * n:(k + 1) * n]))[0]
+                         for k in range(runs)])
+    ref_mean, _, ref_logz = model_reference(prior, problem, steps)
+    t_999 = 5.9  # two-sided 0.999 quantile of Student t with 5 degrees of freedom
+    spread = means.std(0) / math.sqrt(runs)
+    assert bool(((means.mean(0) - ref_mean).abs() <= t_999 * spread).all())
+    logz = torch.tensor(d["log_evidence"], dtype=F64)
+    assert abs(float(logz.mean()) - float(ref_logz)) <= t_999 * float(logz.std()) / math.sqrt(
+        runs) + 1e-3
+
+
+def test_rqmc_noise_is_refused_where_it_is_not_implemented():
+    from diffinv.testing.smc_cases import gaussian_case, run
+
+    prior, problem = gaussian_case()
+    with pytest.raises(ValueError, match="noise"):
+        run(problem, prior, 10, 5, method="tds", noise="rqmc")
+    with pytest.raises(ValueError, match="noise"):
+        run(problem, prior, 10, 5, noise="sobol")
