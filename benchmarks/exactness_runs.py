@@ -13,7 +13,10 @@ between ``sum_i W_i p(k | x_i)`` and the exact weights; median / max over the ru
 that of the exact samples.
 
 Variants (``--variants``): ``default`` (``smc`` with its defaults: the Tweedie kernel and local
-potentials here), ``resample1`` (resampling every step), ``midpoint``
+potentials here, Hilbert-ordered resampling and RQMC moves), ``pseudo`` (the same with
+plain systematic resampling and independent normals: the defaults before SQMC), ``ordered``
+(only the ordered resampling), ``rqmc`` (only the RQMC moves), ``sqmc`` (both, explicitly),
+``resample1`` (resampling every step), ``midpoint``
 (``kernel="midpoint", potential="local"``), ``tds-alive`` (TDS with adaptive tempering, MALA
 rejuvenation and the variance-inflated twist).
 
@@ -21,7 +24,8 @@ Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
         [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
-        [--dys 1 2 4] [--image] [--variants default resample1 midpoint tds-alive]
+        [--dys 1 2 4] [--image] [--variants default pseudo ordered rqmc sqmc resample1
+        midpoint tds-alive]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from exactness import (
 
 VARIANTS = {
     "default": {},
+    "pseudo": {"resampling": "systematic", "noise": "pseudo"},  # the defaults before SQMC
     "resample1": {"ess_threshold": 1.0},
     "midpoint": {"kernel": "midpoint", "potential": "local"},
     "tds-alive": {"method": "tds", "tempering": 0.5, "rejuvenation": "mala",

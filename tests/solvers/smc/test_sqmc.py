@@ -176,3 +176,17 @@ def test_rqmc_noise_is_refused_where_it_is_not_implemented():
         run(problem, prior, 10, 5, method="tds", noise="rqmc")
     with pytest.raises(ValueError, match="noise"):
         run(problem, prior, 10, 5, noise="sobol")
+
+
+@pytest.mark.parametrize("n", [40, 600])  # eigh, then block power iteration above 256
+def test_leading_axes_find_a_dominant_subspace(n):
+    from diffinv.solvers.smc.sqmc import leading_axes
+
+    g = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(n, 3, dtype=F64, generator=g))
+    coef = torch.randn(500, 3, dtype=F64, generator=g) * torch.tensor([10.0, 6.0, 3.0], dtype=F64)
+    x = coef @ basis.T + 0.05 * torch.randn(500, n, dtype=F64, generator=g)
+    q = leading_axes(x - x.mean(0), 3)
+    assert q.shape == (n, 3)
+    assert torch.allclose(q.T @ q, torch.eye(3, dtype=F64), atol=1e-10)
+    assert float(torch.linalg.svdvals(q.T @ basis).min()) > 0.99

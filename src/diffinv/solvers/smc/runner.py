@@ -13,7 +13,9 @@ The particles are the samples and come with normalised importance weights
   DPS-style twisting function ``p(y | D(x_t, sigma_t))`` (Wu et al. 2023).
 
 Both are asymptotically exact as the particle count grows (for the model's backward chain),
-keep float64 log-weights, resample adaptively on the effective sample size, and report
+keep float64 log-weights, resample adaptively on the effective sample size (``mcgdiff``:
+Hilbert-ordered systematic resampling and randomised quasi-Monte Carlo moves by default, the
+SQMC of :mod:`diffinv.solvers.smc.sqmc`), and report
 ``ess_per_step``, ``n_resamples``, ``resampled_at``, ``unique_ancestors`` (distinct parents at
 each resampling), ``log_evidence`` (an estimate of ``log p(y)``, float64), ``ess_final`` and
 ``ess_collapsed`` in the diagnostics.  ``tds`` can also temper the likelihood adaptively,
@@ -62,7 +64,7 @@ def smc(
     ctx: RunContext,
     *,
     method: str = "auto",
-    resampling: str = "systematic",
+    resampling: str = "auto",
     ess_threshold: float = 0.5,
     max_batch: int | None = None,
     collapse_fraction: float = 0.05,
@@ -77,7 +79,7 @@ def smc(
     target_acceptance: float | None = None,
     twist_inflation: float = 0.0,
     max_tempering_steps: int = 50,
-    noise: str = "pseudo",
+    noise: str = "auto",
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -86,10 +88,11 @@ def smc(
     method : {"auto", "mcgdiff", "tds"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
         most ``mcgdiff.MAX_DIM`` values, else ``tds``.
-    resampling : {"systematic", "ordered", "multinomial"}
+    resampling : {"auto", "systematic", "ordered", "multinomial"}
         Resampling scheme (:mod:`diffinv.solvers.smc.resampling`); ``ordered`` is systematic
         resampling of the particles sorted along a Hilbert curve (lower variance of the
-        counts per region of space; Gerber, Chopin & Whiteley 2019).
+        counts per region of space; Gerber, Chopin & Whiteley 2019).  ``auto``: ``ordered``
+        for ``mcgdiff``, ``systematic`` for ``tds``.
     ess_threshold : float
         Resample when ESS / particles falls below this value, in [0, 1] (0 never
         resamples, 1 resamples every step).
@@ -162,11 +165,14 @@ def smc(
         0: the plain DPS twist.
     max_tempering_steps : int
         Bound on the tempering steps at the last level (positive).
-    noise : {"pseudo", "rqmc"}
+    noise : {"auto", "pseudo", "rqmc"}
         ``mcgdiff`` only: the normals of the moves, independent (``pseudo``) or randomised
         quasi-Monte Carlo points given to the particles in Hilbert order (``rqmc``; with
         ``resampling="ordered"`` the SQMC of Gerber & Chopin 2015;
-        :mod:`diffinv.solvers.smc.sqmc`).
+        :mod:`diffinv.solvers.smc.sqmc`).  ``auto``: ``rqmc`` for ``mcgdiff`` (with the
+        ordered resampling it keeps the mode weights of a single run below the noise of an
+        exact sample on the mixture benchmark, ``benchmarks/README.md``), ``pseudo`` for
+        ``tds``.
 
     With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
     picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
@@ -182,7 +188,7 @@ def smc(
     """
     n_samples, image_shape = ctx.n_samples, ctx.image_shape
     one_of("method", method, METHODS)
-    one_of("resampling", resampling, sorted(RESAMPLERS))
+    one_of("resampling", resampling, ["auto", *sorted(RESAMPLERS)])
     in_range("ess_threshold", ess_threshold, 0.0, 1.0)
     check_max_batch(max_batch)
     in_range("collapse_fraction", collapse_fraction, 0.0, 1.0, low_open=True)
@@ -202,16 +208,20 @@ def smc(
              high_open=True)
     nonnegative_float("twist_inflation", twist_inflation)
     positive_int("max_tempering_steps", max_tempering_steps)
-    one_of("noise", noise, NOISES)
+    one_of("noise", noise, ("auto", *NOISES))
     tds_only = tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
-    if noise != "pseudo" and (method == "tds" or tds_only):
-        raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
     if method == "mcgdiff" and tds_only:
         raise ValueError("tempering, rejuvenation and twist_inflation: available with "
                          "method='tds' only")
     if method == "auto":
         small = math.prod(image_shape) <= MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
+    if noise == "rqmc" and method == "tds":
+        raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
+    if resampling == "auto":
+        resampling = "ordered" if method == "mcgdiff" else "systematic"
+    if noise == "auto":
+        noise = "rqmc" if method == "mcgdiff" else "pseudo"
     if kernel == "auto":
         kernel = (auto_kernel(prior, math.prod(image_shape), n_samples)
                   if method == "mcgdiff" else "midpoint")

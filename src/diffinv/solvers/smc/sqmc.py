@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["HILBERT_DIMS", "NOISES", "hilbert_key", "hilbert_order", "move_normals",
-           "rqmc_normals"]
+__all__ = ["HILBERT_DIMS", "NOISES", "hilbert_key", "hilbert_order", "leading_axes",
+           "move_normals", "rqmc_normals"]
 
 NOISES = ("pseudo", "rqmc")
 
 HILBERT_DIMS = 8  # principal axes on which the Hilbert index is computed
 KEY_BITS = 62  # bits of the int64 Hilbert key (split over the axes)
+EXACT_PCA_DIM = 256  # dimension up to which the principal axes come from an eigh
 MAX_BITS = 16  # bits per axis at most (65,536 cells per axis: finer than any particle cloud)
 
 
@@ -105,13 +106,29 @@ def hilbert_order(points: torch.Tensor, max_dims: int = HILBERT_DIMS) -> torch.T
     xc = x - x.mean(0)
     k = min(x.shape[1], int(max_dims))
     if x.shape[1] > k:
-        _, vecs = torch.linalg.eigh(xc.T @ xc)
-        xc = xc @ vecs[:, -k:].flip(-1)
+        xc = xc @ leading_axes(xc, k)
     bits = min(KEY_BITS // k, MAX_BITS)
     lo, hi = xc.min(0).values, xc.max(0).values
     span = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
     cells = ((xc - lo) / span * (2**bits)).floor().clamp(0, 2**bits - 1).to(torch.int64)
     return torch.sort(hilbert_key(cells, bits), stable=True).indices
+
+
+def leading_axes(xc: torch.Tensor, k: int, iterations: int = 4) -> torch.Tensor:
+    """``(n, k)`` orthonormal leading principal axes of centred points ``xc`` ``(N, n)``.
+
+    Exact (an ``n x n`` eigen-decomposition) up to :data:`EXACT_PCA_DIM` columns; above,
+    ``iterations`` steps of block power iteration started from the ``k`` largest rows
+    (deterministic, ``O(N n k)`` each): only the ordering of the particles depends on it.
+    """
+    if xc.shape[1] <= EXACT_PCA_DIM:
+        _, vecs = torch.linalg.eigh(xc.T @ xc)
+        return vecs[:, -k:].flip(-1)
+    start = xc[torch.argsort(xc.norm(dim=1), descending=True)[:k]].T  # (n, k)
+    q, _ = torch.linalg.qr(start)
+    for _ in range(iterations):
+        q, _ = torch.linalg.qr(xc.T @ (xc @ q))
+    return q
 
 
 def rqmc_normals(
