@@ -26,6 +26,7 @@ Skilling's algorithm ("Programming the Hilbert curve", AIP Conf. Proc. 707, 2004
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = ["HILBERT_DIMS", "NOISES", "hilbert_key", "hilbert_order", "leading_axes",
@@ -60,31 +61,34 @@ def hilbert_key(coords: torch.Tensor, bits: int) -> torch.Tensor:
     if bits < 1 or k * bits > KEY_BITS:
         raise ValueError(f"bits: expected 1 <= bits and k * bits <= {KEY_BITS}, got "
                          f"k={k}, bits={bits}")
-    x = [coords[:, i].clone() for i in range(k)]
+    x = coords.cpu().numpy().astype(np.int64).T.copy()  # (k, N): numpy is cheaper per op
     top = 1 << (bits - 1)
     q = top
     while q > 1:  # inverse undo of excess work (Skilling's AxesToTranspose)
         p = q - 1
         for i in range(k):
             hit = (x[i] & q) != 0
-            swap = torch.where(hit, torch.zeros_like(x[0]), (x[0] ^ x[i]) & p)
-            x[0] = torch.where(hit, x[0] ^ p, x[0] ^ swap)
+            swap = np.where(hit, 0, (x[0] ^ x[i]) & p)
+            x[0] = np.where(hit, x[0] ^ p, x[0] ^ swap)
             if i:
-                x[i] = x[i] ^ swap
+                x[i] ^= swap
         q >>= 1
     for i in range(1, k):  # Gray encode
-        x[i] = x[i] ^ x[i - 1]
-    t = torch.zeros_like(x[0])
+        x[i] ^= x[i - 1]
+    t = np.zeros_like(x[0])
     q = top
     while q > 1:
-        t = torch.where((x[k - 1] & q) != 0, t ^ (q - 1), t)
+        t = np.where((x[k - 1] & q) != 0, t ^ (q - 1), t)
         q >>= 1
-    x = [xi ^ t for xi in x]
-    key = torch.zeros_like(x[0])
-    for b in range(bits - 1, -1, -1):  # interleave the transposed bits, most significant first
-        for i in range(k):
-            key = (key << 1) | ((x[i] >> b) & 1)
-    return key
+    x ^= t[None]
+    # interleave the transposed bits, most significant first: bit b of axis i lands at
+    # position (bits - 1 - b) * k + i from the top
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    planes = (x[:, :, None] >> shifts[None, None, :]) & 1  # (k, N, bits)
+    planes = planes.transpose(1, 2, 0).reshape(x.shape[1], bits * k)
+    weights = np.left_shift(np.int64(1), np.arange(bits * k - 1, -1, -1, dtype=np.int64))
+    key = (planes * weights[None]).sum(1)
+    return torch.from_numpy(key).to(coords.device)
 
 
 def hilbert_order(points: torch.Tensor, max_dims: int = HILBERT_DIMS) -> torch.Tensor:
