@@ -7,6 +7,8 @@
   :mod:`.tempering` (adaptive exponents by the conditional ESS) and :mod:`.rejuvenation`
   (MALA / pCN moves after resampling).
 * :mod:`.particles` / :mod:`.resampling` -- weights, ESS, resampling and denoiser batching.
+* :mod:`.sqmc` -- Hilbert ordering of particles and randomised quasi-Monte Carlo move noise
+  (SQMC), the variance reduction of the ``mcgdiff`` defaults.
 """
 
 from .runner import smc
