@@ -190,3 +190,13 @@ def test_leading_axes_find_a_dominant_subspace(n):
     assert q.shape == (n, 3)
     assert torch.allclose(q.T @ q, torch.eye(3, dtype=F64), atol=1e-10)
     assert float(torch.linalg.svdvals(q.T @ basis).min()) > 0.99
+
+
+def test_defaults_are_sqmc_for_mcgdiff_only():
+    from diffinv.testing.smc_cases import gaussian_case, run
+
+    prior, problem = gaussian_case()
+    d = run(problem, prior, 20, 5, method="mcgdiff").diagnostics
+    assert (d["resampling"], d["noise"]) == ("ordered", "rqmc")
+    d = run(problem, prior, 20, 5, method="tds").diagnostics
+    assert d["resampling"] == "systematic" and "noise" not in d
