@@ -24,7 +24,7 @@ Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
         [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
-        [--dys 1 2 4] [--image] [--variants default pseudo ordered rqmc sqmc resample1
+        [--dys 1 2 4] [--image] [--per-run] [--variants default pseudo ordered rqmc sqmc resample1
         midpoint tds-alive]
 """
 
@@ -76,8 +76,18 @@ def tv_spread(values: list[float]) -> str:
     return f"mode-weight TV med/max {v[(len(v) - 1) // 2]:.3f} / {v[-1]:.3f}"
 
 
-def per_run_table(shape, dys, seeds, n, steps, runs, variants) -> list[tuple]:
-    """Print and return ``(shape, dy, seed, variant, ratios)`` rows."""
+def print_runs(vals, tv, diagnostics) -> None:
+    """One line per run: SW/floor, mode-weight TV, lowest and final ESS, resamplings."""
+    for k, (v, t) in enumerate(zip(vals, tv)):
+        low = min(diagnostics["ess_per_step"][k])
+        print(f"      run {k}: SW/floor {v:5.2f}  mode-weight TV {t:.3f}  lowest ESS {low:6.1f}"
+              f"  final ESS {diagnostics['ess_final'][k]:6.1f}  resamplings "
+              f"{diagnostics['n_resamples'][k]}")
+
+
+def per_run_table(shape, dys, seeds, n, steps, runs, variants, verbose=False) -> list[tuple]:
+    """Print and return ``(shape, dy, seed, variant, ratios)`` rows (``verbose``: and one
+    line per run)."""
     rows = []
     for dy in dys:
         for seed in seeds:
@@ -99,6 +109,8 @@ def per_run_table(shape, dys, seeds, n, steps, runs, variants) -> list[tuple]:
                 print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:12s} "
                       f"SW/floor min/med/max {spread(vals)}  {tv_spread(tv)}  "
                       f"wall/run={wall / runs:5.2f}s kernel={p.diagnostics.get('kernel')}")
+                if verbose:
+                    print_runs(vals, tv, p.diagnostics)
                 rows.append((shape, dy, seed, name, vals))
     return rows
 
@@ -114,6 +126,8 @@ def main(argv=None) -> None:
     ap.add_argument("--dys", type=int, nargs="*", default=[1, 2, 4])
     ap.add_argument("--image", action="store_true", help="also the 1x16x16 problem (dy=16)")
     ap.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
+    ap.add_argument("--per-run", action="store_true",
+                    help="also one line per run (SW, mode-weight TV, ESS, resamplings)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -121,10 +135,10 @@ def main(argv=None) -> None:
           f"variants={args.variants} (float64, 1 thread)")
     seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
     rows = per_run_table((8,), args.dys, seeds, args.particles, args.steps,
-                         args.runs, args.variants)
+                         args.runs, args.variants, args.per_run)
     if args.image:
         rows += per_run_table((1, 16, 16), [16], range(1), args.particles, args.steps,
-                              args.runs, args.variants)
+                              args.runs, args.variants, args.per_run)
     print("\nWorst single run over all problems:")
     for name in ["exact", *args.variants]:
         worst = max(max(r[4]) for r in rows if r[3] == name)
