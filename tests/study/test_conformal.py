@@ -9,6 +9,7 @@ import torch
 import diffinv
 from diffinv.study import Store, execute_task, expand
 from diffinv.study.conformal import (
+    calibrated_correlation,
     calibration_summary,
     error_std_correlation,
     posterior_from_result,
@@ -109,3 +110,22 @@ def test_correlation_helper():
     assert np.isnan(error_std_correlation(a, np.ones(10)))
     with pytest.raises(ValueError, match="same size"):
         error_std_correlation(a, a[:5])
+
+
+def test_calibrated_correlation_matches_simulated_calibrated_errors():
+    # errors drawn exactly N(0, std^2): their |error|-std correlation is the formula's value
+    g = np.random.default_rng(0)
+    for std in (g.lognormal(0.0, 0.5, 200_000), g.uniform(0.1, 1.0, 200_000),
+                np.repeat([0.1, 1.0], 100_000)):
+        err = np.abs(g.normal(0.0, std))
+        assert calibrated_correlation(std) == pytest.approx(error_std_correlation(err, std),
+                                                            abs=0.01)
+    assert 0.50 < calibrated_correlation(np.array([0.5, 1.5])) < 0.52  # CV 0.5
+    assert np.isnan(calibrated_correlation(np.ones(7)))
+
+
+def test_summary_reports_the_calibrated_correlation(store):
+    rows = calibration_summary(store.root, levels=(0.9,))
+    for row in rows:
+        assert row.correlation_calibrated == pytest.approx(calibrated_correlation(row.std))
+        assert f"{row.correlation_calibrated:.2f}" in summary_markdown([row])

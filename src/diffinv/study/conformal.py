@@ -11,7 +11,10 @@ test images :func:`calibration_summary` reports
   the calibration curve after the scale fitted at the level nearest 0.9;
 * the Pearson correlation of ``|posterior mean - truth|`` with the posterior std over all
   test pixels (pooled) and its median over the test images.  One global conformal scale
-  multiplies every std, so it leaves this correlation unchanged.
+  multiplies every std, so it leaves this correlation unchanged.  Beside it, the correlation a
+  *perfectly calibrated* posterior with the same std maps would have in expectation
+  (:func:`calibrated_correlation`): a ceiling set by how much the std varies over the pixels,
+  not by the sampler.
 
 :func:`write_calibration_plots` draws the curves before/after and the binned RMS error
 against the std (a calibrated posterior's RMS error equals its std: the diagonal), and
@@ -41,6 +44,7 @@ from .tasks import setting_label
 
 __all__ = [
     "CalibrationSummary",
+    "calibrated_correlation",
     "calibration_summary",
     "error_std_correlation",
     "posterior_from_result",
@@ -69,6 +73,9 @@ class CalibrationSummary:
         Pearson correlation of |mean - truth| with std over all test pixels.
     correlation_median : float
         Median over the test tasks of the same correlation within one image.
+    correlation_calibrated : float
+        :func:`calibrated_correlation` of the pooled test std: the expected pooled
+        correlation if every error were exactly ``N(0, std^2)``.
     nominal, curve_raw, curve_recalibrated : numpy.ndarray
         ``(19,)`` float64: calibration curve on the test split before and after the scale
         fitted at the level nearest 0.9.
@@ -87,6 +94,7 @@ class CalibrationSummary:
     scale: dict[float, float]
     correlation: float
     correlation_median: float
+    correlation_calibrated: float
     nominal: np.ndarray
     curve_raw: np.ndarray
     curve_recalibrated: np.ndarray
@@ -117,6 +125,36 @@ def error_std_correlation(abs_error: np.ndarray, std: np.ndarray) -> float:
     if a.size < 2 or a.std() == 0 or b.std() == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def calibrated_correlation(std: np.ndarray) -> float:
+    r"""Expected Pearson correlation of ``|e|`` with ``s`` over pixels when each error is
+    exactly ``e_i ~ N(0, s_i^2)`` (a perfectly calibrated Gaussian posterior).
+
+    With ``E|e_i| = c s_i``, ``c = sqrt(2 / pi)``, and ``E e_i^2 = s_i^2``, over pixels drawn
+    uniformly from ``std``:
+
+    .. math:: \rho = \frac{c\,\mathrm{sd}(s)}{\sqrt{\overline{s^2} - c^2\,\bar s^2}}
+
+    It grows with the coefficient of variation of ``s`` (0 for a constant std, 0.51 at
+    CV 0.5, 0.68 at CV 1, at most ``c = 0.80``): a calibrated posterior reaches a given
+    |error|-std correlation only if its std varies that much over the image.
+
+    Parameters
+    ----------
+    std : numpy.ndarray
+        Posterior std per pixel, any shape, nonnegative (units of the image).
+
+    Returns
+    -------
+    float
+        The expected correlation; NaN when ``std`` is constant or has fewer than 2 pixels.
+    """
+    s = np.asarray(std, dtype=np.float64).reshape(-1)
+    if s.size < 2 or s.std() == 0:
+        return math.nan
+    c2 = 2.0 / math.pi
+    return float(math.sqrt(c2) * s.std() / math.sqrt((s**2).mean() - c2 * s.mean() ** 2))
 
 
 def calibration_summary(
@@ -202,6 +240,7 @@ def _summarise(problem: str, setting: str, cal: list[Any], test: list[Any],
         levels=levels, raw=raw, recalibrated=after, scale=scale,
         correlation=error_std_correlation(abs_error, std),
         correlation_median=float(np.nanmedian(per_image)) if per_image else math.nan,
+        correlation_calibrated=calibrated_correlation(std),
         nominal=nominal, curve_raw=curve_raw, curve_recalibrated=curve_after,
         std=std, abs_error=abs_error,
     )
@@ -222,19 +261,22 @@ def summary_markdown(
     pct = [f"{100 * v:g}%" for v in levels]
     head = (["problem", "setting", "cal/test images"] + [f"raw {p}" for p in pct]
             + [f"conformal {p}" for p in pct] + [f"scale {p}" for p in pct]
-            + ["corr pooled", "corr median/image"])
+            + ["corr pooled", "corr median/image", "corr if calibrated"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r.problem, r.setting, f"{len(r.calibration_images)}/{len(r.test_images)}"]
         cells += [f"{r.raw[v]:.3f}" for v in levels]
         cells += [f"{r.recalibrated[v]:.3f}" for v in levels]
         cells += [f"{r.scale[v]:.2f}" for v in levels]
-        cells += [f"{r.correlation:.2f}", f"{r.correlation_median:.2f}"]
+        cells += [f"{r.correlation:.2f}", f"{r.correlation_median:.2f}",
+                  f"{r.correlation_calibrated:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     text += ("\nCoverage: fraction of test-image pixels inside the central interval (mean over "
              "test tasks); conformal: split conformal scale fitted per level on the calibration "
-             "images only; corr: Pearson |mean - truth| vs std (unchanged by the scale).\n")
+             "images only; corr: Pearson |mean - truth| vs std (unchanged by the scale); "
+             "corr if calibrated: its expected value were every error N(0, std^2) "
+             "(calibrated_correlation).\n")
     if target is not None or target_corr is not None:
         text += "\n"
         for r in rows:
