@@ -129,3 +129,28 @@ def test_summary_reports_the_calibrated_correlation(store):
     for row in rows:
         assert row.correlation_calibrated == pytest.approx(calibrated_correlation(row.std))
         assert f"{row.correlation_calibrated:.2f}" in summary_markdown([row])
+
+
+def test_cross_fitted_folds_test_every_image_with_a_scale_from_the_others(store):
+    rows = calibration_summary(store.root, levels=(0.9,), folds=2)
+    results = store.results(arrays=True)
+    for row in rows:
+        assert row.folds == 2 and row.test_images == tuple(IMAGES)
+        mine = {r.settings["image"]: r for r in results if r.settings["solver"] == row.solver}
+        post = {i: posterior_from_result(r) for i, r in mine.items()}
+        truth = {i: torch.from_numpy(r.arrays["truth"]) for i, r in mine.items()}
+        covs, scales = [], []
+        for test, cal in (([0, 1], [2, 3]), ([2, 3], [0, 1])):  # contiguous blocks
+            fit = diffinv.calibrate([post[i] for i in cal], [truth[i] for i in cal], level=0.9)
+            scales.append(fit.scale)
+            covs += [fit.apply(post[i]).coverage(truth[i], 0.9) for i in test]
+        assert row.recalibrated[0.9] == pytest.approx(np.mean(covs))
+        assert row.scale[0.9] == pytest.approx(np.mean(scales))
+        assert row.raw[0.9] == pytest.approx(np.mean([r.metrics["coverage_90"]
+                                                      for r in mine.values()]))
+        assert "2-fold x 4" in summary_markdown([row])
+    with pytest.raises(ValueError, match="folds"):
+        calibration_summary(store.root, folds=1)
+    with pytest.raises(ValueError, match="not both"):
+        calibration_summary(store.root, calibration_images=[0], folds=2)
+    assert calibration_summary(store.root, folds=5) == []  # fewer images than folds
