@@ -27,8 +27,10 @@ held-out PSNR: seed 10_000); the phase-retrieval patches come from the test sour
 Solvers: ``smc`` (MCGdiff, exact for linear-Gaussian problems as the particles grow: MRI,
 CT post-log and EHT visibilities are linear-Gaussian; on phase retrieval ``smc`` is the
 twisted diffusion sampler) as ``--runs`` independent runs of ``--samples / --runs`` particles
-pooled (``n_runs``), and ``daps`` (approximate, exact CG data step) where it is cheap: CT
-and MRI (last, ``--solvers smc`` leaves it out).  One sampler seed.
+pooled (``n_runs``), and ``daps`` (approximate, exact CG data step) on the three
+linear-Gaussian problems, where it is cheap: CT, EHT and MRI (``--solvers smc`` leaves it
+out; on phase retrieval DAPS needs the demo's Langevin data steps, 100 levels x 20 steps,
+about 10x the cost of the other tasks).  One sampler seed.
 
 Everything goes through the study machinery: one spec per domain and solver (the solver
 set differs between domains; cheap ones run first) run by :func:`diffinv.study.run` on a
@@ -37,13 +39,17 @@ then
 :func:`diffinv.study.conformal.calibration_summary` computes, per domain and solver, from the
 store alone: the raw coverage of the 50/90/95 % central intervals on the test images, the
 same after split conformal recalibration fitted per level on the disjoint calibration images
-(the first half of the seeds), the pooled |error|-std correlation and the calibration curves;
+(the first ``--calibration`` seeds, default half; with ``--folds K`` also cross-fitted:
+each of K blocks of images tested with the scale fitted on the other blocks, into
+``STORE/calibration-Kfold/``), the pooled |error|-std correlation beside
+the value a perfectly calibrated posterior with the same std maps would have
+(:func:`diffinv.study.conformal.calibrated_correlation`) and the calibration curves;
 PNGs (calibration curves before/after, binned RMS error against std) and ``calibration.md``
 go to ``STORE/calibration/``.  Running the command again skips finished tasks.
 
 Usage: python benchmarks/calibration_domains.py --out calib-store [--images 20]
-       [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 20] [--samples 8]
-       [--runs 2] [--report-only]
+       [--calibration 10] [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 20]
+       [--samples 8] [--runs 2] [--folds 5] [--report-only]
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 from diffinv.extras import require  # noqa: E402
+from diffinv.io import atomic_write  # noqa: E402
 from diffinv.study import expand, run  # noqa: E402
 from diffinv.study.conformal import (  # noqa: E402
     calibration_summary,
@@ -74,8 +81,8 @@ DOMAINS = {
     "mri": ("mri-multicoil", {"size": 32, "prior": "learned", "phantom": "random"}),
 }
 #: (domain, solver) studies in the order they run: SMC everywhere, DAPS where cheap
-STUDIES = (("ct", "smc"), ("ct", "daps"), ("eht", "smc"), ("phase", "smc"), ("mri", "smc"),
-           ("mri", "daps"))
+STUDIES = (("ct", "smc"), ("ct", "daps"), ("eht", "smc"), ("eht", "daps"), ("phase", "smc"),
+           ("mri", "smc"), ("mri", "daps"))
 TRAINING_SEEDS = (1, 7920, 10_000)  # pool and held-out-evaluation seeds of the shipped priors
 LEVELS = (0.5, 0.9, 0.95)
 TARGET = (0.88, 0.92)
@@ -128,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("calibration-domains"))
     parser.add_argument("--images", type=int, default=20,
                         help="held-out images per domain (first half: calibration split)")
+    parser.add_argument("--calibration", type=int, default=None,
+                        help="calibration images (the first ones; default: half of --images)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="also a cross-fitted report: K folds of the images, each tested "
+                             "with the scale fitted on the others (STORE/calibration-Kfold/)")
     parser.add_argument("--first-image", type=int, default=1000)
     parser.add_argument("--domains", default="ct,eht,phase,mri")
     parser.add_argument("--solvers", default="smc,daps")
@@ -149,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     if set(images) & set(TRAINING_SEEDS):
         parser.error(f"--first-image: seeds {sorted(set(images) & set(TRAINING_SEEDS))} are "
                      f"training/evaluation seeds of the shipped priors")
-    calibration_images = images[: args.images // 2]
+    n_cal = args.images // 2 if args.calibration is None else args.calibration
+    if not 1 <= n_cal < args.images:
+        parser.error(f"--calibration: expected 1 .. {args.images - 1} (--images - 1), got {n_cal}")
+    calibration_images = images[:n_cal]
+    if args.folds is not None and not 2 <= args.folds <= args.images:
+        parser.error(f"--folds: expected 2 .. {args.images} (--images), got {args.folds}")
     specs = [domain_spec(d, solver, images, args.steps, args.samples, args.runs)
              for d, solver in STUDIES if d in domains and solver in solvers]
     n_tasks = sum(len(expand(s)) for s in specs)
@@ -160,14 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         wall = run_studies(specs, args.out, args.workers)
         print(f"study wall time {wall:.0f} s", flush=True)
-    rows = calibration_summary(args.out, calibration_images=calibration_images, levels=LEVELS)
-    report_dir = args.out / "calibration"
-    table = summary_markdown(rows, target=TARGET, target_corr=TARGET_CORR)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "calibration.md").write_text(table)
-    paths = write_calibration_plots(rows, report_dir)
-    print(table)
-    print("written:", ", ".join(str(p) for p in [report_dir / "calibration.md", *paths]))
+    reports = [(args.out / "calibration", {"calibration_images": calibration_images})]
+    if args.folds is not None:
+        reports.append((args.out / f"calibration-{args.folds}fold", {"folds": args.folds}))
+    for report_dir, split in reports:
+        rows = calibration_summary(args.out, levels=LEVELS, **split)
+        table = summary_markdown(rows, target=TARGET, target_corr=TARGET_CORR)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(report_dir / "calibration.md",
+                     lambda tmp, text=table: Path(tmp).write_text(text))
+        paths = write_calibration_plots(rows, report_dir)
+        print(table)
+        print("written:", ", ".join(str(p) for p in [report_dir / "calibration.md", *paths]))
     return 0
 
 

@@ -9,6 +9,7 @@ import torch
 import diffinv
 from diffinv.study import Store, execute_task, expand
 from diffinv.study.conformal import (
+    calibrated_correlation,
     calibration_summary,
     error_std_correlation,
     posterior_from_result,
@@ -109,3 +110,47 @@ def test_correlation_helper():
     assert np.isnan(error_std_correlation(a, np.ones(10)))
     with pytest.raises(ValueError, match="same size"):
         error_std_correlation(a, a[:5])
+
+
+def test_calibrated_correlation_matches_simulated_calibrated_errors():
+    # errors drawn exactly N(0, std^2): their |error|-std correlation is the formula's value
+    g = np.random.default_rng(0)
+    for std in (g.lognormal(0.0, 0.5, 200_000), g.uniform(0.1, 1.0, 200_000),
+                np.repeat([0.1, 1.0], 100_000)):
+        err = np.abs(g.normal(0.0, std))
+        assert calibrated_correlation(std) == pytest.approx(error_std_correlation(err, std),
+                                                            abs=0.01)
+    assert 0.50 < calibrated_correlation(np.array([0.5, 1.5])) < 0.52  # CV 0.5
+    assert np.isnan(calibrated_correlation(np.ones(7)))
+
+
+def test_summary_reports_the_calibrated_correlation(store):
+    rows = calibration_summary(store.root, levels=(0.9,))
+    for row in rows:
+        assert row.correlation_calibrated == pytest.approx(calibrated_correlation(row.std))
+        assert f"{row.correlation_calibrated:.2f}" in summary_markdown([row])
+
+
+def test_cross_fitted_folds_test_every_image_with_a_scale_from_the_others(store):
+    rows = calibration_summary(store.root, levels=(0.9,), folds=2)
+    results = store.results(arrays=True)
+    for row in rows:
+        assert row.folds == 2 and row.test_images == tuple(IMAGES)
+        mine = {r.settings["image"]: r for r in results if r.settings["solver"] == row.solver}
+        post = {i: posterior_from_result(r) for i, r in mine.items()}
+        truth = {i: torch.from_numpy(r.arrays["truth"]) for i, r in mine.items()}
+        covs, scales = [], []
+        for test, cal in (([0, 1], [2, 3]), ([2, 3], [0, 1])):  # contiguous blocks
+            fit = diffinv.calibrate([post[i] for i in cal], [truth[i] for i in cal], level=0.9)
+            scales.append(fit.scale)
+            covs += [fit.apply(post[i]).coverage(truth[i], 0.9) for i in test]
+        assert row.recalibrated[0.9] == pytest.approx(np.mean(covs))
+        assert row.scale[0.9] == pytest.approx(np.mean(scales))
+        assert row.raw[0.9] == pytest.approx(np.mean([r.metrics["coverage_90"]
+                                                      for r in mine.values()]))
+        assert "2-fold x 4" in summary_markdown([row])
+    with pytest.raises(ValueError, match="folds"):
+        calibration_summary(store.root, folds=1)
+    with pytest.raises(ValueError, match="not both"):
+        calibration_summary(store.root, calibration_images=[0], folds=2)
+    assert calibration_summary(store.root, folds=5) == []  # fewer images than folds
