@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cli-args", default="", help="extra reconstruct arguments (tuning)")
     ap.add_argument("--no-l1", action="store_true", help="skip the l1-wavelet sweep")
+    ap.add_argument("--baselines-only", action="store_true",
+                    help="write the file and run the baselines only (no reconstruct)")
     ap.add_argument("--workdir", default=None, help="keep the file and the output here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -92,6 +94,15 @@ def main() -> None:
     path, out = work / "scan.h5", work / "out"
     ref = write_scan(path, tuple(args.shape), args.coils, args.acceleration, args.sigma,
                      args.seed, args.center_fraction)
+    print(f"file {path.name}: {args.shape[0]}x{args.shape[1]}, {args.coils} coils, "
+          f"R={args.acceleration:g}, sigma={args.sigma}; threads={args.threads}")
+    if not args.baselines_only:
+        learned(path, out, ref, args)
+    baselines(path, ref, args.no_l1)
+
+
+def learned(path: Path, out: Path, ref: torch.Tensor, args) -> None:
+    """Run the CLI on ``path`` and print its posterior mean's scores against ``ref``."""
     cmd = [sys.executable, "-m", "diffinv.cli", "reconstruct", "--data", str(path), "--out",
            str(out), "--threads", str(args.threads), "--no-progress", "--overwrite",
            *args.cli_args.split()]
@@ -109,18 +120,21 @@ def main() -> None:
     cover = float((err <= 2 * std)[obj].double().mean())
     corr = float(torch.corrcoef(torch.stack([err[obj], std[obj]]))[0, 1])
     run = summary["run"]
-    print(f"file {path.name}: {args.shape[0]}x{args.shape[1]}, {args.coils} coils, "
-          f"R={args.acceleration:g}, sigma={args.sigma}; threads={args.threads}")
     print(f"noise estimate {summary['settings']['noise_sigma'] * scale:.5f} "
           f"(true {args.sigma}; {summary['settings']['noise_estimate']})")
     q = scores(ref, mean)
     print(f"learned ({run['solver']} {run['steps']} steps, {run['samples']} samples) "
           f"SSIM {q[0]:.3f} PSNR {q[1]:.2f} dB  wall {wall:.1f} s (CLI, whole command)  "
           f"object pixels within 2 std {cover:.3f}, corr(|err|, std) {corr:.2f}")
+
+
+def baselines(path: Path, ref: torch.Tensor, no_l1: bool) -> None:
+    """CG-SENSE and l1-wavelet on the CLI's SENSE operator, tuned against ``ref``."""
     demo = load_mri(path)
+    scale = demo.metadata["settings"]["normalisation"]
     mri, y = demo.problem.operator.outer, demo.problem.y
     rows = {"CG-SENSE": base.cg_sense_best(mri, y, ref / scale)}
-    if not args.no_l1:
+    if not no_l1:
         rows["L1-wavelet"] = base.l1_wavelet_best(mri, y, ref / scale)
     for label, (img, choice, secs) in rows.items():
         q = scores(ref, img.to(torch.float64) * scale)

@@ -6,7 +6,10 @@ Defaults an MRI user would choose, all recorded in the output:
   or ``.npy`` ``(coils, H, W)`` (:func:`~diffinv.datasets.mri_io.load_kspace`);
 * sampling mask: the k-space locations that are nonzero in any coil;
 * coil maps: ESPIRiT (Uecker et al. 2014) from the automatically detected fully sampled
-  centre (:func:`~diffinv.operators.mri.espirit_maps` refuses when there is none);
+  centre (:func:`~diffinv.operators.mri.espirit_maps` refuses when there is none), kept over
+  the whole field of view (no eigenvalue crop: every pixel is seen by the data, so the prior
+  cannot paint unobserved air); refused when the cropped maps miss the object
+  (:func:`check_maps_cover`);
 * noise: sigma per real part estimated from the data
   (:func:`~diffinv.operators.mri.noise_level.kspace_noise_sigma`: robust MAD over the
   object-free readout positions in hybrid space, or over the outer k-space, whichever is
@@ -15,18 +18,22 @@ Defaults an MRI user would choose, all recorded in the output:
   so images have magnitude ~[0, 1] as the shipped MRI priors expect (the factor
   is recorded as ``normalisation``; multiply images by it to return to file units);
 * prior: the learned ``mri-anatomy`` prior (brain-like complex slices, trained on crops),
-  fully convolutional, applied at the file's size;
+  fully convolutional, applied at the file's size (any ``H x W``, square or not);
+* solver: DAPS with exact conjugate-gradient data steps, as the built-in ``mri-brain-r*``
+  problems (:data:`diffinv.demos.realsize.MRI_SOLVER_DEFAULTS`);
 * baselines on the same data (``summary.json``): CG-SENSE with the iteration count and
   L1-wavelet with the lambda chosen by the discrepancy principle (reduced chi^2 nearest 1).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 
 from ..datasets.mri_io import load_kspace
+from ..demos.realsize import MRI_SOLVER_DEFAULTS
 from ..demos.registry import Demo
 from ..operators import GaussianNoise, InverseProblem, RealToComplex
 from ..operators.mri import MultiCoilMRI, cg_sense, espirit_maps, l1_wavelet_recon
@@ -41,8 +48,10 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
     try:
         k = load_kspace(path, slice_index).to(torch.complex64)
         mask = (k.abs() > 0).any(0)
-        maps = espirit_maps(k).to(torch.complex64)
-        check_maps_cover(k, maps)
+        check_maps_cover(k, espirit_maps(k))
+        # maps over the whole field of view (no eigenvalue crop): pixels where cropped maps
+        # are zero would be unobserved, and a learned prior fills them with its own draws
+        maps = espirit_maps(k, crop=0.0).to(torch.complex64)
     except (OSError, KeyError) as err:
         raise ValueError(f"{path}: not a readable k-space file ({err})") from None
     except ValueError as err:
@@ -81,7 +90,10 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
             f"{path.name} slice {slice_index}: {h}x{w} complex image (k-space units / "
             f"{scale:.3g}) from {c}-coil Cartesian k-space, R={accel:.2f}"
         ),
-        solver_defaults={"solver": "pigdm", "steps": 50},
+        # the built-in 128x128 MRI problems' default (DAPS with exact CG data steps, one
+        # denoiser call per level), measured against CG-SENSE and L1-wavelet there and on a
+        # 180x230 file (benchmarks/README.md); PiGDM backpropagates through the UNet
+        solver_defaults=copy.deepcopy(MRI_SOLVER_DEFAULTS),
         to_image=lambda x: torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2),
         metadata={
             "kind": "mri",
