@@ -77,7 +77,7 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
         "slice": int(slice_index),
         "coils": c,
         "mask": f"nonzero k-space ({float(mask.float().mean()):.3f} sampled, R={accel:.2f})",
-        "coil_maps": "ESPIRiT from the detected fully sampled centre",
+        "coil_maps": "ESPIRiT from the detected fully sampled centre, whole field of view",
         "noise_sigma": sigma,
         "noise_estimate": noise_method,
         "normalisation": scale,
@@ -128,7 +128,13 @@ def check_maps_cover(kspace: torch.Tensor, maps: torch.Tensor) -> float:
     kspace : torch.Tensor
         ``(coils, H, W)`` complex k-space (zero where not acquired).
     maps : torch.Tensor
-        ``(coils, H, W)`` complex coil maps from :func:`~diffinv.operators.mri.espirit_maps`.
+        ``(coils, H, W)`` complex coil maps from :func:`~diffinv.operators.mri.espirit_maps`
+        with its eigenvalue crop (zero outside their support).
+
+    Returns
+    -------
+    float
+        The fraction, in [0, 1].
 
     Raises
     ------
