@@ -46,8 +46,17 @@ def scores(truth: torch.Tensor, img: torch.Tensor) -> tuple[float, float]:
     return float(ssim(t, e)), float(psnr(t, e))
 
 
+def calibration(truth: torch.Tensor, samples: torch.Tensor) -> tuple[float, float]:
+    """Fraction of pixels whose posterior-mean error is within 2 posterior std, and the
+    correlation of ``|error|`` with the std (``truth`` ``(H, W)``, ``samples`` ``(K, H, W)``)."""
+    err, std = (samples.mean(0) - truth).abs(), samples.std(0)
+    cover = float((err <= 2 * std).double().mean())
+    return cover, float(torch.corrcoef(torch.stack([err.flatten(), std.flatten()]))[0, 1])
+
+
 def run_default(demo, args) -> tuple[torch.Tensor, float, str]:
-    """Posterior-mean image ``(H, W)`` of the default run, its wall time and settings."""
+    """Posterior-mean image ``(H, W)`` of the default run, its wall time and settings
+    (with the calibration of its std against the truth, :func:`calibration`)."""
     d = demo.solver_defaults
     solver = args.solver or d["solver"]
     options = dict(d.get("options", {})) if solver == d["solver"] else {}
@@ -60,7 +69,10 @@ def run_default(demo, args) -> tuple[torch.Tensor, float, str]:
     secs = time.perf_counter() - t0
     mean = demo.to_image(post.mean[None].to(torch.float64))[0]
     shown = {k: v for k, v in options.items() if k != "lipschitz"}
-    return mean, secs, f"{solver} steps={steps} {shown}"
+    truth = demo.to_image(demo.x_true.to(torch.float64))[0]
+    cover, corr = calibration(truth, demo.to_image(post.samples.to(torch.float64)))
+    return mean, secs, (f"{solver} steps={steps} {shown}; within 2 std {cover:.3f}, "
+                        f"corr(|err|, std) {corr:.2f}")
 
 
 def baselines(name: str, demo, truth: torch.Tensor) -> dict:

@@ -6,7 +6,10 @@ Defaults an MRI user would choose, all recorded in the output:
   or ``.npy`` ``(coils, H, W)`` (:func:`~diffinv.datasets.mri_io.load_kspace`);
 * sampling mask: the k-space locations that are nonzero in any coil;
 * coil maps: ESPIRiT (Uecker et al. 2014) from the automatically detected fully sampled
-  centre (:func:`~diffinv.operators.mri.espirit_maps` refuses when there is none);
+  centre (:func:`~diffinv.operators.mri.espirit_maps` refuses when there is none), kept over
+  the whole field of view (no eigenvalue crop: every pixel is seen by the data, so the prior
+  cannot paint unobserved air); refused when the cropped maps miss the object
+  (:func:`check_maps_cover`);
 * noise: sigma per real part estimated from the data
   (:func:`~diffinv.operators.mri.noise_level.kspace_noise_sigma`: robust MAD over the
   object-free readout positions in hybrid space, or over the outer k-space, whichever is
@@ -15,25 +18,29 @@ Defaults an MRI user would choose, all recorded in the output:
   so images have magnitude ~[0, 1] as the shipped MRI priors expect (the factor
   is recorded as ``normalisation``; multiply images by it to return to file units);
 * prior: the learned ``mri-anatomy`` prior (brain-like complex slices, trained on crops),
-  fully convolutional, applied at the file's size;
+  fully convolutional, applied at the file's size (any ``H x W``, square or not);
+* solver: DAPS with exact conjugate-gradient data steps, as the built-in ``mri-brain-r*``
+  problems (:data:`diffinv.demos.realsize.MRI_SOLVER_DEFAULTS`);
 * baselines on the same data (``summary.json``): CG-SENSE with the iteration count and
   L1-wavelet with the lambda chosen by the discrepancy principle (reduced chi^2 nearest 1).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 
 from ..datasets.mri_io import load_kspace
+from ..demos.realsize import MRI_SOLVER_DEFAULTS
 from ..demos.registry import Demo
 from ..operators import GaussianNoise, InverseProblem, RealToComplex
 from ..operators.mri import MultiCoilMRI, cg_sense, espirit_maps, l1_wavelet_recon
 from ..operators.mri.noise_level import kspace_noise_sigma
 from .priors import ScaledPrior
 
-__all__ = ["load_mri", "mri_baselines"]
+__all__ = ["load_mri", "mri_baselines", "check_maps_cover", "MIN_MAP_COVER"]
 
 
 def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
@@ -41,7 +48,10 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
     try:
         k = load_kspace(path, slice_index).to(torch.complex64)
         mask = (k.abs() > 0).any(0)
-        maps = espirit_maps(k).to(torch.complex64)
+        check_maps_cover(k, espirit_maps(k))
+        # maps over the whole field of view (no eigenvalue crop): pixels where cropped maps
+        # are zero would be unobserved, and a learned prior fills them with its own draws
+        maps = espirit_maps(k, crop=0.0).to(torch.complex64)
     except (OSError, KeyError) as err:
         raise ValueError(f"{path}: not a readable k-space file ({err})") from None
     except ValueError as err:
@@ -67,7 +77,7 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
         "slice": int(slice_index),
         "coils": c,
         "mask": f"nonzero k-space ({float(mask.float().mean()):.3f} sampled, R={accel:.2f})",
-        "coil_maps": "ESPIRiT from the detected fully sampled centre",
+        "coil_maps": "ESPIRiT from the detected fully sampled centre, whole field of view",
         "noise_sigma": sigma,
         "noise_estimate": noise_method,
         "normalisation": scale,
@@ -80,7 +90,10 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
             f"{path.name} slice {slice_index}: {h}x{w} complex image (k-space units / "
             f"{scale:.3g}) from {c}-coil Cartesian k-space, R={accel:.2f}"
         ),
-        solver_defaults={"solver": "pigdm", "steps": 50},
+        # the built-in 128x128 MRI problems' default (DAPS with exact CG data steps, one
+        # denoiser call per level), measured against CG-SENSE and L1-wavelet there and on a
+        # 180x230 file (benchmarks/README.md); PiGDM backpropagates through the UNet
+        solver_defaults=copy.deepcopy(MRI_SOLVER_DEFAULTS),
         to_image=lambda x: torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2),
         metadata={
             "kind": "mri",
@@ -94,6 +107,59 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
             "data_product": "kspace",
         },
     )
+
+
+#: the ESPIRiT maps must cover this fraction of the calibration image's energy (below it the
+#: calibration region was too small and the maps were cropped away inside the object; measured:
+#: >= 0.98 on package-written scans with enough ACS lines, <= 0.43 when too few)
+MIN_MAP_COVER = 0.9
+
+
+def check_maps_cover(kspace: torch.Tensor, maps: torch.Tensor) -> float:
+    """Fraction of the calibration image's energy inside the coil maps' support.
+
+    The calibration image is the root-sum-of-squares of the fully sampled k-space centre
+    alone (a blurred, alias-free image of the object).  ESPIRiT sets the maps to zero where
+    its eigenvalue falls below the crop threshold; with too small a calibration region that
+    happens inside the object and no reconstruction can recover those pixels.
+
+    Parameters
+    ----------
+    kspace : torch.Tensor
+        ``(coils, H, W)`` complex k-space (zero where not acquired).
+    maps : torch.Tensor
+        ``(coils, H, W)`` complex coil maps from :func:`~diffinv.operators.mri.espirit_maps`
+        with its eigenvalue crop (zero outside their support).
+
+    Returns
+    -------
+    float
+        The fraction, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When the fraction is below :data:`MIN_MAP_COVER`, naming the calibration size.
+    """
+    from ..operators.mri import fft as mri_fft
+    from ..operators.mri.coils import fully_sampled_centre
+
+    c = fully_sampled_centre(kspace)
+    h, w = kspace.shape[-2:]
+    r0, c0 = h // 2 - c // 2, w // 2 - c // 2
+    centre = torch.zeros_like(kspace)
+    centre[:, r0:r0 + c, c0:c0 + c] = kspace[:, r0:r0 + c, c0:c0 + c]
+    energy = mri_fft.ifft2c(centre).abs().pow(2).sum(0)
+    inside = maps.abs().pow(2).sum(0) > 0.5
+    cover = float(energy[inside].sum() / energy.sum())
+    if not cover >= MIN_MAP_COVER:
+        raise ValueError(
+            f"kspace: the ESPIRiT coil maps cover only {100 * cover:.0f} % of the object "
+            f"(energy of the calibration image; expected >= {100 * MIN_MAP_COVER:.0f} %): the "
+            f"fully sampled centre ({c} x {c} samples) is too small for this image; acquire "
+            "more central lines or give coil maps"
+        )
+    return cover
 
 
 def mri_baselines(demo: Demo, mean: torch.Tensor) -> dict:
