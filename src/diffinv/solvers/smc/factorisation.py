@@ -15,7 +15,21 @@ unknowns); two structures common in imaging give it in ``O(m n)``:
 
 Each structure is *verified*, not assumed: ``G z`` is compared with the structured product
 for random probes ``z`` (``A_w^T (A_w z)``, two matrix-vector products), to a relative
-``1e-9``; otherwise the dense SVD runs (:func:`factorise` with ``kind="dense"``).
+``1e-9``.
+
+Operators with neither structure (CT, general blurs):
+
+* ``"gram"``: the symmetric eigendecomposition of ``G = A_w^T A_w`` (``torch.linalg.eigh``):
+  about ``m n^2`` for ``G`` plus a symmetric eigensolver on ``n x n``, cheaper than the full
+  SVD of the ``m x n`` matrix (whose ``n x n`` right factor dominates) and robust to
+  repeated singular values, on which LAPACK's divide-and-conquer SVD can fail to converge
+  (masked Fourier at 64 x 64).  Forming ``G`` squares the condition number: eigenvalues are
+  exact to about ``n eps lambda_max``, so ``"auto"`` takes this path only when every
+  eigenvalue is either below :data:`EIG_RTOL` of the largest (unobserved, as for the
+  structures) or above :data:`GRAM_MIN` (singular values above 1e-4 of the largest, exact
+  to about ``1e-8`` relative); otherwise the spectrum has directions the Gram matrix cannot
+  resolve and it runs:
+* ``"dense"``: the SVD of ``A_w`` (``torch.linalg.svd``).
 """
 
 from __future__ import annotations
@@ -24,15 +38,19 @@ import math
 
 import torch
 
-__all__ = ["KINDS", "factorise", "fourier_columns", "fourier_basis", "real_fourier_basis"]
+__all__ = ["KINDS", "factorise", "gram", "fourier_columns", "fourier_basis",
+           "real_fourier_basis"]
 
-KINDS = ("auto", "diagonal", "circulant", "dense")
+KINDS = ("auto", "diagonal", "circulant", "gram", "dense")
 PROBES = 3
 PROBE_RTOL = 1e-9
 #: Structured eigenvalues below this fraction of the largest are unobserved: the FFT puts
 #: rounding noise of about 1e-16 of the largest eigenvalue on exact zeros, i.e. 1e-8 of the
 #: largest singular value, above the dense SVD's cut-off.
 EIG_RTOL = 1e-12
+#: ``"auto"`` accepts the Gram eigendecomposition when no eigenvalue lies between
+#: ``EIG_RTOL`` and this fraction of the largest (see the module docstring).
+GRAM_MIN = 1e-8
 
 
 def _probe(aw: torch.Tensor, apply_g, generator: torch.Generator) -> bool:
@@ -116,8 +134,9 @@ def factorise(
 
     ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, ``s`` the
     ``(r,)`` singular values in decreasing order, ``kind`` the factorisation used (see the
-    module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then ``dense``;
-    naming a structure that does not hold raises ``ValueError``.
+    module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then
+    ``gram`` (when its spectrum is resolved, see :data:`GRAM_MIN`), then ``dense``; naming a
+    structure that does not hold raises ``ValueError``.
     """
     if kind not in KINDS:
         raise ValueError(f"factorisation: expected one of {KINDS}, got {kind!r}")
@@ -125,7 +144,7 @@ def factorise(
     gen = torch.Generator().manual_seed(seed)
     tries = ("diagonal", "circulant") if kind == "auto" else (kind,)
     for k in tries:
-        if k == "dense":
+        if k in ("dense", "gram"):
             break
         out = _structured(aw, image_shape, k, gen)
         if out is not None:
@@ -137,9 +156,29 @@ def factorise(
             return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
         if kind != "auto":
             raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
+    if kind in ("auto", "gram"):
+        out = gram(aw, rtol, strict=kind == "auto")
+        if out is not None:
+            return out
     _, s, vh = torch.linalg.svd(aw, full_matrices=True)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
     return vh.T.contiguous(), s[:r], r, "dense"
+
+
+def gram(aw: torch.Tensor, rtol: float = 1e-10, strict: bool = False):
+    """``(V, s, r, "gram")`` from ``eigh(A_w^T A_w)``; ``None`` when ``strict`` and some
+    eigenvalue lies between :data:`EIG_RTOL` and :data:`GRAM_MIN` of the largest."""
+    n = aw.shape[1]
+    lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
+    lam, v = lam.flip(0), v.flip(1)
+    top = float(lam[0]) if n else 0.0
+    if top <= 0:
+        return v.contiguous(), lam[:0], 0, "gram"
+    cut = max(EIG_RTOL, rtol**2) * top
+    if strict and bool(((lam > cut) & (lam <= GRAM_MIN * top)).any()):
+        return None
+    r = int((lam > cut).sum())
+    return v.contiguous(), lam[:r].sqrt(), r, "gram"
 
 
 def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):
