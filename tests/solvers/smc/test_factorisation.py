@@ -94,7 +94,7 @@ def test_auto_leaves_unresolvable_spectra_to_the_svd():
     g = torch.Generator().manual_seed(0)
     q1, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64, generator=g))
     q2, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64, generator=g))
-    s = torch.tensor([1.0, 0.5, 0.2, 0.1, 1e-5, 0.0], dtype=torch.float64)  # 1e-5: unresolved
+    s = torch.tensor([1.0, 0.5, 0.2, 0.1, 2e-6, 0.0], dtype=torch.float64)  # 2e-6: unresolved
     aw = q1 @ torch.diag(s) @ q2.T
     v, sv, r, kind = factorise(aw, (1, 2, 3))
     assert kind == "dense" and r == 5
