@@ -19,19 +19,18 @@ for random probes ``z`` (``A_w^T (A_w z)``, two matrix-vector products), to a re
 
 Operators with neither structure (CT, general blurs):
 
-* ``"gram"``: the symmetric eigendecomposition of ``G = A_w^T A_w`` (``torch.linalg.eigh``):
-  about ``m n^2`` for ``G`` plus a symmetric eigensolver on ``n x n``, cheaper than the full
-  SVD of the ``m x n`` matrix (whose ``n x n`` right factor dominates) and robust to
-  repeated singular values, on which LAPACK's divide-and-conquer SVD can fail to converge
-  (masked Fourier at 64 x 64).  Forming ``G`` squares the condition number: eigenvalues are
-  exact to about ``eps lambda_max`` in absolute terms, so the noise variances of the weakest
-  observed directions are less accurate than the SVD's, while the log-likelihood of images,
-  which weighs each direction by its eigenvalue, keeps the SVD's accuracy (measured in
-  ``benchmarks/README.md``, "SMC set-up").  The rank is the one decision the Gram matrix
-  can get wrong, so ``"auto"`` takes this path only when no eigenvalue lies between
-  :data:`EIG_RTOL` of the largest (below: unobserved, as for the structures) and
-  :data:`GRAM_MIN`; otherwise it runs:
-* ``"dense"``: the SVD of ``A_w`` (``torch.linalg.svd``).
+* ``"dense"``: the SVD of ``A_w`` (``torch.linalg.svd``), the default for them;
+* ``"gram"``: the symmetric eigendecomposition of ``G = A_w^T A_w`` (``torch.linalg.eigh``),
+  robust to repeated singular values, on which LAPACK's divide-and-conquer SVD can fail to
+  converge (it did on masked Fourier at 64 x 64).  ``"auto"`` falls back to it when the SVD
+  raises; it can also be asked for.  Forming ``G`` squares the condition number: its
+  eigenvalues are exact to about ``eps lambda_max`` in absolute terms, so singular values
+  below about ``1e-6`` of the largest (:data:`EIG_RTOL` on the eigenvalues) count as
+  unobserved, where the SVD resolves them down to ``rtol``, and the noise variances of the
+  weakest observed directions are less accurate than the SVD's; the log-likelihood of
+  images, which weighs each direction by its eigenvalue, keeps the SVD's accuracy where the
+  ranks agree (measured in ``benchmarks/README.md``, "SMC set-up").  It is not much cheaper:
+  the ``n x n`` symmetric eigensolver costs about what the SVD's right factor does.
 """
 
 from __future__ import annotations
@@ -50,9 +49,6 @@ PROBE_RTOL = 1e-9
 #: rounding noise of about 1e-16 of the largest eigenvalue on exact zeros, i.e. 1e-8 of the
 #: largest singular value, above the dense SVD's cut-off.
 EIG_RTOL = 1e-12
-#: ``"auto"`` accepts the Gram eigendecomposition when no eigenvalue lies between
-#: ``EIG_RTOL`` and this fraction of the largest (see the module docstring).
-GRAM_MIN = 1e-11
 
 
 def _probe(aw: torch.Tensor, apply_g, generator: torch.Generator) -> bool:
@@ -137,8 +133,8 @@ def factorise(
     ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, ``s`` the
     ``(r,)`` singular values in decreasing order, ``kind`` the factorisation used (see the
     module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then
-    ``gram`` (when its spectrum is resolved, see :data:`GRAM_MIN`), then ``dense``; naming a
-    structure that does not hold raises ``ValueError``.
+    ``dense``, and ``gram`` when the SVD fails to converge; naming a structure that does not
+    hold raises ``ValueError``.
     """
     if kind not in KINDS:
         raise ValueError(f"factorisation: expected one of {KINDS}, got {kind!r}")
@@ -158,18 +154,21 @@ def factorise(
             return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
         if kind != "auto":
             raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
-    if kind in ("auto", "gram"):
-        out = gram(aw, rtol, strict=kind == "auto")
-        if out is not None:
-            return out
-    _, s, vh = torch.linalg.svd(aw, full_matrices=True)
+    if kind == "gram":
+        return gram(aw, rtol)
+    try:
+        _, s, vh = torch.linalg.svd(aw, full_matrices=True)
+    except torch.linalg.LinAlgError:  # e.g. "too many repeated singular values"
+        if kind != "auto":
+            raise
+        return gram(aw, rtol)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
     return vh.T.contiguous(), s[:r], r, "dense"
 
 
-def gram(aw: torch.Tensor, rtol: float = 1e-10, strict: bool = False):
-    """``(V, s, r, "gram")`` from ``eigh(A_w^T A_w)``; ``None`` when ``strict`` and some
-    eigenvalue lies between :data:`EIG_RTOL` and :data:`GRAM_MIN` of the largest."""
+def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """``(V, s, r, "gram")`` of ``aw`` from ``eigh(A_w^T A_w)`` (see the module docstring):
+    eigenvalues above ``max(EIG_RTOL, rtol^2)`` of the largest are observed."""
     n = aw.shape[1]
     lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
     lam, v = lam.flip(0), v.flip(1)
@@ -177,8 +176,6 @@ def gram(aw: torch.Tensor, rtol: float = 1e-10, strict: bool = False):
     if top <= 0:
         return v.contiguous(), lam[:0], 0, "gram"
     cut = max(EIG_RTOL, rtol**2) * top
-    if strict and bool(((lam > cut) & (lam <= GRAM_MIN * top)).any()):
-        return None
     r = int((lam > cut).sum())
     return v.contiguous(), lam[:r].sqrt(), r, "gram"
 

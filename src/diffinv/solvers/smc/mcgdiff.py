@@ -64,9 +64,9 @@ together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks
 Operators.  The SVD coordinates come from the dense matrix (``LinearOperator.to_matrix``),
 so this method is for problems with at most :data:`MAX_DIM` unknowns; larger problems
 should use ``method="tds"``.  Diagonal (mask) and circulant (masked Fourier, periodic blur)
-operators are factorised from their structure in ``O(m n)``, others by the symmetric
-eigendecomposition of the normal matrix (or, when that cannot resolve the spectrum, a dense
-SVD; :mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
+operators are factorised from their structure in ``O(m n)``, others by a dense SVD (or,
+when LAPACK's SVD fails to converge, the symmetric eigendecomposition of the normal matrix;
+:mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
 time (``setup_seconds``).
 """
 
