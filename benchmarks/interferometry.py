@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 
 import numpy as np
@@ -23,7 +24,8 @@ from diffinv.operators.interferometry import Array, Observation, Visibilities
 
 def interleaved_cpu(fns, rounds: int, budget_s: float = 0.05) -> list[float]:
     """Per-call CPU seconds of each function: in every round each runs a block of calls
-    (about ``budget_s`` of work) in turn; the minimum over rounds of block time / calls.
+    (about ``budget_s`` of work), in a shuffled order; the minimum over rounds of block
+    time / calls.
 
     CPU time (``time.process_time``) and blocks of calls keep the other jobs of a shared
     machine and the per-call timer resolution out of the small (millisecond) cases.
@@ -34,8 +36,12 @@ def interleaved_cpu(fns, rounds: int, budget_s: float = 0.05) -> list[float]:
         fn()
         calls.append(max(1, int(budget_s / max(time.process_time() - t0, 1e-5))))
     best = [float("inf")] * len(fns)
+    order = list(range(len(fns)))
+    rng = random.Random(0)
     for _ in range(rounds):
-        for i, fn in enumerate(fns):
+        rng.shuffle(order)  # no pair always follows the cache-flushing DFT
+        for i in order:
+            fn = fns[i]
             t0 = time.process_time()
             for _ in range(calls[i]):
                 fn()
