@@ -4,7 +4,10 @@ The sums are those of :mod:`.joseph_sparse` (same per-ray constants from
 :func:`.joseph_sparse.ray_parameters`); nothing but the rays is stored.  Images are laid out
 batch-last, ``(N, N, B)``, so each interpolation reads ``B`` contiguous values and a batch
 costs little more than one image.  Rays driven along ``X`` read the image, rays driven along
-``Y`` read its transpose, so every ray walks memory contiguously.  The projection runs in
+``Y`` read its transpose, so every ray walks memory contiguously.  For batches the steps along
+the rays are taken in tiles of image columns (:func:`tile_columns`, :data:`TILE_BYTES`): all
+rays cover one tile before the next, so the columns they read or write stay in the core's
+cache instead of streaming the whole batch-last image once per view.  The projection runs in
 parallel over rays; the back-projection (a scatter) runs in parallel over blocks of rays,
 each into its own pair of buffers, which are summed at the end.
 """
