@@ -104,6 +104,30 @@ def _gather_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover - 
                             dst[i, b] += wt * row[r, b]
 
 
+@numba.njit(inline="always")
+def two_tap_span(a0, m, delta, k, n, n_det):  # pragma: no cover - compiled
+    """Position ``t0`` of pixel 0 in detector units for line ``k`` of a view, ``1/delta``,
+    ``|delta|`` and the pixels ``[i0, i1)`` whose ``t`` lies in ``[-1, D]`` (both taps inside
+    a row guarded by two zero cells at each end)."""
+    inv = 1.0 / delta
+    t0 = -(a0 + k * m) * inv
+    e0 = (-1.0 - t0) / inv
+    e1 = (n_det - t0) / inv
+    if e0 > e1:
+        e0, e1 = e1, e0
+    return t0, inv, abs(delta), max(0, int(math.ceil(e0))), min(n, int(math.floor(e1)) + 1)
+
+
+@numba.njit(inline="always")
+def two_taps(t, ad, n_det):  # pragma: no cover - compiled
+    """Guarded index ``r`` of the lower tap at position ``t`` and the weights of ``r, r+1``;
+    clamped into the guards (zeros) where rounding puts ``t`` just outside ``[-1, D]``."""
+    rf = math.floor(t)
+    fr = t - rf
+    r = min(max(int(rf) + 2, 0), n_det + 2)
+    return r, max(1.0 - ad * fr, 0.0), max(1.0 - ad * (1.0 - fr), 0.0)
+
+
 def _gather2_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover - compiled
     # One image, every |delta| >= 1 (at most two rays per pixel and view): sino (A, D + 4)
     # with two zero guard cells at each end; out_x, out_y (N, N) as in _gather_py.
@@ -112,26 +136,11 @@ def _gather2_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover -
     n = out_x.shape[0]
     for k in numba.prange(n):
         for v in range(n_views):
-            inv = 1.0 / delta[v]
-            ad = abs(delta[v])
-            t0 = -(a0[v] + k * m[v]) * inv
-            # pixels whose t lies in [-1, D]: both taps inside the guarded row
-            e0 = (-1.0 - t0) / inv
-            e1 = (n_det - t0) / inv
-            if e0 > e1:
-                e0, e1 = e1, e0
-            i0 = max(0, int(math.ceil(e0)))
-            i1 = min(n, int(math.floor(e1)) + 1)
+            t0, inv, ad, i0, i1 = two_tap_span(a0[v], m[v], delta[v], k, n, n_det)
             dst = out_x[k] if xdrive[v] else out_y[k]
             row = sino[v]
             for i in range(i0, i1):
-                t = t0 + i * inv
-                rf = math.floor(t)
-                fr = t - rf
-                # clamped into the guards (zeros) where rounding puts t just outside [-1, D]
-                r = min(max(int(rf) + 2, 0), n_det + 2)
-                w0 = max(1.0 - ad * fr, 0.0)
-                w1 = max(1.0 - ad * (1.0 - fr), 0.0)
+                r, w0, w1 = two_taps(t0 + i * inv, ad, n_det)
                 dst[i] += w0 * row[r] + w1 * row[r + 1]
 
 
@@ -144,24 +153,11 @@ def _gather2b_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover 
     n = out_x.shape[0]
     for k in numba.prange(n):
         for v in range(n_views):
-            inv = 1.0 / delta[v]
-            ad = abs(delta[v])
-            t0 = -(a0[v] + k * m[v]) * inv
-            e0 = (-1.0 - t0) / inv
-            e1 = (n_det - t0) / inv
-            if e0 > e1:
-                e0, e1 = e1, e0
-            i0 = max(0, int(math.ceil(e0)))
-            i1 = min(n, int(math.floor(e1)) + 1)
+            t0, inv, ad, i0, i1 = two_tap_span(a0[v], m[v], delta[v], k, n, n_det)
             dst = out_x[k] if xdrive[v] else out_y[k]
             row = sino[v]
             for i in range(i0, i1):
-                t = t0 + i * inv
-                rf = math.floor(t)
-                fr = t - rf
-                r = min(max(int(rf) + 2, 0), n_det + 2)
-                w0 = max(1.0 - ad * fr, 0.0)
-                w1 = max(1.0 - ad * (1.0 - fr), 0.0)
+                r, w0, w1 = two_taps(t0 + i * inv, ad, n_det)
                 for b in range(nb):
                     dst[i, b] += w0 * row[r, b] + w1 * row[r + 1, b]
 
