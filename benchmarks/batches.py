@@ -14,9 +14,10 @@ fan beam (``numba``; 360 views over 2 pi, source at 2N, detector of 2N cells at 
 Cartesian ``MultiCoilMRI`` with 16 birdcage coils, 4x mask (``forward`` then ``adjoint``,
 and ``normal``), complex64.  CT images are float32.
 
-FBP and MRI cannot reach 3x on one thread by construction: per image they run FFTs (the
-ramp filter; one FFT pair per coil) whose work grows linearly with the batch, so their
-rows show how close the per-image cost stays to batch 1 (8/1 = 8 means no overhead saved).
+Cartesian MRI cannot reach 3x on one thread by construction: per image it runs one FFT
+pair per coil, work that grows linearly with the batch, so its rows show how close the
+per-image cost stays to batch 1 (8/1 = 8 means no overhead saved).  FBP shares the
+back-projection's taps across the batch; its ramp-filter FFTs grow with the batch.
 
 Run:  PYTHONPATH=src python benchmarks/batches.py [--threads 1] [--repeats 3]
       [--ct-sizes 128 256 512] [--mri-sizes 128 256 320] [--only ct|mri]
