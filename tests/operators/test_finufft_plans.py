@@ -49,3 +49,26 @@ def test_mri_finufft_backend_plans_match_fresh_backend():
     torch.testing.assert_close(make_backend("finufft", omega, (16, 16)).forward(img), first)
     ref = make_backend("dft", omega, (16, 16)).forward(img)
     assert float((first - ref).abs().max() / ref.abs().max()) < 1e-10
+
+
+def test_fast_lookup_follows_evictions_and_thread_counts():
+    # the per-call fast path (kind, n_trans, precision, torch threads) -> plan must never
+    # hand out a plan the cache evicted, nor ignore a change of the thread count
+    x0, x1 = _points(200, seed=3)
+    cache = PlanCache((x0, x1), (12, 10), max_plans=1)
+    rng = np.random.default_rng(4)
+    modes = rng.standard_normal((2, 12, 10)) + 1j * rng.standard_normal((2, 12, 10))
+    vals = rng.standard_normal((2, 200)) + 1j * rng.standard_normal((2, 200))
+    want2 = finufft.nufft2d2(x0, x1, modes, isign=-1, eps=1e-12)
+    want1 = finufft.nufft2d1(x0, x1, vals, (12, 10), isign=1, eps=1e-12)
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 1):
+            torch.set_num_threads(threads)
+            for _ in range(2):  # type 2 and type 1 evict each other (max_plans=1)
+                p2 = cache.plan(2, 2, torch.complex128)
+                assert np.abs(cache.type2(modes) - want2).max() <= 1e-10 * np.abs(want2).max()
+                assert np.abs(cache.type1(vals) - want1).max() <= 1e-10 * np.abs(want1).max()
+                assert cache.plan(2, 2, torch.complex128) is not p2  # evicted by type 1
+    finally:
+        torch.set_num_threads(old)

@@ -203,9 +203,12 @@ def test_gather_backprojection_is_the_transpose(n, angles, kwargs):
     assert views is not None
     y = torch.randn(3, 1, op.n_angles, op.n_detectors, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
-    got = joseph_gather.backproject(y[:, 0].numpy(), views, n)
+    got = joseph_gather.backproject(y[:, 0].numpy(), views, n)  # a batch of 3
     torch.testing.assert_close(torch.from_numpy(got)[:, None], op.adjoint(y),
                                rtol=1e-10, atol=1e-10)
+    one_by_one = joseph_gather.backproject(y[:, 0].numpy(), views, n, per_image=True)
+    torch.testing.assert_close(torch.from_numpy(got), torch.from_numpy(one_by_one),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_fbp_is_the_same_on_both_backends(parallel_data):

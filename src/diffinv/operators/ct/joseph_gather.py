@@ -104,6 +104,30 @@ def _gather_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover - 
                             dst[i, b] += wt * row[r, b]
 
 
+@numba.njit(inline="always")
+def two_tap_span(a0, m, delta, k, n, n_det):  # pragma: no cover - compiled
+    """Position ``t0`` of pixel 0 in detector units for line ``k`` of a view, ``1/delta``,
+    ``|delta|`` and the pixels ``[i0, i1)`` whose ``t`` lies in ``[-1, D]`` (both taps inside
+    a row guarded by two zero cells at each end)."""
+    inv = 1.0 / delta
+    t0 = -(a0 + k * m) * inv
+    e0 = (-1.0 - t0) / inv
+    e1 = (n_det - t0) / inv
+    if e0 > e1:
+        e0, e1 = e1, e0
+    return t0, inv, abs(delta), max(0, int(math.ceil(e0))), min(n, int(math.floor(e1)) + 1)
+
+
+@numba.njit(inline="always")
+def two_taps(t, ad, n_det):  # pragma: no cover - compiled
+    """Guarded index ``r`` of the lower tap at position ``t`` and the weights of ``r, r+1``;
+    clamped into the guards (zeros) where rounding puts ``t`` just outside ``[-1, D]``."""
+    rf = math.floor(t)
+    fr = t - rf
+    r = min(max(int(rf) + 2, 0), n_det + 2)
+    return r, max(1.0 - ad * fr, 0.0), max(1.0 - ad * (1.0 - fr), 0.0)
+
+
 def _gather2_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover - compiled
     # One image, every |delta| >= 1 (at most two rays per pixel and view): sino (A, D + 4)
     # with two zero guard cells at each end; out_x, out_y (N, N) as in _gather_py.
@@ -112,27 +136,30 @@ def _gather2_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover -
     n = out_x.shape[0]
     for k in numba.prange(n):
         for v in range(n_views):
-            inv = 1.0 / delta[v]
-            ad = abs(delta[v])
-            t0 = -(a0[v] + k * m[v]) * inv
-            # pixels whose t lies in [-1, D]: both taps inside the guarded row
-            e0 = (-1.0 - t0) / inv
-            e1 = (n_det - t0) / inv
-            if e0 > e1:
-                e0, e1 = e1, e0
-            i0 = max(0, int(math.ceil(e0)))
-            i1 = min(n, int(math.floor(e1)) + 1)
+            t0, inv, ad, i0, i1 = two_tap_span(a0[v], m[v], delta[v], k, n, n_det)
             dst = out_x[k] if xdrive[v] else out_y[k]
             row = sino[v]
             for i in range(i0, i1):
-                t = t0 + i * inv
-                rf = math.floor(t)
-                fr = t - rf
-                # clamped into the guards (zeros) where rounding puts t just outside [-1, D]
-                r = min(max(int(rf) + 2, 0), n_det + 2)
-                w0 = max(1.0 - ad * fr, 0.0)
-                w1 = max(1.0 - ad * (1.0 - fr), 0.0)
+                r, w0, w1 = two_taps(t0 + i * inv, ad, n_det)
                 dst[i] += w0 * row[r] + w1 * row[r + 1]
+
+
+def _gather2b_py(sino, xdrive, a0, delta, m, out_x, out_y):  # pragma: no cover - compiled
+    # A batch of _gather2_py, batch-last: sino (A, D + 4, B), out_x, out_y (N, N, B).  The
+    # taps of each pixel and view are computed once for the whole batch.
+    n_views = sino.shape[0]
+    n_det = sino.shape[1] - 4
+    nb = sino.shape[2]
+    n = out_x.shape[0]
+    for k in numba.prange(n):
+        for v in range(n_views):
+            t0, inv, ad, i0, i1 = two_tap_span(a0[v], m[v], delta[v], k, n, n_det)
+            dst = out_x[k] if xdrive[v] else out_y[k]
+            row = sino[v]
+            for i in range(i0, i1):
+                r, w0, w1 = two_taps(t0 + i * inv, ad, n_det)
+                for b in range(nb):
+                    dst[i, b] += w0 * row[r, b] + w1 * row[r + 1, b]
 
 
 # fastmath: the inputs are finite (FBP checks them) and the order of the few additions per
@@ -143,13 +170,14 @@ _KERNELS = {
         if not parallel
         else numba.njit(parallel=True, fastmath=True)(fn)
     )
-    for name, fn in (("general", _gather_py), ("two_taps", _gather2_py))
+    for name, fn in (("general", _gather_py), ("two_taps", _gather2_py),
+                     ("two_taps_batch", _gather2b_py))
     for parallel in (False, True)
 }
 
 
 def backproject(
-    sino: np.ndarray, views: ViewParameters, image_size: int
+    sino: np.ndarray, views: ViewParameters, image_size: int, per_image: bool = False
 ) -> np.ndarray:
     """``A^T`` of a batch of sinograms by the gather sum of the module docstring.
 
@@ -160,6 +188,9 @@ def backproject(
     views : ViewParameters
         From :func:`view_parameters` for the operator's rays.
     image_size : int
+    per_image : bool
+        Run a batch one image at a time (the two-tap case only; for comparisons): by default
+        a batch shares each pixel's taps across its images.
 
     Returns
     -------
@@ -174,6 +205,14 @@ def backproject(
     work = n * n * n_views * 2 * b
     parallel = numba.get_num_threads() > 1 and threads_for(work, numba.get_num_threads()) > 1
     geometry = (views.xdrive, views.a0, views.delta, views.m)
+    if (np.abs(views.delta) >= 1.0).all() and b > 1 and not per_image:
+        guarded = np.zeros((n_views, n_det + 4, b), dtype=sino.dtype)
+        guarded[:, 2:-2] = scaled
+        out_x = np.zeros((n, n, b), dtype=sino.dtype)
+        out_y = np.zeros_like(out_x)
+        _KERNELS["two_taps_batch", parallel](guarded, *geometry, out_x, out_y)
+        img = out_x.transpose(1, 0, 2) + out_y
+        return np.ascontiguousarray(img.transpose(2, 0, 1))
     if (np.abs(views.delta) >= 1.0).all():
         out = np.empty((b, n, n), dtype=sino.dtype)
         guarded = np.zeros((n_views, n_det + 4), dtype=sino.dtype)

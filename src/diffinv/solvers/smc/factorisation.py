@@ -15,7 +15,22 @@ unknowns); two structures common in imaging give it in ``O(m n)``:
 
 Each structure is *verified*, not assumed: ``G z`` is compared with the structured product
 for random probes ``z`` (``A_w^T (A_w z)``, two matrix-vector products), to a relative
-``1e-9``; otherwise the dense SVD runs (:func:`factorise` with ``kind="dense"``).
+``1e-9``.
+
+Operators with neither structure (CT, general blurs):
+
+* ``"dense"``: the SVD of ``A_w`` (``torch.linalg.svd``), the default for them;
+* ``"gram"``: the symmetric eigendecomposition of ``G = A_w^T A_w`` (``torch.linalg.eigh``),
+  robust to repeated singular values, on which LAPACK's divide-and-conquer SVD can fail to
+  converge (it did on masked Fourier at 64 x 64).  ``"auto"`` falls back to it when the SVD
+  raises; it can also be asked for.  Forming ``G`` squares the condition number: its
+  eigenvalues are exact to about ``eps lambda_max`` in absolute terms, so singular values
+  below about ``1e-6`` of the largest (:data:`EIG_RTOL` on the eigenvalues) count as
+  unobserved, where the SVD resolves them down to ``rtol``, and the noise variances of the
+  weakest observed directions are less accurate than the SVD's; the log-likelihood of
+  images, which weighs each direction by its eigenvalue, keeps the SVD's accuracy where the
+  ranks agree (measured in ``benchmarks/README.md``, "SMC set-up").  It is not much cheaper:
+  the ``n x n`` symmetric eigensolver costs about what the SVD's right factor does.
 """
 
 from __future__ import annotations
@@ -24,9 +39,10 @@ import math
 
 import torch
 
-__all__ = ["KINDS", "factorise", "fourier_columns", "fourier_basis", "real_fourier_basis"]
+__all__ = ["KINDS", "factorise", "gram", "fourier_columns", "fourier_basis",
+           "real_fourier_basis"]
 
-KINDS = ("auto", "diagonal", "circulant", "dense")
+KINDS = ("auto", "diagonal", "circulant", "gram", "dense")
 PROBES = 3
 PROBE_RTOL = 1e-9
 #: Structured eigenvalues below this fraction of the largest are unobserved: the FFT puts
@@ -116,8 +132,9 @@ def factorise(
 
     ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, ``s`` the
     ``(r,)`` singular values in decreasing order, ``kind`` the factorisation used (see the
-    module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then ``dense``;
-    naming a structure that does not hold raises ``ValueError``.
+    module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then
+    ``dense``, and ``gram`` when the SVD fails to converge; naming a structure that does not
+    hold raises ``ValueError``.
     """
     if kind not in KINDS:
         raise ValueError(f"factorisation: expected one of {KINDS}, got {kind!r}")
@@ -125,7 +142,7 @@ def factorise(
     gen = torch.Generator().manual_seed(seed)
     tries = ("diagonal", "circulant") if kind == "auto" else (kind,)
     for k in tries:
-        if k == "dense":
+        if k in ("dense", "gram"):
             break
         out = _structured(aw, image_shape, k, gen)
         if out is not None:
@@ -137,9 +154,30 @@ def factorise(
             return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
         if kind != "auto":
             raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
-    _, s, vh = torch.linalg.svd(aw, full_matrices=True)
+    if kind == "gram":
+        return gram(aw, rtol)
+    try:
+        _, s, vh = torch.linalg.svd(aw, full_matrices=True)
+    except torch.linalg.LinAlgError:  # e.g. "too many repeated singular values"
+        if kind != "auto":
+            raise
+        return gram(aw, rtol)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
     return vh.T.contiguous(), s[:r], r, "dense"
+
+
+def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """``(V, s, r, "gram")`` of ``aw`` from ``eigh(A_w^T A_w)`` (see the module docstring):
+    eigenvalues above ``max(EIG_RTOL, rtol^2)`` of the largest are observed."""
+    n = aw.shape[1]
+    lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
+    lam, v = lam.flip(0), v.flip(1)
+    top = float(lam[0]) if n else 0.0
+    if top <= 0:
+        return v.contiguous(), lam[:0], 0, "gram"
+    cut = max(EIG_RTOL, rtol**2) * top
+    r = int((lam > cut).sum())
+    return v.contiguous(), lam[:r].sqrt(), r, "gram"
 
 
 def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):

@@ -67,8 +67,9 @@ together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks
 Operators.  The SVD coordinates come from the dense matrix (``LinearOperator.to_matrix``),
 so this method is for problems with at most :data:`MAX_DIM` unknowns; larger problems
 should use ``method="tds"``.  Diagonal (mask) and circulant (masked Fourier, periodic blur)
-operators are factorised from their structure in ``O(m n)``, others by a dense SVD
-(:mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
+operators are factorised from their structure in ``O(m n)``, others by a dense SVD (or,
+when LAPACK's SVD fails to converge, the symmetric eigendecomposition of the normal matrix;
+:mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
 time (``setup_seconds``).
 """
 
@@ -124,7 +125,8 @@ class SVDLikelihood:
         ``log p(y | x) - sum_i log N(ybar_i; xbar_i, rho2_i)`` (independent of ``x``).
     factorisation : str
         How ``V`` was found: ``"diagonal"``, ``"circulant"`` (from the operator's structure,
-        :mod:`.factorisation`) or ``"dense"`` (SVD).
+        :mod:`.factorisation`), ``"gram"`` (eigendecomposition of ``A_w^T A_w``) or
+        ``"dense"`` (SVD).
     setup_seconds : float
         Wall time of :meth:`from_problem` (dense matrix plus factorisation).
     """
@@ -151,8 +153,8 @@ class SVDLikelihood:
         """Build from a linear-Gaussian :class:`InverseProblem` (float64).
 
         ``V`` comes from the operator's structure where it has one (diagonal or circulant
-        normal matrix, verified by random probes), else from a dense SVD
-        (:func:`.factorisation.factorise`).
+        normal matrix, verified by random probes), else from the eigendecomposition of the
+        normal matrix or a dense SVD (:func:`.factorisation.factorise`).
         """
         start = time.perf_counter()
         n = math.prod(image_shape)
