@@ -337,10 +337,7 @@ def fastest_count(
     if not 0.0 < float(margin) <= 1.0:
         raise ValueError(f"margin: expected a number in (0, 1], got {margin!r}")
     best = {c: float("inf") for c in candidates}
-    nb = _numba()
-    old_torch = torch.get_num_threads()
-    old_numba = nb.get_num_threads() if nb is not None else None
-    try:
+    with thread_limit(candidates[0]):  # restores the counts in effect before the call
         for _ in range(repeats):
             for c in candidates:
                 set_threads(c)
@@ -348,10 +345,6 @@ def fastest_count(
                 t = time.perf_counter()
                 fn()
                 best[c] = min(best[c], time.perf_counter() - t)
-    finally:
-        torch.set_num_threads(old_torch)
-        if nb is not None and old_numba is not None:
-            nb.set_num_threads(old_numba)
     chosen = candidates[0]
     for c in candidates[1:]:
         if best[c] < margin * best[chosen]:
