@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..demos.prior_choice import check_prior_fits
+from ..demos.prior_choice import check_prior_fits, load_named
 from ..demos.registry import Demo
 from ..io import jsonable
 from ..thread_probe import settle_run_threads
@@ -38,12 +38,7 @@ _UNITS = {
 def _load_prior(name: str | None):
     if name is None:
         return None
-    from ..priors import load
-
-    try:
-        return load(name)
-    except FileNotFoundError as err:  # an unknown name or a missing file: a bad --prior
-        raise ValueError(f"--prior: {str(err).removeprefix('name: ')}") from None
+    return load_named(name, "--prior")
 
 
 def build_data_problem(paths: list[str], kind: str | None = None, prior: str | None = None):

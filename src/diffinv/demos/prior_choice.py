@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from ..priors.base import shape_mismatch
 
-__all__ = ["prior_for_problem", "check_prior_fits", "first_shipped"]
+__all__ = ["prior_for_problem", "check_prior_fits", "first_shipped", "load_named"]
 
 
 def first_shipped(names: Sequence[str]) -> str:
@@ -65,6 +65,17 @@ def check_prior_fits(prior: object, label: str, problem: str, image_shape: tuple
         )
 
 
+def load_named(spec: str, argument: str = "prior"):
+    """Load a shipped prior name or ``.pt`` path; an unknown name or a missing file raises
+    ``ValueError`` naming ``argument`` (a bad argument, not a missing file of ours)."""
+    from ..priors import load
+
+    try:
+        return load(spec)
+    except FileNotFoundError as err:
+        raise ValueError(f"{argument}: {str(err).removeprefix('name: ')}") from None
+
+
 def prior_for_problem(spec: str | Callable, problem: str, image_shape: tuple[int, ...],
                       units: Sequence[str], units_text: str) -> Callable:
     """Load ``spec`` (shipped name or ``.pt`` path) and check that it fits the problem.
@@ -78,11 +89,6 @@ def prior_for_problem(spec: str | Callable, problem: str, image_shape: tuple[int
         return spec
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"prior: expected a shipped prior name or a file path, got {spec!r}")
-    from ..priors import load
-
-    try:
-        prior = load(spec)
-    except FileNotFoundError as err:  # an unknown name or a missing file: a bad argument
-        raise ValueError(f"prior: {str(err).removeprefix('name: ')}") from None
+    prior = load_named(spec)
     check_prior_fits(prior, spec, problem, tuple(image_shape), units, units_text)
     return prior
