@@ -1,8 +1,10 @@
 """Speed of the CT projectors against ASTRA's CPU projectors and scikit-image, in one run.
 
 256 x 256 image, 180 angles over [0, pi), 256 detector cells of one pixel (the usual ASTRA
-set-up), float32.  Times are the best of ``--repeats`` runs after a warm-up; every figure is
-per image, and ratios are ``reference time / our time`` (above 1: ours is faster).  ASTRA
+set-up), float32.  All projector calls, ours and the references', run in turn in every
+repeat (interleaved, so the machine's load hits them alike); the script prints the minimum
+over ``--repeats`` of the wall time and of the CPU time (``time.process_time``), per image,
+and ratios ``our time / reference time`` (below 1: ours is faster).  ASTRA
 and scikit-image work on one image at a time, so their batch-8 figures are 8 calls.  At this
 size the default ``backend="auto"`` is the sparse CSR pair (built once per geometry).
 
@@ -26,26 +28,16 @@ import torch
 from diffinv.operators.ct import FanBeamRadon, ParallelBeamRadon
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def interleaved_best(fns, repeats: int) -> list[float]:
-    """Best time of each function, the functions run in turn in every repeat."""
+def interleaved_best(fns, repeats: int, clock=time.perf_counter) -> list[float]:
+    """Best time of each function by ``clock``, the functions run in turn in every repeat."""
     for fn in fns:
         fn()
     best = [math.inf] * len(fns)
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            t = time.perf_counter()
+            t = clock()
             fn()
-            best[i] = min(best[i], time.perf_counter() - t)
+            best[i] = min(best[i], clock() - t)
     return best
 
 
@@ -105,7 +97,9 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     img = rng.random((8, n, n)).astype(np.float32)
-    rows: list[tuple[str, int, float, float]] = []  # name, batch, fwd s/img, adj s/img
+    # (name, batch, direction, fn): every projector call, ours and the references, timed
+    # interleaved in one loop so that the machine's load hits all of them alike
+    calls: list[tuple[str, int, str, object]] = []
 
     for backend in ("numba", "sparse"):
         op = ParallelBeamRadon(n, angles, n_detectors=n, backend=backend)
@@ -116,9 +110,9 @@ def main() -> None:
         for b in (1, 8):
             x = torch.from_numpy(img[:b, None].copy())
             y = op(x)
-            tf = best_time(lambda: op(x), args.repeats) / b  # noqa: B023
-            ta = best_time(lambda: op.adjoint(y), args.repeats) / b  # noqa: B023
-            rows.append((f"diffinv parallel ({backend})", b, tf, ta))
+            name = f"diffinv parallel ({backend})"
+            calls.append((name, b, "fwd", lambda op=op, x=x: op(x)))
+            calls.append((name, b, "adj", lambda op=op, y=y: op.adjoint(y)))
         if backend == "sparse":
             print(f"sparse matrix build (once per geometry): {setup:.2f} s")
 
@@ -133,36 +127,28 @@ def main() -> None:
     for b in (1, 8):
         x = torch.from_numpy(img[:b, None].copy())
         y = fan(x)
-        tf = best_time(lambda: fan(x), args.repeats) / b  # noqa: B023
-        ta = best_time(lambda: fan.adjoint(y), args.repeats) / b  # noqa: B023
-        rows.append(("diffinv fan flat (numba, 2N cells)", b, tf, ta))
+        name = "diffinv fan flat (numba, 2N cells)"
+        calls.append((name, b, "fwd", lambda x=x: fan(x)))
+        calls.append((name, b, "adj", lambda y=y: fan.adjoint(y)))
 
-    refs: dict[str, tuple[float, float]] = {}
+    refs: list[str] = []
+    v = img[0].ravel()
     try:
         import astra
 
         vol = astra.create_vol_geom(n, n)
-        for kind in ("line", "linear"):
-            geom = astra.create_proj_geom("parallel", 1.0, n, angles.numpy())
-            pid = astra.create_projector(kind, geom, vol)
-            w = astra.OpTomo(pid)
-            v = img[0].ravel()
+        geoms = [(f"ASTRA CPU parallel '{kind}'", kind,
+                  astra.create_proj_geom("parallel", 1.0, n, angles.numpy()))
+                 for kind in ("line", "linear")]
+        geoms.append(("ASTRA CPU fanflat 'line_fanflat'", "line_fanflat",
+                      astra.create_proj_geom("fanflat", 1.0, 2 * n, fan.angles.numpy(),
+                                             2.0 * n, 1.0 * n)))
+        for name, kind, geom in geoms:
+            w = astra.OpTomo(astra.create_projector(kind, geom, vol))
             s = w * v
-            refs[f"ASTRA CPU parallel '{kind}'"] = (
-                best_time(lambda: w * v, args.repeats),  # noqa: B023
-                best_time(lambda: w.T * s, args.repeats),  # noqa: B023
-            )
-            astra.projector.delete(pid)
-        geom = astra.create_proj_geom("fanflat", 1.0, 2 * n, fan.angles.numpy(), 2.0 * n, 1.0 * n)
-        pid = astra.create_projector("line_fanflat", geom, vol)
-        w = astra.OpTomo(pid)
-        v = img[0].ravel()
-        s = w * v
-        refs["ASTRA CPU fanflat 'line_fanflat'"] = (
-            best_time(lambda: w * v, args.repeats),
-            best_time(lambda: w.T * s, args.repeats),
-        )
-        astra.projector.delete(pid)
+            calls.append((name, 1, "fwd", lambda w=w: w * v))
+            calls.append((name, 1, "adj", lambda w=w, s=s: w.T * s))
+            refs.append(name)
     except ImportError:
         print("astra-toolbox not installed: ASTRA columns skipped")
     try:
@@ -170,42 +156,40 @@ def main() -> None:
 
         deg = np.rad2deg(angles.numpy())
         sk = radon(img[0], deg, circle=True)
-        refs["scikit-image radon / iradon(filter=None)"] = (
-            best_time(lambda: radon(img[0], deg, circle=True), args.repeats),
-            best_time(lambda: iradon(sk, deg, circle=True, filter_name=None), args.repeats),
-        )
+        name = "scikit-image radon / iradon(filter=None)"
+        calls.append((name, 1, "fwd", lambda: radon(img[0], deg, circle=True)))
+        calls.append((name, 1, "adj", lambda: iradon(sk, deg, circle=True, filter_name=None)))
+        refs.append(name)
     except ImportError:
         print("scikit-image not installed: skimage columns skipped")
 
-    print(f"\n{n}x{n}, {n_ang} angles, float32, threads={args.threads}; ms per image")
-    print(f"{'projector':44s} {'batch':>5s} {'forward':>9s} {'adjoint':>9s}")
-    for name, b, tf, ta in rows:
-        print(f"{name:44s} {b:5d} {tf * 1e3:9.1f} {ta * 1e3:9.1f}")
-    for name, (tf, ta) in refs.items():
-        print(f"{name:44s} {1:5d} {tf * 1e3:9.1f} {ta * 1e3:9.1f}")
+    wall = interleaved_best([c[3] for c in calls], args.repeats)
+    cpu = interleaved_best([c[3] for c in calls], args.repeats, clock=time.process_time)
+    per = {(name, b, d): (tw / b, tc / b)
+           for (name, b, d, _), tw, tc in zip(calls, wall, cpu, strict=True)}
 
-    print("\nratios: reference time / diffinv time per image (> 1 means diffinv is faster)")
-    ours = {(name, b): (tf, ta) for name, b, tf, ta in rows}
-    for ref_name, (rf, ra) in refs.items():
-        target = (
-            "diffinv fan flat (numba, 2N cells)"
-            if "fanflat" in ref_name
-            else ("diffinv parallel (numba)")
-        )
-        for b in (1, 8):
-            tf, ta = ours[(target, b)]
-            print(
-                f"{ref_name:44s} vs {target} batch {b}: forward x{rf / tf:5.2f}, "
-                f"adjoint x{ra / ta:5.2f}"
-            )
-        if "fanflat" not in ref_name:
+    print(f"\n{n}x{n}, {n_ang} angles, float32, threads={args.threads}; ms per image, "
+          f"minimum of {args.repeats} interleaved repeats, wall (CPU)")
+    print(f"{'projector':44s} {'batch':>5s} {'forward':>17s} {'adjoint':>17s}")
+    for name, b in dict.fromkeys((c[0], c[1]) for c in calls):
+        (fw, fc), (aw, ac) = per[(name, b, "fwd")], per[(name, b, "adj")]
+        print(f"{name:44s} {b:5d} {fw * 1e3:8.1f} ({fc * 1e3:6.1f}) "
+              f"{aw * 1e3:8.1f} ({ac * 1e3:6.1f})")
+
+    print("\nratios: diffinv time per image / reference time (< 1 means diffinv is faster), "
+          "wall (CPU)")
+    for ref_name in refs:
+        if "fanflat" in ref_name:
+            targets = ["diffinv fan flat (numba, 2N cells)"]
+        else:
+            targets = ["diffinv parallel (numba)", "diffinv parallel (sparse)"]
+        for target in targets:
             for b in (1, 8):
-                tf, ta = ours[("diffinv parallel (sparse)", b)]
-                print(
-                    f"{ref_name:44s} vs diffinv parallel (sparse) batch {b}: "
-                    f"forward x{rf / tf:5.2f}, adjoint x{ra / ta:5.2f}"
-                )
-
+                parts = []
+                for d in ("fwd", "adj"):
+                    (ow, oc), (rw, rc) = per[(target, b, d)], per[(ref_name, 1, d)]
+                    parts.append(f"{d} {ow / rw:5.2f} ({oc / rc:5.2f})")
+                print(f"{target} batch {b} / {ref_name}: " + ", ".join(parts))
 
 if __name__ == "__main__":
     main()
