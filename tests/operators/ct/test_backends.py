@@ -82,3 +82,20 @@ def test_numba_batch_tiles_and_blocks_match_the_sparse_pair(monkeypatch):
     # float32 batches interpolate in float32: equal to the float64 product to rounding
     x32 = x.float()
     torch.testing.assert_close(numba_op(x32).double(), sparse(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_single_image_path_equals_the_batched_product(dtype):
+    """One image takes scipy's CSR product, batches torch's: same numbers, same dtype."""
+    op = ParallelBeamRadon(20, 13, backend="sparse")
+    A, At = op.matrices(dtype=dtype)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 1, 20, 20, dtype=dtype, generator=gen)
+    y = torch.rand(2, 1, 13, op.n_detectors, dtype=dtype, generator=gen)
+    fwd1, adj1 = op(x[:1]), op.adjoint(y[:1])
+    assert fwd1.dtype == dtype and adj1.dtype == dtype
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(fwd1, op(x)[:1], **tol)
+    torch.testing.assert_close(adj1, op.adjoint(y)[:1], **tol)
+    want = (A.to_dense() @ x[0].reshape(-1)).reshape(fwd1.shape)
+    torch.testing.assert_close(fwd1, want, **tol)
