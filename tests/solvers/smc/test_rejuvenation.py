@@ -1,4 +1,4 @@
-"""MCMC rejuvenation kernels (MALA, pCN) leave their tempered, twisted target invariant.
+"""MCMC rejuvenation kernels (MALA, HMC, pCN) leave their tempered, twisted target invariant.
 
 For a Gaussian prior ``N(m, C)`` the denoiser is affine, ``D(x) = m + K (x - m)`` with
 ``K = C (C + sigma^2 I)^{-1}``, so the rejuvenation target at level ``sigma`` and exponent
@@ -31,7 +31,7 @@ def _target(prior, problem, sigma, exponent):
     return mean, cov
 
 
-@pytest.mark.parametrize("kind", ["mala", "pcn"])
+@pytest.mark.parametrize("kind", ["mala", "hmc", "pcn"])
 @pytest.mark.parametrize("sigma, exponent", [(0.05, 1.0), (1.0, 0.3)])
 def test_moves_keep_the_exact_target(kind, sigma, exponent):
     prior, problem = gaussian_case(n=3, m=2, sigma_y=0.2, seed=4)
@@ -63,3 +63,17 @@ def test_moves_do_not_modify_the_input_state():
     Rejuvenation("mala", 3, 0.5, prior, problem.log_likelihood, None,
                  torch.Generator().manual_seed(2)).move(st, 0.1, 1.0)
     assert torch.equal(st.x, before)
+
+
+@pytest.mark.parametrize("kind", ["mala", "hmc", "pcn"])
+def test_step_adaptation_reaches_the_target_acceptance(kind):
+    """On a Gaussian target the adapted step settles where the population's acceptance is
+    the kernel's target (mean of the last 20 of 60 sweeps within 0.1)."""
+    prior, problem = gaussian_case(n=3, m=2, sigma_y=0.2, seed=4)
+    mean, cov = _target(prior, problem, 0.05, 1.0)
+    g = torch.Generator().manual_seed(3)
+    x = mean + torch.randn(1000, 3, dtype=F64, generator=g) @ torch.linalg.cholesky(cov).T
+    target = DEFAULT_ACCEPTANCE[kind]
+    mover = Rejuvenation(kind, 60, target, prior, problem.log_likelihood, None, g)
+    mover.move(evaluate(prior, problem.log_likelihood, x, 0.05, None), 0.05, 1.0)
+    assert abs(sum(mover.acceptance[-20:]) / 20 - target) < 0.1, mover.acceptance[-20:]

@@ -109,7 +109,8 @@ def test_pcn_rejuvenation_runs_and_adapts():
 @pytest.mark.parametrize("options, match", [
     ({"tempering": 1.0}, "tempering"),
     ({"tempering": 0.0}, "tempering"),
-    ({"rejuvenation": "hmc"}, "rejuvenation"),
+    ({"rejuvenation": "nuts"}, "rejuvenation"),
+    ({"rejuvenation": "hmc", "rejuvenation_leapfrog": 0}, "rejuvenation_leapfrog"),
     ({"rejuvenation_moves": 0}, "rejuvenation_moves"),
     ({"target_acceptance": 1.0}, "target_acceptance"),
     ({"twist_inflation": -1.0}, "twist_inflation"),

@@ -1,4 +1,4 @@
-r"""MCMC rejuvenation moves for SMC: MALA and pCN on a tempered, twisted diffusion target.
+r"""MCMC rejuvenation moves for SMC: MALA, HMC and pCN on a tempered, twisted diffusion target.
 
 After resampling, the particles at noise level ``sigma`` are moved by Metropolis-Hastings
 kernels that leave the current SMC target invariant (the resample-move algorithm of Gilks &
@@ -34,6 +34,17 @@ keeps every sweep's kernel fixed given the particles):
   particles' per-pixel variance at the start of the rejuvenation (a diagonal mass matrix
   fitted to the population, which sets the scale whatever the level and the likelihood, as in
   adaptive SMC samplers); target acceptance 0.574 (Roberts & Rosenthal 1998).
+* ``hmc`` (Duane, Kennedy, Pendleton & Roweth 1987; Neal 2011, "MCMC using Hamiltonian
+  dynamics"): ``n_leapfrog`` leapfrog steps of size ``eps`` with the same diagonal
+  preconditioner (mass matrix ``diag(c)^{-1}``): momenta ``u ~ N(0, I)``,
+  ``u += eps/2 c^{1/2} g``, ``x += eps c^{1/2} u``, ..., and the Metropolis check on
+  ``log pi(x_K) - log pi(x_0) - |u_K|^2/2 + |u_0|^2/2``.  One leapfrog step is MALA with
+  ``h = eps^2 / 2``; ``K`` steps move about ``K`` times as far for ``K`` evaluations (MALA's
+  ``K`` sweeps diffuse about ``sqrt K`` times as far).  Without an exact prior density the
+  prior's log-ratio is the trapezoidal line integral of the score along the whole leapfrog
+  path (every position's score is evaluated anyway), exact for an affine score and
+  antisymmetric under reversal of the path; target acceptance 0.65 (Beskos, Pillai,
+  Roberts, Sanz-Serna & Stuart 2013).
 * ``pcn`` (Cotter, Roberts, Stuart & White 2013): ``x' = m + sqrt(1 - beta^2) (x - m) +
   beta c^{1/2} xi``, reversible for the reference ``N(m, diag c)`` fitted to the particles
   (per-pixel mean and variance), so the acceptance ratio is ``pi / N(m, c)`` at ``x'`` over
@@ -50,10 +61,12 @@ import torch
 
 from .particles import denoise
 
-__all__ = ["MOVES", "DEFAULT_ACCEPTANCE", "TwistState", "Rejuvenation", "evaluate"]
+__all__ = ["MOVES", "DEFAULT_ACCEPTANCE", "DEFAULT_LEAPFROG", "TwistState", "Rejuvenation",
+           "evaluate"]
 
-MOVES = ("none", "mala", "pcn")
-DEFAULT_ACCEPTANCE = {"mala": 0.574, "pcn": 0.25}
+MOVES = ("none", "mala", "hmc", "pcn")
+DEFAULT_ACCEPTANCE = {"mala": 0.574, "hmc": 0.65, "pcn": 0.25}
+DEFAULT_LEAPFROG = 5  # leapfrog steps per HMC transition
 ADAPT_GAIN = 2.0  # Robbins-Monro gain on log(step) per sweep: log h += gain (acc - target)
 MIN_REFERENCE_VAR = 1e-12  # floor of pCN's per-pixel reference variance (image units^2)
 
@@ -101,7 +114,7 @@ class Rejuvenation:
 
     Parameters
     ----------
-    kind : {"mala", "pcn"}
+    kind : {"mala", "hmc", "pcn"}
         The kernel.
     n_moves : int
         Sweeps (Metropolis-Hastings transitions of every particle) per rejuvenation.
@@ -113,13 +126,16 @@ class Rejuvenation:
         Particles per denoiser call.
     generator : torch.Generator
         Random source.
+    n_leapfrog : int
+        Leapfrog steps per HMC transition (``hmc`` only; each one evaluation).
 
     Attributes
     ----------
     acceptance : list of float
         Mean acceptance rate of each sweep.
     steps : list of float
-        Step parameter of each sweep (MALA's ``eps``, pCN's ``beta``).
+        Step parameter of each sweep (MALA's ``eps``, HMC's leapfrog ``eps``, pCN's
+        ``beta``).
     evaluations : int
         Denoiser calls (with a backward pass) per particle spent on moves.
     """
@@ -131,6 +147,7 @@ class Rejuvenation:
     log_likelihood: Callable
     max_batch: int | None
     generator: torch.Generator | None
+    n_leapfrog: int = DEFAULT_LEAPFROG
     step: float = 0.0
     acceptance: list[float] = field(default_factory=list)
     steps: list[float] = field(default_factory=list)
@@ -138,7 +155,7 @@ class Rejuvenation:
 
     def __post_init__(self):
         if self.step == 0.0:
-            self.step = 0.2
+            self.step = 0.6 if self.kind == "hmc" else 0.2  # HMC: eps^2 / 2 = MALA's 0.2
 
     def move(self, st: TwistState, sigma: float, exponent: float) -> TwistState:
         """Apply ``n_moves`` sweeps at level ``sigma`` (> 0) and exponent ``e``; return the
@@ -165,6 +182,49 @@ class Rejuvenation:
         return (st.x0 - st.x) / sigma**2 + exponent * st.grad
 
     def _sweep(self, st: TwistState, sigma: float, exponent: float, ref) -> TwistState:
+        if self.kind == "hmc":
+            prop, log_alpha = self._leapfrog(st, sigma, exponent, ref[1].sqrt())
+        else:
+            prop, log_alpha = self._proposal(st, sigma, exponent, ref)
+        u = torch.rand(log_alpha.shape[0], dtype=torch.float64, device=log_alpha.device,
+                       generator=self.generator)
+        accept = torch.isfinite(log_alpha) & (torch.log(u) < log_alpha)
+        rate = float(accept.to(torch.float64).mean())
+        self.acceptance.append(rate)
+        self.steps.append(self.step)
+        self._adapt(rate)
+        return st.where(accept, prop)
+
+    def _leapfrog(self, st: TwistState, sigma: float, exponent: float,
+                  scale: torch.Tensor) -> tuple[TwistState, torch.Tensor]:
+        """One HMC trajectory of every particle; returns the end state and ``log alpha``."""
+        x = st.x
+        eps = self.step
+        mom = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
+        u = _flat(mom)
+        kinetic0 = 0.5 * (u**2).sum(1)
+        u = u + 0.5 * eps * scale * _flat(self._grad(st, sigma, exponent))
+        exact = callable(getattr(self.prior, "log_prob_at", None))
+        dprior = torch.zeros_like(kinetic0)
+        cur = st
+        for j in range(self.n_leapfrog):
+            xn = (_flat(cur.x) + eps * scale * u).to(x.dtype).reshape(x.shape)
+            nxt = evaluate(self.prior, self.log_likelihood, xn, sigma, self.max_batch)
+            self.evaluations += 1
+            if not exact:
+                dprior = dprior + self._log_target_delta(cur, nxt, sigma, 0.0)
+            last = j == self.n_leapfrog - 1
+            u = u + (0.5 if last else 1.0) * eps * scale * _flat(self._grad(nxt, sigma, exponent))
+            cur = nxt
+        if exact:
+            log_pi = self._log_target_delta(st, cur, sigma, exponent)
+        else:
+            log_pi = dprior + exponent * (cur.ell - st.ell)
+        return cur, log_pi - 0.5 * (u**2).sum(1) + kinetic0
+
+    def _proposal(self, st: TwistState, sigma: float, exponent: float,
+                  ref) -> tuple[TwistState, torch.Tensor]:
+        """A MALA or pCN proposal of every particle; returns it and ``log alpha``."""
         x = st.x
         xf = _flat(x)
         xi = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
@@ -190,13 +250,7 @@ class Rejuvenation:
         else:
             m, c = ref
             log_alpha = log_alpha + 0.5 * (((_flat(x_new) - m) ** 2 - (xf - m) ** 2) / c).sum(1)
-        u = torch.rand(x.shape[0], dtype=torch.float64, device=x.device, generator=self.generator)
-        accept = torch.isfinite(log_alpha) & (torch.log(u) < log_alpha)
-        rate = float(accept.to(torch.float64).mean())
-        self.acceptance.append(rate)
-        self.steps.append(self.step)
-        self._adapt(rate)
-        return st.where(accept, prop)
+        return prop, log_alpha
 
     def _adapt(self, rate: float) -> None:
         step = self.step * math.exp(ADAPT_GAIN * (rate - self.target_acceptance))

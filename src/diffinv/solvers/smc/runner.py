@@ -42,7 +42,7 @@ from ..registry import SolverOutput, register_solver
 from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import ParticleWeights, RunWeights
-from .rejuvenation import DEFAULT_ACCEPTANCE, MOVES, Rejuvenation
+from .rejuvenation import DEFAULT_ACCEPTANCE, DEFAULT_LEAPFROG, MOVES, Rejuvenation
 from .resampling import RESAMPLERS
 from .sqmc import NOISES
 from .tds import run_tds
@@ -76,6 +76,7 @@ def smc(
     tempering: float | None = None,
     rejuvenation: str = "none",
     rejuvenation_moves: int = 2,
+    rejuvenation_leapfrog: int = DEFAULT_LEAPFROG,
     target_acceptance: float | None = None,
     twist_inflation: float = 0.0,
     max_tempering_steps: int = 50,
@@ -150,15 +151,19 @@ def smc(
         (:mod:`diffinv.solvers.smc.tempering`; e.g. 0.5); the exponent rises from 0 to 1 over
         the steps, and tempering steps at the last level finish it (at most
         ``max_tempering_steps``, the last jumping to 1).  ``None``: no tempering.
-    rejuvenation : {"none", "mala", "pcn"}
+    rejuvenation : {"none", "mala", "hmc", "pcn"}
         ``tds`` only: MCMC moves after each resampling that leave the current target
-        invariant (:mod:`diffinv.solvers.smc.rejuvenation`): Metropolis-adjusted Langevin or
+        invariant (:mod:`diffinv.solvers.smc.rejuvenation`): Metropolis-adjusted Langevin,
+        Hamiltonian Monte Carlo (``rejuvenation_leapfrog`` leapfrog steps) or
         preconditioned Crank-Nicolson with a reference fitted to the particles.
     rejuvenation_moves : int
-        Sweeps per rejuvenation (each one denoiser call with a backward pass per particle).
+        Sweeps per rejuvenation (each one denoiser call with a backward pass per particle;
+        ``hmc``: ``rejuvenation_leapfrog`` calls).
+    rejuvenation_leapfrog : int
+        Leapfrog steps per HMC transition (positive; ``hmc`` only).
     target_acceptance : float, optional
-        Acceptance rate the moves' step adapts to, in (0, 1); default 0.574 (MALA), 0.25
-        (pCN).
+        Acceptance rate the moves' step adapts to, in (0, 1); default 0.574 (MALA), 0.65
+        (HMC), 0.25 (pCN).
     twist_inflation : float
         ``tds`` only: ``kappa >= 0`` of the variance-inflated twist
         ``p(y | D(x_k))^(1 / (1 + kappa L sigma_k^2))`` (:mod:`diffinv.solvers.smc.tds`);
@@ -204,6 +209,7 @@ def smc(
     optional(in_range, "tempering", tempering, 0.0, 1.0, low_open=True, high_open=True)
     one_of("rejuvenation", rejuvenation, MOVES)
     positive_int("rejuvenation_moves", rejuvenation_moves)
+    positive_int("rejuvenation_leapfrog", rejuvenation_leapfrog)
     optional(in_range, "target_acceptance", target_acceptance, 0.0, 1.0, low_open=True,
              high_open=True)
     nonnegative_float("twist_inflation", twist_inflation)
@@ -255,7 +261,8 @@ def smc(
             acc = (DEFAULT_ACCEPTANCE[rejuvenation] if target_acceptance is None
                    else float(target_acceptance))
             mover = Rejuvenation(rejuvenation, rejuvenation_moves, acc, prior,
-                                 problem.log_likelihood, max_batch, ctx.generator)
+                                 problem.log_likelihood, max_batch, ctx.generator,
+                                 n_leapfrog=rejuvenation_leapfrog)
         out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature,
                       tempering=None if tempering is None else float(tempering),
                       inflation=float(twist_inflation), mover=mover,

@@ -49,8 +49,8 @@ at level ``k`` is raised to the power ``e_k = lambda_k tau_k``:
   whole incremental weight keeps the conditional ESS at the fraction ``tempering`` of the
   particles (so ``lambda`` may also fall where the twist sharpens faster than the particles
   can follow; any positive twist is valid at intermediate levels).  If it is below one at the
-  last level, tempering steps at that level (reweight by ``L^(lambda' - lambda)`` with the
-  same rule, resample, MCMC moves) finish the path.
+  last level, tempering steps at that level (resample and MCMC moves when the ESS is low,
+  then reweight by ``L^(lambda' - lambda)`` with the same rule) finish the path.
 * After every resampling, MCMC moves (:mod:`diffinv.solvers.smc.rejuvenation`) that leave
   ``p_k(x) exp(e_k ell(D(x, sigma_k)))`` invariant restore the particles' diversity.
 
@@ -217,16 +217,18 @@ def _resample_move(st: TwistState, weights, mover: Rejuvenation | None, sigma: f
 
 def _finish_tempering(st: TwistState, exps: _Exponents, weights, mover: Rejuvenation | None,
                       sigma: float, step: int, max_steps: int) -> tuple[TwistState, int]:
-    """Temper from the current ``lambda`` to one at the last level ``sigma``: reweight by
-    the CESS rule, resample and move, at most ``max_steps`` times (the last jumps to one;
-    without moves, one jump: successive reweightings alone would equal it).  Returns the
-    state and the number of tempering steps taken."""
+    """Temper from the current ``lambda`` to one at the last level ``sigma``: resample and
+    move when the ESS is low, then reweight by the CESS rule, at most ``max_steps`` times
+    (the last jumps to one; without moves, one jump: successive reweightings alone would
+    equal it).  Returns the state and the number of tempering steps taken."""
     extra = 0
     while exps.lam < 1.0:
         extra += 1
         lam = exps.lam
+        # resample (and move) first: the CESS of the next increment is only meaningful for
+        # a population whose ESS is not already low
+        st = _resample_move(st, weights, mover, sigma, lam, step)
         force = mover is None or extra >= max_steps
         new_lam = exps.advance(weights, -lam * st.ell, st.ell, 1.0, low=lam, force=force)
         weights.reweight((new_lam - lam) * st.ell, step)
-        st = _resample_move(st, weights, mover, sigma, new_lam, step)
     return st, extra
