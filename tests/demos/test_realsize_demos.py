@@ -10,7 +10,14 @@ import torch
 
 from diffinv.demos import available_demos, get_demo
 from diffinv.demos.prior_choice import check_prior_fits, prior_for_problem
-from diffinv.demos.realsize import CT_PRIORS, MRI_PRIORS, held_out_images
+from diffinv.demos.realsize import (
+    CT_LIMITED_SIGMA_MAX,
+    CT_LIMITED_STEPS,
+    CT_PRIORS,
+    CT_SOLVER_STEPS,
+    MRI_PRIORS,
+    held_out_images,
+)
 from diffinv.priors import LearnedPrior
 
 MRI = ("mri-brain-r4", "mri-brain-r8")
@@ -86,3 +93,16 @@ def test_size_limits_are_checked():
         check_prior_fits(SmallPrior(), "small", "p", (1, 128, 128), ("attenuation",), "1/mm")
     # a callable is trusted as given (the Python API)
     assert prior_for_problem(SmallPrior, "p", (1, 128, 128), ("x",), "x") is SmallPrior
+
+
+def test_ct_default_runs_differ_only_where_tuned():
+    """Limited angle has its own tuned DAPS run; sparse view keeps the shared CT default."""
+    sparse = get_demo("ct-sparse-view-128")(size=32).solver_defaults
+    limited = get_demo("ct-limited-angle-128")(size=32).solver_defaults
+    assert sparse["steps"] == CT_SOLVER_STEPS and "sigma_max" not in sparse["options"]
+    assert limited["steps"] == CT_LIMITED_STEPS
+    assert limited["options"]["sigma_max"] == CT_LIMITED_SIGMA_MAX
+    assert {k: v for k, v in limited["options"].items() if k != "sigma_max"} == sparse["options"]
+    # the limited-angle start lies inside the prior's noise range
+    prior = get_demo("ct-limited-angle-128")(size=32).prior
+    assert prior.sigma_min < CT_LIMITED_SIGMA_MAX < prior.sigma_max

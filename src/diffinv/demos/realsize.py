@@ -64,6 +64,12 @@ CT_CG_MAX_ITER = 30  # CT: projections are cheap; 10 iterations lost 0.02 SSIM (
 MRI_SOLVER_DEFAULTS = {"solver": "daps", "steps": 50,
                        "options": {"ode_steps": 1, "cg_max_iter": CG_MAX_ITER}}
 CT_SOLVER_STEPS = 100  # CT: DAPS bias falls with the levels; 50 lost to TV in SSIM (README)
+#: limited angle: more levels, started at a lower noise level (1/mm; 10x the prior's
+#: normalisation scale 0.024/mm instead of its 80x) so that fewer levels are spent where the
+#: denoiser returns the mean image; tuned on held-out seeds 10-12 (benchmarks/README.md,
+#: "CT limited angle: tuning DAPS")
+CT_LIMITED_STEPS = 200
+CT_LIMITED_SIGMA_MAX = 0.24
 MRI_UNITS = (("complex",), "complex images (real, imag) with magnitude ~[0, 1], dimensionless")
 CT_UNITS = (("attenuation",), "linear attenuation in 1/mm")
 
@@ -152,10 +158,13 @@ def build_mri_r8(seed: int = 0, size: int = 128, n_coils: int = 8, noise_sigma: 
 
 def build_ct_realsize(name: str, angles: torch.Tensor, scan: str, seed: int = 0,
                       size: int = 128, I0: float = 1e5, fov_mm: float = 400.0,
-                      prior=None) -> Demo:
+                      prior=None, steps: int = CT_SOLVER_STEPS,
+                      extra_options: dict | None = None) -> Demo:
     """The ``ct-*-128`` problems (see the module notes); ``seed`` fixes truth and counts.
 
-    ``angles`` are the view angles in radians; ``scan`` describes them in words.
+    ``angles`` are the view angles in radians; ``scan`` describes them in words; ``steps``
+    and ``extra_options`` (added to DAPS's ``ode_steps`` and ``cg_max_iter``; sampler
+    settings such as ``sigma_max`` in 1/mm included) set the default run.
     """
     size = int(size)
     g = torch.Generator().manual_seed(int(seed))
@@ -177,8 +186,9 @@ def build_ct_realsize(name: str, angles: torch.Tensor, scan: str, seed: int = 0,
         # a linear-Gaussian problem: DAPS with exact conjugate-gradient data steps and one
         # denoiser call per level (the transmission-Poisson likelihood with HMC data steps
         # did not fit the data at this dose); benchmarks/realsize_problems.py
-        solver_defaults={"solver": "daps", "steps": CT_SOLVER_STEPS,
-                         "options": {"ode_steps": 1, "cg_max_iter": CT_CG_MAX_ITER}},
+        solver_defaults={"solver": "daps", "steps": int(steps),
+                         "options": {"ode_steps": 1, "cg_max_iter": CT_CG_MAX_ITER,
+                                     **(extra_options or {})}},
         to_image=lambda x: x[:, 0],
         metadata={
             "units": "1/mm",
@@ -216,4 +226,5 @@ def build_ct_limited(seed: int = 0, size: int = 128, arc_deg: float = 120.0,
     angles = torch.arange(n, dtype=torch.float64) * math.radians(float(step_deg))
     return build_ct_realsize("ct-limited-angle-128", angles,
                              f"{n} (1 per {float(step_deg):g} deg over {float(arc_deg):g} deg)",
-                             seed, size, I0, fov_mm, prior)
+                             seed, size, I0, fov_mm, prior, steps=CT_LIMITED_STEPS,
+                             extra_options={"sigma_max": CT_LIMITED_SIGMA_MAX})
