@@ -55,7 +55,7 @@ SMC_KERNELS = ("auto", *KERNELS, "tweedie")
 AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analytic Jacobian
 AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
 AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 array fits in this
-MCGDIFF_ESS_THRESHOLD = 0.2  # default ESS fraction below which mcgdiff resamples
+MCGDIFF_ESS_THRESHOLD = 0.2  # default ESS fraction below which the Tweedie kernel resamples
 
 
 @register_solver("smc")
@@ -96,12 +96,13 @@ def smc(
         for ``mcgdiff``, ``systematic`` for ``tds``.
     ess_threshold : float, optional
         Resample when ESS / particles falls below this value, in [0, 1] (0 never
-        resamples, 1 resamples every step).  Default: :data:`MCGDIFF_ESS_THRESHOLD` for
-        ``mcgdiff``, 0.5 for ``tds``.  ``mcgdiff``'s locally optimal proposal and
-        per-particle potentials keep its weights even, and a resampling there adds more noise
-        to a run's mode weights than the uneven weights it removes (measured on the mixture
-        benchmark, ``benchmarks/README.md``, "SMC per-run exactness"), so it resamples only
-        on a deeper drop.  The value used is ``ess_threshold`` in the diagnostics.
+        resamples, 1 resamples every step).  Default: :data:`MCGDIFF_ESS_THRESHOLD` with
+        ``kernel="tweedie"``, else 0.5.  The Tweedie kernel with its per-particle potentials
+        keeps the weights nearly even (exactly, for a Gaussian prior), and a resampling there
+        added more noise to a run's mode weights than the uneven weights it removed; with
+        the isotropic kernels the weights degrade step after step and resampling at 50%
+        keeps them alive (both measured on the mixture benchmark, ``benchmarks/README.md``,
+        "SMC per-run exactness").  The value used is ``ess_threshold`` in the diagnostics.
     max_batch : int, optional
         Largest number of particles per denoiser (and Jacobian) call, bounding the memory of
         the network's activations; ``None`` = all.  The Tweedie kernel's ``(particles, n, n)``
@@ -228,8 +229,6 @@ def smc(
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
     if noise == "rqmc" and method == "tds":
         raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
-    if ess_threshold is None:
-        ess_threshold = MCGDIFF_ESS_THRESHOLD if method == "mcgdiff" else 0.5
     if resampling == "auto":
         resampling = "ordered" if method == "mcgdiff" else "systematic"
     if noise == "auto":
@@ -239,6 +238,8 @@ def smc(
                   if method == "mcgdiff" else "midpoint")
     if potential == "auto":
         potential = "local"
+    if ess_threshold is None:
+        ess_threshold = MCGDIFF_ESS_THRESHOLD if kernel == "tweedie" else 0.5
     if kernel == "tweedie" and method != "mcgdiff":
         raise ValueError("kernel: 'tweedie' is available with method='mcgdiff' only (a linear "
                          "operator with Gaussian noise); use 'midpoint' or 'ddpm' with 'tds'")
