@@ -13,8 +13,9 @@ between ``sum_i W_i p(k | x_i)`` and the exact weights; median / max over the ru
 that of the exact samples.
 
 Variants (``--variants``): ``default`` (``smc`` with its defaults: the Tweedie kernel and local
-potentials at dx = 8, the midpoint kernel and local potentials for 10 batched runs at 1x16x16,
-Hilbert-ordered resampling below an ESS of 20%, RQMC moves), ``ess0.5`` / ``ess0.8`` /
+potentials at dx = 8, resampling below an ESS of 20%; the midpoint kernel with local
+potentials for 10 batched runs at 1x16x16, resampling below 50%; Hilbert-ordered
+resampling and RQMC moves), ``ess0.5`` / ``ess0.8`` /
 ``ess0.2`` (the same resampling below an ESS of 50% (the previous default) / 80% / 20%),
 ``pseudo`` (the same with
 plain systematic resampling and independent normals: the defaults before SQMC), ``ordered``
