@@ -13,19 +13,27 @@ between ``sum_i W_i p(k | x_i)`` and the exact weights; median / max over the ru
 that of the exact samples.
 
 Variants (``--variants``): ``default`` (``smc`` with its defaults: the Tweedie kernel and local
-potentials here, Hilbert-ordered resampling and RQMC moves), ``pseudo`` (the same with
+potentials at dx = 8, resampling below an ESS of 20%; the midpoint kernel with local
+potentials for 10 batched runs at 1x16x16, resampling below 50%; Hilbert-ordered
+resampling and RQMC moves), ``ess0.5`` / ``ess0.8`` /
+``ess0.2`` (the same resampling below an ESS of 50% (the previous default) / 80% / 20%),
+``pseudo`` (the same with
 plain systematic resampling and independent normals: the defaults before SQMC), ``ordered``
 (only the ordered resampling), ``rqmc`` (only the RQMC moves), ``sqmc`` (both, explicitly),
 ``resample1`` (resampling every step), ``midpoint``
 (``kernel="midpoint", potential="local"``), ``tds-alive`` (TDS with adaptive tempering, MALA
-rejuvenation and the variance-inflated twist).
+rejuvenation and the variance-inflated twist); each of them keeps the other defaults.
+
+The worst of 10 runs is itself a noisy statistic: ``--smc-seeds 0 1 2`` repeats each variant
+with the SMC seeds ``seed``, ``seed + 1000``, ``seed + 2000`` (10 runs each; ``0`` alone is
+the problem's own seed) and adds a pooled line with the number of runs above 1.5.
 
 Usage (1 thread)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/exactness_runs.py \
         [--particles 1000] [--steps 100] [--runs 10] [--seeds 3 | --seed-list 2] \
-        [--dys 1 2 4] [--image] [--per-run] [--variants default pseudo ordered rqmc sqmc resample1
-        midpoint tds-alive]
+        [--dys 1 2 4] [--image] [--per-run] [--smc-seeds 0 1 2] [--variants default ess0.5
+        ess0.8 ess0.2 pseudo ordered rqmc sqmc resample1 midpoint tds-alive]
 """
 
 from __future__ import annotations
@@ -47,13 +55,16 @@ from exactness import (
 VARIANTS = {
     "default": {},
     "pseudo": {"resampling": "systematic", "noise": "pseudo"},  # the defaults before SQMC
-    "resample1": {"ess_threshold": 1.0},
+    "resample1": {"ess_threshold": 1.0},  # resample at every step
     "midpoint": {"kernel": "midpoint", "potential": "local"},
     "tds-alive": {"method": "tds", "tempering": 0.5, "rejuvenation": "mala",
                   "twist_inflation": 1.0},
     "ordered": {"resampling": "ordered"},
     "rqmc": {"noise": "rqmc"},
     "sqmc": {"resampling": "ordered", "noise": "rqmc"},
+    "ess0.5": {"ess_threshold": 0.5},  # the mcgdiff default before issue 15's last change
+    "ess0.8": {"ess_threshold": 0.8},
+    "ess0.2": {"ess_threshold": 0.2},
 }
 
 
@@ -85,9 +96,12 @@ def print_runs(vals, tv, diagnostics) -> None:
               f"{diagnostics['n_resamples'][k]}")
 
 
-def per_run_table(shape, dys, seeds, n, steps, runs, variants, verbose=False) -> list[tuple]:
+def per_run_table(shape, dys, seeds, n, steps, runs, variants, verbose=False,
+                  smc_seeds=(0,)) -> list[tuple]:
     """Print and return ``(shape, dy, seed, variant, ratios)`` rows (``verbose``: and one
-    line per run)."""
+    line per run).  Each variant runs once per entry ``j`` of ``smc_seeds`` with the SMC seed
+    ``seed + 1000 j`` (``j = 0``: the problem's seed), ``runs`` runs each; the row pools
+    them."""
     rows = []
     for dy in dys:
         for seed in seeds:
@@ -101,16 +115,26 @@ def per_run_table(shape, dys, seeds, n, steps, runs, variants, verbose=False) ->
                   f"SW/floor min/med/max {spread(exact)}  {tv_spread(tv)}")
             rows.append((shape, dy, seed, "exact", exact))
             for name in variants:
-                p, wall = run_solver("smc", problem, prior, runs * n, steps, seed,
-                                     n_runs=runs, **VARIANTS[name])
-                groups = split_runs(p, runs)
-                vals = [sw(x, ref, w, seed=seed) / floor for x, w in groups]
-                tv = [mode_tv(post, x, w) for x, w in groups]
-                print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:12s} "
-                      f"SW/floor min/med/max {spread(vals)}  {tv_spread(tv)}  "
-                      f"wall/run={wall / runs:5.2f}s kernel={p.diagnostics.get('kernel')}")
-                if verbose:
-                    print_runs(vals, tv, p.diagnostics)
+                vals, tv = [], []
+                for j in smc_seeds:
+                    p, wall = run_solver("smc", problem, prior, runs * n, steps,
+                                         seed + 1000 * j, n_runs=runs, **VARIANTS[name])
+                    groups = split_runs(p, runs)
+                    v = [sw(x, ref, w, seed=seed) / floor for x, w in groups]
+                    t = [mode_tv(post, x, w) for x, w in groups]
+                    print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:12s} "
+                          f"SW/floor min/med/max {spread(v)}  {tv_spread(t)}  "
+                          f"wall/run={wall / runs:5.2f}s kernel={p.diagnostics.get('kernel')} "
+                          f"potential={p.diagnostics.get('potential')} smc seed "
+                          f"{seed + 1000 * j}")
+                    if verbose:
+                        print_runs(v, t, p.diagnostics)
+                    vals, tv = vals + v, tv + t
+                if len(smc_seeds) > 1:
+                    over = sum(x > 1.5 for x in vals)
+                    print(f"  x{str(shape):9s} dy={dy:<3d} seed={seed:<3d} {name:12s} pooled "
+                          f"{len(vals)} runs: SW/floor min/med/max {spread(vals)}  "
+                          f"{tv_spread(tv)}  runs > 1.5: {over}")
                 rows.append((shape, dy, seed, name, vals))
     return rows
 
@@ -126,6 +150,8 @@ def main(argv=None) -> None:
     ap.add_argument("--dys", type=int, nargs="*", default=[1, 2, 4])
     ap.add_argument("--image", action="store_true", help="also the 1x16x16 problem (dy=16)")
     ap.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
+    ap.add_argument("--smc-seeds", type=int, nargs="+", default=[0],
+                    help="one batch of --runs runs per j given, with SMC seed seed + 1000 j")
     ap.add_argument("--per-run", action="store_true",
                     help="also one line per run (SW, mode-weight TV, ESS, resamplings)")
     args = ap.parse_args(argv)
@@ -135,10 +161,10 @@ def main(argv=None) -> None:
           f"variants={args.variants} (float64, 1 thread)")
     seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
     rows = per_run_table((8,), args.dys, seeds, args.particles, args.steps,
-                         args.runs, args.variants, args.per_run)
+                         args.runs, args.variants, args.per_run, args.smc_seeds)
     if args.image:
         rows += per_run_table((1, 16, 16), [16], range(1), args.particles, args.steps,
-                              args.runs, args.variants, args.per_run)
+                              args.runs, args.variants, args.per_run, args.smc_seeds)
     print("\nWorst single run over all problems:")
     for name in ["exact", *args.variants]:
         worst = max(max(r[4]) for r in rows if r[3] == name)

@@ -28,7 +28,7 @@ and equal the exact likelihood at ``sigma = 0`` (``alpha = 1, beta = 0, c = rho^
 weighted particles target ``p_model(x_0) p(y | x_0)`` exactly as the particle count grows,
 whatever the intermediate potentials.  ``potential="flat"`` uses ``alpha = 1, beta = 0,
 c = rho^2 + sigma_k^2`` (``p(ybar | x_k)`` under a flat prior); ``potential="adaptive"``
-(default) uses ``p(ybar | x_k)`` under a per-coordinate Gaussian prior ``N(m_i, lam_i)``
+uses ``p(ybar | x_k)`` under a per-coordinate Gaussian prior ``N(m_i, lam_i)``
 fitted at each step to the particles' denoised estimates (:func:`local_gaussian_fit`):
 ``alpha = lam / (lam + sigma^2)``, ``beta = (1 - alpha) m``, ``c = rho^2 + alpha sigma^2``.
 Its parameters depend on the particle population at the previous step only (standard
@@ -38,7 +38,8 @@ from the denoiser's Jacobian in the observed directions (Tweedie: ``dD/dx =
 Cov(x_0 | x) / sigma^2``; :func:`jacobian_diagonal`) and its own denoised estimate; the
 potential of a particle then depends on its parent, which is still a valid Feynman-Kac
 model (the weights telescope in the same way).  It follows multimodal priors better (the
-mixture benchmark) at the price of backward passes through the denoiser.
+mixture benchmark) at the price of backward passes through the denoiser, and is what
+``smc`` uses by default.
 
 Because ``g_{k+1}`` is Gaussian and linear in ``x_{k+1}`` and the kernel covariance is
 isotropic (diagonal in any orthonormal basis), the locally optimal proposal

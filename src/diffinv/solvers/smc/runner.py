@@ -48,13 +48,14 @@ from .sqmc import NOISES
 from .tds import run_tds
 
 __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD",
-           "AUTO_TWEEDIE_MAX_BYTES", "auto_kernel"]
+           "AUTO_TWEEDIE_MAX_BYTES", "MCGDIFF_ESS_THRESHOLD", "auto_kernel"]
 
 METHODS = ("auto", "mcgdiff", "tds")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
 AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analytic Jacobian
 AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
 AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 array fits in this
+MCGDIFF_ESS_THRESHOLD = 0.2  # default ESS fraction below which the Tweedie kernel resamples
 
 
 @register_solver("smc")
@@ -65,7 +66,7 @@ def smc(
     *,
     method: str = "auto",
     resampling: str = "auto",
-    ess_threshold: float = 0.5,
+    ess_threshold: float | None = None,
     max_batch: int | None = None,
     collapse_fraction: float = 0.05,
     collapse_steps: int = 10,
@@ -94,9 +95,15 @@ def smc(
         resampling of the particles sorted along a Hilbert curve (lower variance of the
         counts per region of space; Gerber, Chopin & Whiteley 2019).  ``auto``: ``ordered``
         for ``mcgdiff``, ``systematic`` for ``tds``.
-    ess_threshold : float
+    ess_threshold : float, optional
         Resample when ESS / particles falls below this value, in [0, 1] (0 never
-        resamples, 1 resamples every step).
+        resamples, 1 resamples every step).  Default: :data:`MCGDIFF_ESS_THRESHOLD` with
+        ``kernel="tweedie"``, else 0.5.  The Tweedie kernel with its per-particle potentials
+        keeps the weights nearly even (exactly, for a Gaussian prior), and a resampling there
+        added more noise to a run's mode weights than the uneven weights it removed; with
+        the isotropic kernels the weights degrade step after step and resampling at 50%
+        keeps them alive (both measured on the mixture benchmark, ``benchmarks/README.md``,
+        "SMC per-run exactness").  The value used is ``ess_threshold`` in the diagnostics.
     max_batch : int, optional
         Largest number of particles per denoiser (and Jacobian) call, bounding the memory of
         the network's activations; ``None`` = all.  The Tweedie kernel's ``(particles, n, n)``
@@ -111,8 +118,12 @@ def smc(
         own from the denoiser's Jacobian (with ``kernel="tweedie"`` the full Jacobian that
         the kernel computes anyway; otherwise its diagonal in the observed directions: one
         backward pass per observed direction, up to 8, then a random probe); ``flat`` uses
-        ``N(ybar; xbar, rho^2 + sigma^2)``.  ``auto``: ``local`` with the Tweedie kernel,
-        else ``adaptive``.  See :mod:`diffinv.solvers.smc.mcgdiff`.
+        ``N(ybar; xbar, rho^2 + sigma^2)``.  ``auto``: ``local`` (with any kernel).  With the
+        isotropic kernels ``local`` costs ``min(r, 8)`` backward passes per particle and step
+        (``r`` observed directions) where ``adaptive`` costs none; ``adaptive``'s one
+        Gaussian model for all particles misses multimodal priors, which single runs show
+        (measured errors and costs: ``benchmarks/README.md``, "SMC per-run exactness").  See
+        :mod:`diffinv.solvers.smc.mcgdiff`.
     kernel : {"auto", "tweedie", "midpoint", "ddpm"}
         The model's backward kernel (the particles' prior dynamics).  ``tweedie``
         (:mod:`diffinv.solvers.smc.tweedie_kernel`, ``mcgdiff`` only) has the full covariance
@@ -194,7 +205,7 @@ def smc(
     n_samples, image_shape = ctx.n_samples, ctx.image_shape
     one_of("method", method, METHODS)
     one_of("resampling", resampling, ["auto", *sorted(RESAMPLERS)])
-    in_range("ess_threshold", ess_threshold, 0.0, 1.0)
+    optional(in_range, "ess_threshold", ess_threshold, 0.0, 1.0)
     check_max_batch(max_batch)
     in_range("collapse_fraction", collapse_fraction, 0.0, 1.0, low_open=True)
     positive_int("collapse_steps", collapse_steps)
@@ -232,7 +243,9 @@ def smc(
         kernel = (auto_kernel(prior, math.prod(image_shape), n_samples)
                   if method == "mcgdiff" else "midpoint")
     if potential == "auto":
-        potential = "local" if kernel == "tweedie" else "adaptive"
+        potential = "local"
+    if ess_threshold is None:
+        ess_threshold = MCGDIFF_ESS_THRESHOLD if kernel == "tweedie" else 0.5
     if kernel == "tweedie" and method != "mcgdiff":
         raise ValueError("kernel: 'tweedie' is available with method='mcgdiff' only (a linear "
                          "operator with Gaussian noise); use 'midpoint' or 'ddpm' with 'tds'")
@@ -267,7 +280,8 @@ def smc(
                       tempering=None if tempering is None else float(tempering),
                       inflation=float(twist_inflation), mover=mover,
                       max_tempering_steps=max_tempering_steps, **common)
-    out.diagnostics.update(resampling=resampling, kernel=kernel)
+    out.diagnostics.update(resampling=resampling, kernel=kernel,
+                           ess_threshold=float(ess_threshold))
     if method == "mcgdiff":
         out.diagnostics["noise"] = noise
     if method == "mcgdiff":
