@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--steps", type=int, default=None, help="default: 100 DAPS, 50 SMC")
     parser.add_argument("--runs", type=int, default=4, help="SMC: independent runs pooled")
+    parser.add_argument("--lipschitz", default=None,
+                        help="DAPS: override the problem's Langevin curvature bound (a number, "
+                             "or 'flux': 8 * flux * n_masks, twice the curvature bound "
+                             "4 * flux * n_masks of the Poisson likelihood at the truth)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     demo = get_demo("phase-retrieval-cdp")(seed=args.image, size=32)
@@ -51,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     last: dict[int, tuple[float, float]] = {}
     if args.solver == "daps":
         options = dict(demo.solver_defaults["options"])
+        if args.lipschitz == "flux":
+            options["lipschitz"] = 8.0 * demo.metadata["flux"] * demo.metadata["n_masks"]
+        elif args.lipschitz is not None:
+            options["lipschitz"] = float(args.lipschitz)
+        print(f"DAPS options: { {k: v for k, v in options.items()} }")
 
         def spread(info: dict) -> None:
             if info["step"] >= steps - 3:
