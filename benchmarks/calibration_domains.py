@@ -27,13 +27,16 @@ held-out PSNR: seed 10_000); the phase-retrieval patches come from the test sour
 Solvers: ``smc`` (MCGdiff, exact for linear-Gaussian problems as the particles grow: MRI,
 CT post-log and EHT visibilities are linear-Gaussian; on phase retrieval ``smc`` is the
 twisted diffusion sampler) as ``--runs`` independent runs of ``--samples / --runs`` particles
-pooled (``n_runs``), and ``daps`` (approximate, exact CG data step) on the three
-linear-Gaussian problems, where it is cheap: CT, EHT and MRI (``--solvers smc`` leaves it
-out; on phase retrieval DAPS needs the demo's Langevin data steps, 100 levels x 20 steps,
-about 10x the cost of the other tasks).  One sampler seed.
+pooled (``n_runs``), with the solver's current defaults (SQMC for MCGdiff), and ``daps``
+(approximate): on the three linear-Gaussian problems with the exact CG data step (Tweedie
+x0, 20 CG iterations, ``--steps`` levels); on phase retrieval with the problem's own tuned
+settings, i.e. what ``diffinv reconstruct`` runs there (100 levels x 20 unadjusted Langevin
+data steps, ``demos/phase.py``; about 10x the cost of the other tasks).  ``--solvers smc``
+leaves DAPS out.  One sampler seed.
 
-Everything goes through the study machinery: one spec per domain and solver (the solver
-set differs between domains; cheap ones run first) run by :func:`diffinv.study.run` on a
+Everything goes through the study machinery: one spec per domain and solver (cheap ones
+run first; ``--interleave`` merges them per solver setting and runs image by image across
+the domains, so a run stopped early covers every domain alike) run by :func:`diffinv.study.run` on a
 real Dask ``LocalCluster`` (``--workers`` processes, one torch thread each) into one store,
 then
 :func:`diffinv.study.conformal.calibration_summary` computes, per domain and solver, from the
@@ -49,7 +52,7 @@ go to ``STORE/calibration/``.  Running the command again skips finished tasks.
 
 Usage: python benchmarks/calibration_domains.py --out calib-store [--images 20]
        [--calibration 10] [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 20]
-       [--samples 8] [--runs 2] [--folds 5] [--report-only]
+       [--samples 8] [--runs 2] [--folds 5] [--workers 2] [--interleave] [--report-only]
 """
 
 from __future__ import annotations
@@ -80,19 +83,25 @@ DOMAINS = {
     "phase": ("phase-retrieval-cdp", {"size": 32}),
     "mri": ("mri-multicoil", {"size": 32, "prior": "learned", "phantom": "random"}),
 }
-#: (domain, solver) studies in the order they run: SMC everywhere, DAPS where cheap
-STUDIES = (("ct", "smc"), ("ct", "daps"), ("eht", "smc"), ("eht", "daps"), ("phase", "smc"),
-           ("mri", "smc"), ("mri", "daps"))
+#: (domain, solver) studies in the order they run: SMC and DAPS everywhere
+STUDIES = (("ct", "smc"), ("ct", "daps"), ("eht", "smc"), ("eht", "daps"), ("phase", "daps"),
+           ("phase", "smc"), ("mri", "smc"), ("mri", "daps"))
+#: domains whose DAPS runs with the problem's own tuned settings (what ``diffinv reconstruct``
+#: uses): phase retrieval needs its Langevin data steps (``demos/phase.py``, 100 levels)
+DAPS_PROBLEM_DEFAULTS = {"phase": 100}
 TRAINING_SEEDS = (1, 7920, 10_000)  # pool and held-out-evaluation seeds of the shipped priors
 LEVELS = (0.5, 0.9, 0.95)
 TARGET = (0.88, 0.92)
 TARGET_CORR = 0.5
 
 
-def solver_entry(name: str, steps: int, samples: int, runs: int) -> dict:
+def solver_entry(name: str, steps: int, samples: int, runs: int, domain: str = "ct") -> dict:
     """The spec entry of one solver (fixed, documented settings)."""
     if name == "smc":
         return {"name": "smc", "steps": steps, "samples": samples, "options": {"n_runs": runs}}
+    if domain in DAPS_PROBLEM_DEFAULTS:  # the problem's tuned DAPS (ode_steps 1, Langevin)
+        return {"name": "daps", "steps": DAPS_PROBLEM_DEFAULTS[domain], "samples": samples,
+                "problem_defaults": True}
     # DAPS: Tweedie x0 (ode_steps 1) and the exact CG data step, 20 CG iterations per level
     return {"name": "daps", "steps": steps, "samples": samples,
             "options": {"ode_steps": 1, "cg_max_iter": 20}}
@@ -106,12 +115,32 @@ def domain_spec(domain: str, solver: str, images: list[int], steps: int, samples
         "name": f"calibration-{domain}-{solver}",
         "problems": [{"name": problem, "images": images, "options": options}],
         "seeds": [0],
-        "solvers": [solver_entry(solver, steps, samples, runs)],
+        "solvers": [solver_entry(solver, steps, samples, runs, domain)],
         "metrics": ["psnr", "rmse", "coverage", "calibration", "reduced_chi2", "wall_time",
                     "ess"],
         "coverage_levels": list(LEVELS),
         "save_samples": True,  # conformal recalibration needs the samples (and SMC weights)
     }
+
+
+def interleaved_specs(specs: list[dict]) -> list[dict]:
+    """The same tasks as ``specs``, merged per solver entry into one spec whose problem
+    entries go image by image through the domains (image 1000 of every domain, then 1001,
+    ...), so that a run stopped early has the same images in every domain.  Task ids depend
+    only on each task's settings, so the store and the report are unchanged."""
+    merged: dict[str, dict] = {}
+    for spec in specs:
+        key = repr(spec["solvers"])
+        if key not in merged:
+            merged[key] = {**spec, "name": spec["name"].rsplit("-", 1)[0] + "-interleaved-"
+                           + spec["solvers"][0]["name"], "problems": []}
+        merged[key]["problems"] += spec["problems"]
+    out = []
+    for spec in merged.values():
+        entries = [(image, k, {**entry, "images": [image]})
+                   for k, entry in enumerate(spec["problems"]) for image in entry["images"]]
+        out.append({**spec, "problems": [e for _, _, e in sorted(entries, key=lambda e: e[:2])]})
+    return out
 
 
 def run_studies(specs: list[dict], out: Path, workers: int) -> float:
@@ -147,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="independent SMC runs pooled")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--interleave", action="store_true",
+                        help="run image by image across the domains (one spec per solver "
+                             "setting), so that a run stopped early covers every domain")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -169,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--folds: expected 2 .. {args.images} (--images), got {args.folds}")
     specs = [domain_spec(d, solver, images, args.steps, args.samples, args.runs)
              for d, solver in STUDIES if d in domains and solver in solvers]
+    if args.interleave:
+        specs = interleaved_specs(specs)
     n_tasks = sum(len(expand(s)) for s in specs)
     print(f"{n_tasks} tasks: {len(domains)} domains x {args.images} held-out images "
           f"({len(calibration_images)} calibration / {args.images - len(calibration_images)} "

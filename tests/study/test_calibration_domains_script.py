@@ -1,0 +1,45 @@
+"""benchmarks/calibration_domains.py: which tasks it runs (no task is executed here)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from diffinv.study import expand
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration_domains.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("calibration_domains", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_phase_daps_runs_the_problems_own_settings(script):
+    entry = script.solver_entry("daps", 50, 16, 4, "phase")
+    assert entry["problem_defaults"] is True and entry["steps"] == 100
+    (task,) = expand(script.domain_spec("phase", "daps", [1000], 50, 16, 4))
+    assert task.settings["problem_defaults"] is True
+    # the linear-Gaussian domains keep the fixed CG settings and --steps
+    ct = script.solver_entry("daps", 50, 16, 4, "ct")
+    assert ct["steps"] == 50 and ct["options"] == {"ode_steps": 1, "cg_max_iter": 20}
+    assert ("phase", "daps") in script.STUDIES
+
+
+def test_interleaved_specs_run_the_same_tasks_image_by_image(script):
+    images = [1000, 1001, 1002]
+    specs = [script.domain_spec(d, s, images, 20, 8, 2)
+             for d, s in script.STUDIES if d != "mri"]
+    merged = script.interleaved_specs(specs)
+    # one spec per distinct solver entry: smc, daps with CG steps, phase's own daps
+    assert len(merged) == 3
+    before = sorted(t.id for s in specs for t in expand(s))
+    after = [t for s in merged for t in expand(s)]
+    assert sorted(t.id for t in after) == before
+    smc = [t for t in after if t.settings["solver"] == "smc"]
+    order = [(t.settings["image"], t.settings["problem"]) for t in smc]
+    assert [i for i, _ in order] == sorted(i for i, _ in order)  # image-major
+    assert len({p for i, p in order if i == 1000}) == 3  # every SMC domain at the first image
