@@ -99,3 +99,20 @@ def test_sparse_single_image_path_equals_the_batched_product(dtype):
     torch.testing.assert_close(adj1, op.adjoint(y)[:1], **tol)
     want = (A.to_dense() @ x[0].reshape(-1)).reshape(fwd1.shape)
     torch.testing.assert_close(fwd1, want, **tol)
+
+
+def test_sparse_single_image_with_threads_equals_the_serial_path():
+    """With several threads worth using, one image stays in torch: same numbers."""
+    from diffinv.threads import thread_limit, threads_for
+
+    op = ParallelBeamRadon(128, 90, backend="sparse")
+    x = torch.rand(1, 1, 128, 128, dtype=torch.float64,
+                   generator=torch.Generator().manual_seed(4))
+    nnz = op.matrices(dtype=torch.float64)[0]._nnz()
+    with thread_limit(1):
+        assert threads_for(nnz) == 1  # the scipy path
+        serial = op(x)
+    with thread_limit(2):
+        assert threads_for(nnz) == 2  # torch.sparse.mm on 2 threads
+        threaded = op(x)
+    torch.testing.assert_close(serial, threaded)

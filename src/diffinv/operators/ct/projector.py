@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ...threads import get_threads, work_threads
+from ...threads import get_threads, threads_for, work_threads
 from ..base import LinearOperator
 from . import joseph_sparse
 
@@ -253,11 +253,13 @@ class RayTransform(LinearOperator):
 def _sparse_apply(M: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
     """``(M @ flat^T)^T`` for a sparse ``M`` and a batch ``flat`` of shape ``(B, n)``; on the
     CPU with as many torch threads as its ``nnz * B`` multiply-adds are worth
-    (:func:`diffinv.threads.work_threads`: serial for small images).  One CPU image takes
-    scipy's CSR product on the same arrays (no copy), 1.3-1.4x faster than
-    ``torch.sparse.mm`` for one column (benchmarks/README.md, "CT"); batches stay in torch,
-    whose product over several columns is the faster one."""
-    if M.device.type == "cpu" and flat.shape[0] == 1 and M.layout == torch.sparse_csr:
+    (:func:`diffinv.threads.work_threads`: serial for small images).  One CPU image that
+    the thread policy runs on one thread takes scipy's (serial) CSR product on the same
+    arrays (no copy), 1.3-1.4x faster than ``torch.sparse.mm`` for one column
+    (benchmarks/README.md, "CT"); batches, and single images given several threads, stay
+    in torch, whose product over several columns is the faster one."""
+    if (M.device.type == "cpu" and flat.shape[0] == 1 and M.layout == torch.sparse_csr
+            and threads_for(M._nnz()) == 1):
         mat = scipy.sparse.csr_matrix(
             (M.values().numpy(), M.col_indices().numpy(), M.crow_indices().numpy()),
             shape=tuple(M.shape), copy=False,
