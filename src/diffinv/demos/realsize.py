@@ -66,7 +66,7 @@ MRI_SOLVER_DEFAULTS = {"solver": "daps", "steps": 50,
 CT_SOLVER_STEPS = 100  # CT: DAPS bias falls with the levels; 50 lost to TV in SSIM (README)
 #: limited angle: more levels, started at a lower noise level (1/mm; 10x the prior's
 #: normalisation scale 0.024/mm instead of its 80x) so that fewer levels are spent where the
-#: denoiser returns the mean image; tuned on held-out seeds 10-12 (benchmarks/README.md,
+#: denoiser returns the mean image; tuned on held-out seed 10 only (benchmarks/README.md,
 #: "CT limited angle: tuning DAPS")
 CT_LIMITED_STEPS = 200
 CT_LIMITED_SIGMA_MAX = 0.24

@@ -283,9 +283,7 @@ def smc(
     out.diagnostics.update(resampling=resampling, kernel=kernel,
                            ess_threshold=float(ess_threshold))
     if method == "mcgdiff":
-        out.diagnostics["noise"] = noise
-    if method == "mcgdiff":
-        out.diagnostics["potential"] = potential
+        out.diagnostics.update(noise=noise, potential=potential)
     return out
 
 
