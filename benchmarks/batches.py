@@ -14,13 +14,20 @@ fan beam (``numba``; 360 views over 2 pi, source at 2N, detector of 2N cells at 
 Cartesian ``MultiCoilMRI`` with 16 birdcage coils, 4x mask (``forward`` then ``adjoint``,
 and ``normal``), complex64.  CT images are float32.
 
+Non-Cartesian MRI: ``NonCartesianMRI`` with the same coils on a golden-angle radial
+trajectory (``round(N pi / 8)`` spokes of ``2N`` samples, about 4x undersampled), default
+NUFFT backend, ``adjoint(forward)`` and the Toeplitz ``normal``.  Interferometry:
+``Visibilities`` on the simulated EHT 2017 M87 coverage (as ``interferometry.py``), default
+``method``, float64, ``adjoint(forward)``.
+
 Cartesian MRI cannot reach 3x on one thread by construction: per image it runs one FFT
 pair per coil, work that grows linearly with the batch, so its rows show how close the
 per-image cost stays to batch 1 (8/1 = 8 means no overhead saved).  FBP shares the
 back-projection's taps across the batch; its ramp-filter FFTs grow with the batch.
 
 Run:  PYTHONPATH=src python benchmarks/batches.py [--threads 1] [--repeats 3]
-      [--ct-sizes 128 256 512] [--mri-sizes 128 256 320] [--only ct|mri]
+      [--ct-sizes 128 256 512] [--mri-sizes 128 256 320] [--vis-sizes 64 256]
+      [--only ct|mri|radial|vis]
 """
 
 from __future__ import annotations
@@ -108,6 +115,38 @@ def mri_cases(sizes, coils: int, repeats: int, threads: int) -> None:
                lambda b, op=op, x=x: (lambda: op.normal(x[b])), repeats, threads)
 
 
+def noncartesian_cases(sizes, coils: int, repeats: int, threads: int) -> None:
+    from diffinv.operators.mri import NonCartesianMRI, birdcage_maps, radial_trajectory
+
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        maps = birdcage_maps((n, n), coils, dtype=torch.complex64)
+        # 4x radially undersampled: n/4 * pi/2 golden-angle spokes of 2n readout samples
+        traj = radial_trajectory(max(1, round(n * math.pi / 8)), 2 * n, dtype=torch.float32)
+        op = NonCartesianMRI(maps, traj)
+        x = {b: torch.from_numpy((rng.standard_normal((b, 1, n, n))
+                                  + 1j * rng.standard_normal((b, 1, n, n))).astype(np.complex64))
+             for b in (1, 8)}
+        label = f"MRI radial {n}x{n}, {coils} coils, {traj.shape[0]} samples"
+        report(f"{label}, adj(fwd)",
+               lambda b, op=op, x=x: (lambda: op.adjoint(op(x[b]))), repeats, threads)
+        report(f"{label}, normal (Toeplitz)",
+               lambda b, op=op, x=x: (lambda: op.normal(x[b])), repeats, threads)
+
+
+def interferometry_cases(sizes, repeats: int, threads: int) -> None:
+    from diffinv.operators.interferometry import Array, Observation, Visibilities
+
+    obs = Observation.simulate(Array.eht2017(), 187.7059, 12.3911, "2017-04-05",
+                               integration_s=10.0, scan_interval_s=120.0)
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        op = Visibilities(obs, n, 160.0 * n / 64)
+        x = {b: torch.from_numpy(rng.random((b, 1, n, n))) for b in (1, 8)}
+        report(f"interferometry {n}x{n}, {len(obs)} visibilities, default method, adj(fwd)",
+               lambda b, op=op, x=x: (lambda: op.adjoint(op(x[b]))), repeats, threads)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=1)
@@ -115,7 +154,8 @@ def main() -> None:
     ap.add_argument("--ct-sizes", type=int, nargs="+", default=[128, 256, 512])
     ap.add_argument("--mri-sizes", type=int, nargs="+", default=[128, 256, 320])
     ap.add_argument("--coils", type=int, default=16)
-    ap.add_argument("--only", choices=("ct", "mri"), default=None)
+    ap.add_argument("--vis-sizes", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--only", choices=("ct", "mri", "radial", "vis"), default=None)
     args = ap.parse_args()
     from diffinv.threads import set_threads
 
@@ -129,6 +169,10 @@ def main() -> None:
         ct_cases(args.ct_sizes, args.repeats, args.threads)
     if args.only in (None, "mri"):
         mri_cases(args.mri_sizes, args.coils, args.repeats, args.threads)
+    if args.only in (None, "radial"):
+        noncartesian_cases(args.mri_sizes, args.coils, args.repeats, args.threads)
+    if args.only in (None, "vis"):
+        interferometry_cases(args.vis_sizes, args.repeats, args.threads)
 
 
 if __name__ == "__main__":
