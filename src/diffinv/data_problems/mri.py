@@ -19,8 +19,9 @@ Defaults an MRI user would choose, all recorded in the output:
   is recorded as ``normalisation``; multiply images by it to return to file units);
 * prior: the learned ``mri-anatomy`` prior (brain-like complex slices, trained on crops),
   fully convolutional, applied at the file's size (any ``H x W``, square or not);
-* solver: DAPS with exact conjugate-gradient data steps, as the built-in ``mri-brain-r*``
-  problems (:data:`diffinv.demos.realsize.MRI_SOLVER_DEFAULTS`);
+* solver: DAPS with conjugate-gradient data steps (50 levels, 10 CG iterations per step
+  started from the denoiser's estimate), as the built-in ``mri-brain-r*`` problems
+  (:data:`diffinv.demos.realsize.MRI_SOLVER_DEFAULTS`);
 * baselines on the same data (``summary.json``): CG-SENSE with the iteration count and
   L1-wavelet with the lambda chosen by the discrepancy principle (reduced chi^2 nearest 1).
 """
@@ -90,8 +91,8 @@ def load_mri(path: Path, prior=None, slice_index: int = 0) -> Demo:
             f"{path.name} slice {slice_index}: {h}x{w} complex image (k-space units / "
             f"{scale:.3g}) from {c}-coil Cartesian k-space, R={accel:.2f}"
         ),
-        # the built-in 128x128 MRI problems' default (DAPS with exact CG data steps, one
-        # denoiser call per level), measured against CG-SENSE and L1-wavelet there and on a
+        # the built-in 128x128 MRI problems' default (DAPS, 10 CG iterations per data step,
+        # one denoiser call per level), measured against CG-SENSE and L1-wavelet there and on a
         # 180x230 file (benchmarks/README.md); PiGDM backpropagates through the UNet
         solver_defaults=copy.deepcopy(MRI_SOLVER_DEFAULTS),
         to_image=lambda x: torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2),
