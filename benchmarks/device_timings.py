@@ -10,12 +10,12 @@ device path agrees to about 1e-12; float32 cases to about 1e-6).
 
 Cases: CT parallel beam (``N`` detectors, 180 views over pi) forward, adjoint and FBP at
 ``--ct-sizes`` (256 and 512; the ``sparse`` backend on the device: its matrix is built once
-per device and not timed), fan beam at the smallest of them; Cartesian ``MultiCoilMRI`` 320 x 320 with 16 coils
-(``normal``); non-Cartesian radial MRI 256 x 256, 16 coils (``torchkbnufft`` on the device,
-the default finufft on the CPU); VLBI visibilities 64 x 64 on the simulated EHT 2017 M87
-coverage (exact DFT on the device, the default method on the CPU); one DAPS level on the
-built-in ``ct-sparse-view-128`` problem (its learned prior, 4 chains, its default options;
-the time per level of a short run).
+per device and not timed), fan beam at the smallest of them; Cartesian ``MultiCoilMRI`` 320
+x 320 with 16 coils (``normal``); non-Cartesian radial MRI 256 x 256, 16 coils
+(``torchkbnufft`` on the device, the default finufft on the CPU); VLBI visibilities 64 x 64
+on the simulated EHT 2017 M87 coverage (exact DFT on the device, the default method on the
+CPU); one DAPS level on the built-in ``ct-sparse-view-128`` problem (its learned prior, 4
+chains, its default options; the time per level of a short run).
 
 Run on the device machine (see ``benchmarks/device_check.sh``, which runs this with the
 tests):  PYTHONPATH=src python benchmarks/device_timings.py [--device cuda] [--repeats 5]
