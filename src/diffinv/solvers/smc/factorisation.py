@@ -58,6 +58,7 @@ import math
 import torch
 
 __all__ = ["KINDS", "ECONOMY_KINDS", "factorise", "gram", "row_gram", "economy_svd",
+           "canonical_signs",
            "fourier_columns", "fourier_basis", "real_fourier_basis", "setup_bytes",
            "check_setup_memory"]
 
@@ -201,7 +202,17 @@ def factorise(
             raise
         return gram(aw, rtol)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
-    return vh.T.contiguous(), s[:r], r, "dense"
+    return canonical_signs(vh.T), s[:r], r, "dense"
+
+
+def canonical_signs(v: torch.Tensor) -> torch.Tensor:
+    """``v`` with each column's sign chosen so that its entry of largest magnitude is
+    positive: the unstructured factorisations then agree on their common singular vectors
+    (an SVD fixes them only up to sign), and so do the runs that use them."""
+    if v.numel() == 0:
+        return v
+    top = v.gather(0, v.abs().argmax(0, keepdim=True))
+    return v * torch.where(top < 0, -1.0, 1.0).to(v.dtype)
 
 
 def _eig_rank(lam: torch.Tensor, rtol: float) -> int:
@@ -218,7 +229,7 @@ def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[torch.Tensor, torch.Ten
     lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
     lam, v = lam.flip(0), v.flip(1)
     r = _eig_rank(lam, rtol)
-    return v.contiguous(), lam[:r].sqrt(), r, "gram"
+    return canonical_signs(v), lam[:r].sqrt(), r, "gram"
 
 
 def row_gram(aw: torch.Tensor, rtol: float = 1e-10
@@ -244,7 +255,7 @@ def row_gram(aw: torch.Tensor, rtol: float = 1e-10
     b = aw @ q
     lam2, w = torch.linalg.eigh(b.T @ b)
     lam2, w = lam2.flip(0).clamp_min(0), w.flip(1)
-    return q @ w, lam2.sqrt(), r, "row-gram"
+    return canonical_signs(q @ w), lam2.sqrt(), r, "row-gram"
 
 
 def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
@@ -253,7 +264,7 @@ def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
     singular values above ``rtol`` of the largest are observed (as ``dense``)."""
     _, s, vh = torch.linalg.svd(aw, full_matrices=False)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
-    return vh[:r].T.contiguous(), s[:r], r, "economy"
+    return canonical_signs(vh[:r].T), s[:r], r, "economy"
 
 
 def setup_bytes(m: int, n: int, kind: str) -> int:
@@ -284,8 +295,14 @@ def setup_bytes(m: int, n: int, kind: str) -> int:
 
 def check_setup_memory(m: int, n: int, kind: str, limit: int | None) -> int:
     """Raise ``ValueError`` when :func:`setup_bytes` exceeds ``limit`` bytes (``None``: no
-    check); returns the estimate."""
-    need = setup_bytes(m, n, kind)
+    check); returns the estimate.  ``kind="auto"``: the cheapest of a structured basis and
+    the unstructured fallback (``row-gram`` when ``m < n``, else ``dense``), the least that
+    ``auto`` can need."""
+    if kind == "auto":
+        need = min(setup_bytes(m, n, "circulant"),
+                   setup_bytes(m, n, "row-gram" if m < n else "dense"))
+    else:
+        need = setup_bytes(m, n, kind)
     if limit is not None and need > limit:
         raise ValueError(
             f"method: 'mcgdiff' needs an estimated {need / 2**30:.3g} GiB to factorise the "

@@ -98,7 +98,7 @@ from .particles import (
     gather,
     log_normal,
 )
-from .sqmc import move_normals
+from .sqmc import child_generator, move_normals
 from .svd_likelihood import SVDLikelihood
 
 __all__ = ["POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
@@ -310,6 +310,7 @@ def run_mcgdiff(
     # g_0 = 1: the initial particles are the model's N(0, s0^2 I), equally weighted
     s0 = float(sigmas[0])
     x = initial_noise(n_samples, image_shape, s0, dtype, device, generator)
+    complement = child_generator(generator)  # the economy complement's noise (both paths)
     current: GaussianPotential | None = None
     for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -339,11 +340,11 @@ def run_mcgdiff(
             idx = weights.maybe_resample(i, states)
             mean_bar, parents, mean = gather(idx, mean_bar, states, mean)
             nxt = nxt.gather(idx)
-            (z,) = move_normals(noise, parents, (mean_bar.shape[1],), weights.n_runs,
-                                generator)
-            xbar_new = nxt.propose(mean_bar, var, z)
+            # n normals as with a full basis (the economy path uses the first r of them)
+            (z,) = move_normals(noise, parents, (states.shape[1],), weights.n_runs, generator)
+            xbar_new = nxt.propose(mean_bar, var, z[:, :mean_bar.shape[1]])
             x = lik.image(xbar_new, mean.reshape(xbar_new.shape[0], -1), mean_bar, var,
-                          generator).to(dtype).reshape(x.shape)
+                          complement).to(dtype).reshape(x.shape)
         else:  # the last step to sigma = 0 is deterministic: x0 = D(x, sigma_min)
             x = mean.to(dtype)
         current = nxt

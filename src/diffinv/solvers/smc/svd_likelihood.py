@@ -36,7 +36,7 @@ from ...memory import available_memory
 from ...operators.base import LinearOperator
 from ...operators.linear_gaussian import real_linear_system, stack_real_rows
 from ...operators.problem import InverseProblem
-from .factorisation import ECONOMY_KINDS, check_setup_memory, factorise, setup_bytes
+from .factorisation import ECONOMY_KINDS, check_setup_memory, factorise
 
 __all__ = ["MATRIX_BLOCK", "SVDLikelihood", "operator_matrix", "data_rows"]
 
@@ -139,12 +139,8 @@ class SVDLikelihood:
             )
         n = math.prod(image_shape)
         limit = available_memory(problem.y.device) if memory_limit is None else memory_limit
-        rows = data_rows(problem)
-        planned = factorisation
-        if factorisation == "auto":  # up front, the cheaper of a structure and the fallback
-            fallback = "row-gram" if rows < n else "dense"
-            planned = min(("circulant", fallback), key=lambda k: setup_bytes(rows, n, k))
-        check_setup_memory(rows, n, planned, limit)  # (factorise checks the one it builds)
+        # up front (factorise checks again the factorisation it builds)
+        check_setup_memory(data_rows(problem), n, factorisation, limit)
         a, y, var = operator_matrix(problem, image_shape)
         std = var.sqrt()
         aw, yw = a / std[:, None], y / std
