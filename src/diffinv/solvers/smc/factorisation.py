@@ -285,7 +285,7 @@ def setup_bytes(m: int, n: int, kind: str) -> int:
         "circulant": 2 * n * n,
         "gram": 5 * n * n,
         "dense": m * n + m * m + 3 * n * n + 4 * k * k,
-        "row-gram": 4 * m * m + 2 * n * k,
+        "row-gram": 4 * m * m + 3 * n * k,
         "economy": m * n + m * m + 2 * n * k + 4 * k * k,
     }
     if kind not in extra:
