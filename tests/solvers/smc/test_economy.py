@@ -123,3 +123,13 @@ def test_rqmc_normals_beyond_sobol_dimensions():
     rest = z[:, SOBOL_MAX_DIM:].reshape(-1)
     assert abs(float(rest.mean())) < 5 / math.sqrt(rest.numel())
     assert abs(float(rest.var()) - 1.0) < 5 * math.sqrt(2 / rest.numel())
+
+
+def test_the_factorisation_option_is_checked_and_reported():
+    problem = wide_problem()
+    prior = GaussianPrior(torch.zeros(6, dtype=F64), torch.eye(6, dtype=F64))
+    with pytest.raises(ValueError, match="factorisation"):
+        run(problem, prior, 8, 3, method="mcgdiff", factorisation="qr")
+    post = run(problem, prior, 8, 3, method="mcgdiff")
+    assert post.diagnostics["factorisation"] == "row-gram" and post.diagnostics["rank"] == 3
+    assert 0 < post.diagnostics["setup_seconds"] < post.diagnostics["wall_seconds"]
