@@ -72,6 +72,9 @@ PROBE_RTOL = 1e-9
 #: rounding noise of about 1e-16 of the largest eigenvalue on exact zeros, i.e. 1e-8 of the
 #: largest singular value, above the dense SVD's cut-off.
 EIG_RTOL = 1e-12
+#: ``row_gram`` refines (Rayleigh-Ritz) the directions whose singular value is below this
+#: fraction of the largest; above, the Gram eigenvectors give them to about ``eps / 0.1^2``.
+ROW_GRAM_WEAK = 0.1
 
 
 def _probe(aw: torch.Tensor, apply_g, generator: torch.Generator) -> bool:
@@ -239,23 +242,34 @@ def row_gram(aw: torch.Tensor, rtol: float = 1e-10
     Pass 1: the eigendecomposition of the ``m x m`` Gram matrix gives the rank ``r`` (same
     cut-off as :func:`gram`) and ``V_1 = A_w^T U_r S_r^{-1}``, whose columns are orthonormal
     only to about ``eps lambda_max / (s_i s_j)`` (the Gram matrix squares the condition
-    number).  Pass 2 (Rayleigh-Ritz): ``V_1`` is orthonormalised (Cholesky QR, accurate since
-    ``V_1`` is nearly orthonormal) to ``Q``, and the ``r x r`` eigendecomposition of
-    ``(A_w Q)^T (A_w Q) = W S^2 W^T`` gives ``V_r = Q W``: orthonormal to rounding, and the
-    likelihood diagonal in its coordinates up to ``eps lambda_max`` in absolute precision.
+    number): to rounding among the strong directions (``s >= ROW_GRAM_WEAK s_max``), up to
+    about ``1e-5`` among the weakest.  Pass 2 (Rayleigh-Ritz on the weak directions only):
+    they are orthogonalised against the strong ones and among themselves (Cholesky QR,
+    accurate since they are nearly orthonormal) to ``Q``, and the eigendecomposition of
+    ``(A_w Q)^T (A_w Q) = W S^2 W^T`` gives them as ``Q W``.  ``V_r`` is then orthonormal to
+    rounding and the likelihood diagonal in its coordinates up to about ``eps lambda_max``
+    in absolute precision.
     """
     lam, u = torch.linalg.eigh(aw @ aw.T)  # ascending
     lam, u = lam.flip(0), u.flip(1)
     r = _eig_rank(lam, rtol)
-    v1 = (aw.T @ u[:, :r]) / lam[:r].sqrt()
+    s = lam[:r].sqrt()
+    v = (aw.T @ u[:, :r]) / s
     del u
-    chol = torch.linalg.cholesky(v1.T @ v1)  # V_1 = Q R with R = chol^T
-    q = torch.linalg.solve_triangular(chol, v1.T, upper=False).T
-    del v1
-    b = aw @ q
-    lam2, w = torch.linalg.eigh(b.T @ b)
-    lam2, w = lam2.flip(0).clamp_min(0), w.flip(1)
-    return canonical_signs(q @ w), lam2.sqrt(), r, "row-gram"
+    k = int((s >= ROW_GRAM_WEAK * s[0]).sum()) if r else 0
+    if k < r:
+        strong, weak = v[:, :k], v[:, k:]
+        weak = weak - strong @ (strong.T @ weak)
+        chol = torch.linalg.cholesky(weak.T @ weak)
+        q = torch.linalg.solve_triangular(chol, weak.T, upper=False).T
+        b = aw @ q
+        lam2, w = torch.linalg.eigh(b.T @ b)
+        lam2, w = lam2.flip(0).clamp_min(0), w.flip(1)
+        v = torch.cat([strong, q @ w], dim=1)
+        s = torch.cat([s[:k], lam2.sqrt()])
+        order = torch.argsort(s, descending=True, stable=True)
+        v, s = v[:, order], s[order]
+    return canonical_signs(v), s, r, "row-gram"
 
 
 def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
