@@ -65,16 +65,20 @@ def ct_problem(n_angles: int) -> InverseProblem:
     return InverseProblem(op, GaussianNoise(0.05), op(x))
 
 
+@pytest.mark.parametrize("kind", ["gram", "row-gram", "economy"])
 @pytest.mark.parametrize("n_angles", [5, 16])  # 75 rays < 100 unknowns; 240 rays > 100
-def test_gram_factorisation_of_ct_matches_the_dense_svd(n_angles):
+def test_gram_factorisation_of_ct_matches_the_dense_svd(n_angles, kind):
     problem = ct_problem(n_angles)
-    fast = SVDLikelihood.from_problem(problem, (1, 10, 10), factorisation="gram")
-    dense = SVDLikelihood.from_problem(problem, (1, 10, 10))
-    assert fast.factorisation == "gram" and dense.factorisation == "dense"
+    fast = SVDLikelihood.from_problem(problem, (1, 10, 10), factorisation=kind)
+    dense = SVDLikelihood.from_problem(problem, (1, 10, 10), factorisation="dense")
+    assert fast.factorisation == kind and dense.factorisation == "dense"
     assert fast.rank == dense.rank
     torch.testing.assert_close(fast.rho2, dense.rho2, rtol=1e-9, atol=0)
     v = fast.v
-    torch.testing.assert_close(v.T @ v, torch.eye(100, dtype=v.dtype), atol=1e-12, rtol=0)
+    # the economy kinds keep the r observed directions only (n x r, orthonormal columns)
+    assert v.shape == ((100, fast.rank) if kind != "gram" else (100, 100))
+    torch.testing.assert_close(v.T @ v, torch.eye(v.shape[1], dtype=v.dtype), atol=1e-12,
+                               rtol=0)
     x = torch.rand(5, 1, 10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(log_lik(fast, x), log_lik(dense, x), rtol=1e-9, atol=1e-8)
 
@@ -93,22 +97,23 @@ def test_gram_handles_repeated_singular_values():
 
 def test_auto_falls_back_to_gram_when_the_svd_fails(monkeypatch):
     # LAPACK's divide-and-conquer SVD can fail to converge (repeated singular values, as on
-    # masked Fourier at 64 x 64 after minutes); inject that failure into torch's SVD
+    # masked Fourier at 64 x 64 after minutes); inject that failure into torch's SVD.  A tall
+    # matrix (m > n): "auto" factorises it with the dense SVD (a wide one takes "row-gram")
     g = torch.Generator().manual_seed(0)
-    aw = torch.randn(5, 8, dtype=torch.float64, generator=g)
-    want = factorise(aw, (1, 2, 4))
+    aw = torch.randn(8, 5, dtype=torch.float64, generator=g)
+    want = factorise(aw, (1, 1, 5))
     assert want[3] == "dense"
 
     def fails(*args, **kwargs):
         raise torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge")
 
     monkeypatch.setattr(torch.linalg, "svd", fails)
-    v, s, r, kind = factorise(aw, (1, 2, 4))
+    v, s, r, kind = factorise(aw, (1, 1, 5))
     assert kind == "gram" and r == want[2] == 5
     torch.testing.assert_close(s, want[1], rtol=1e-9, atol=0)
-    torch.testing.assert_close(v.T @ v, torch.eye(8, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(v.T @ v, torch.eye(5, dtype=torch.float64), atol=1e-12, rtol=0)
     with pytest.raises(torch.linalg.LinAlgError):
-        factorise(aw, (1, 2, 4), kind="dense")  # asked for by name: the error surfaces
+        factorise(aw, (1, 1, 5), kind="dense")  # asked for by name: the error surfaces
 
 
 @pytest.mark.slow
@@ -132,7 +137,8 @@ def test_masked_fourier_64_is_factorised_without_the_svd():
 
 def test_a_structure_that_does_not_hold_is_rejected():
     aw = torch.randn(7, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert factorise(aw, (1, 3, 3))[3] == "dense"
+    assert factorise(aw, (1, 3, 3))[3] == "row-gram"  # (fewer rows than unknowns)
+    assert factorise(torch.cat([aw, aw[:2]]), (1, 3, 3))[3] == "dense"
     with pytest.raises(ValueError, match="circulant"):
         factorise(aw, (1, 3, 3), kind="circulant")
 

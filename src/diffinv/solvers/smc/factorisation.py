@@ -31,6 +31,24 @@ Operators with neither structure (CT, general blurs):
   images, which weighs each direction by its eigenvalue, keeps the SVD's accuracy where the
   ranks agree (measured in ``benchmarks/README.md``, "SMC set-up").  It is not much cheaper:
   the ``n x n`` symmetric eigensolver costs about what the SVD's right factor does.
+
+Economy factorisations (only ``V_r``, ``(n, r)``: the observed range), for unstructured
+operators with fewer data rows than unknowns (sparse-view CT), where the unobserved complement
+needs no basis (:class:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood`):
+
+* ``"row-gram"``: the symmetric eigendecomposition of the ``m x m`` Gram matrix
+  ``A_w A_w^T = U S^2 U^T``, then ``V_r = A_w^T U_r S_r^{-1}``: ``O(m^2 n + m^3)`` instead of
+  the SVD's ``O(m n^2 + n^3)``, with the Gram path's accuracy (singular values below about
+  ``1e-6`` of the largest count as unobserved).  ``"auto"`` uses it when ``m < n`` and the
+  operator has no structure, and falls back to ``"economy"`` if the eigensolver raises;
+* ``"economy"``: the SVD without the complement (``torch.linalg.svd(full_matrices=False)``),
+  the SVD's accuracy at about the SVD's cost (LAPACK still factors an ``m x m`` block with
+  vectors; measured in ``benchmarks/README.md``, "SMC set-up").
+
+Memory.  :func:`setup_bytes` estimates the peak memory of the dense matrix and of each
+factorisation; :func:`check_setup_memory` refuses, with the estimate in the message, a set-up
+that does not fit (the structured bases and the full ones are ``n x n``, the economy ones
+``n x r``).
 """
 
 from __future__ import annotations
@@ -39,16 +57,24 @@ import math
 
 import torch
 
-__all__ = ["KINDS", "factorise", "gram", "fourier_columns", "fourier_basis",
-           "real_fourier_basis"]
+__all__ = ["KINDS", "ECONOMY_KINDS", "factorise", "gram", "row_gram", "economy_svd",
+           "canonical_signs",
+           "fourier_columns", "fourier_basis", "real_fourier_basis", "setup_bytes",
+           "check_setup_memory"]
 
-KINDS = ("auto", "diagonal", "circulant", "gram", "dense")
+KINDS = ("auto", "diagonal", "circulant", "row-gram", "economy", "gram", "dense")
+STRUCTURES = ("diagonal", "circulant")
+#: Kinds that return only the observed range ``V_r`` ``(n, r)``.
+ECONOMY_KINDS = ("row-gram", "economy")
 PROBES = 3
 PROBE_RTOL = 1e-9
 #: Structured eigenvalues below this fraction of the largest are unobserved: the FFT puts
 #: rounding noise of about 1e-16 of the largest eigenvalue on exact zeros, i.e. 1e-8 of the
 #: largest singular value, above the dense SVD's cut-off.
 EIG_RTOL = 1e-12
+#: ``row_gram`` refines (Rayleigh-Ritz) the directions whose singular value is below this
+#: fraction of the largest; above, the Gram eigenvectors give them to about ``eps / 0.1^2``.
+ROW_GRAM_WEAK = 0.1
 
 
 def _probe(aw: torch.Tensor, apply_g, generator: torch.Generator) -> bool:
@@ -126,58 +152,179 @@ def real_fourier_basis(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def factorise(
     aw: torch.Tensor, image_shape: tuple[int, ...], rtol: float = 1e-10, kind: str = "auto",
-    seed: int = 0,
+    seed: int = 0, memory_limit: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int, str]:
     """``(V, s, r, kind)`` of the whitened real matrix ``aw`` (``(m, n)``, float64).
 
-    ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, ``s`` the
-    ``(r,)`` singular values in decreasing order, ``kind`` the factorisation used (see the
-    module docstring).  ``kind="auto"`` tries ``diagonal``, then ``circulant``, then
-    ``dense``, and ``gram`` when the SVD fails to converge; naming a structure that does not
-    hold raises ``ValueError``.
+    ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, or for the
+    economy kinds (:data:`ECONOMY_KINDS`) ``(n, r)`` with orthonormal columns (the observed
+    directions only); ``s`` the ``(r,)`` singular values in decreasing order, ``kind`` the
+    factorisation used (see the module docstring).  ``kind="auto"`` tries ``diagonal``, then
+    ``circulant``, then ``row-gram`` when ``m < n`` (``economy`` if its eigensolver raises),
+    else ``dense`` (``gram`` when the SVD fails to converge); naming a structure that does not
+    hold raises ``ValueError``.  ``memory_limit`` (bytes): refuse, before building it, a
+    factorisation whose estimated set-up (:func:`setup_bytes`) exceeds it.
     """
     if kind not in KINDS:
         raise ValueError(f"factorisation: expected one of {KINDS}, got {kind!r}")
-    n = aw.shape[1]
+    m, n = aw.shape
     gen = torch.Generator().manual_seed(seed)
-    tries = ("diagonal", "circulant") if kind == "auto" else (kind,)
+    tries = STRUCTURES if kind == "auto" else (kind,)
     for k in tries:
-        if k in ("dense", "gram"):
+        if k not in STRUCTURES:
             break
         out = _structured(aw, image_shape, k, gen)
         if out is not None:
+            check_setup_memory(m, n, k, memory_limit)
             build_v, lam = out
             order = torch.argsort(lam, descending=True, stable=True)
             lam = lam[order]
-            top = float(lam[0]) if n else 0.0
-            r = int((lam > max(EIG_RTOL, rtol**2) * top).sum()) if top > 0 else 0
+            r = _eig_rank(lam, rtol)
             return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
         if kind != "auto":
             raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
+    auto = kind == "auto"
+    if auto:
+        kind = "row-gram" if m < n else "dense"
+    check_setup_memory(m, n, kind, memory_limit)
     if kind == "gram":
         return gram(aw, rtol)
+    if kind == "economy":
+        return economy_svd(aw, rtol)
+    if kind == "row-gram":
+        try:
+            return row_gram(aw, rtol)
+        except torch.linalg.LinAlgError:
+            if not auto:
+                raise
+            return economy_svd(aw, rtol)
     try:
         _, s, vh = torch.linalg.svd(aw, full_matrices=True)
     except torch.linalg.LinAlgError:  # e.g. "too many repeated singular values"
-        if kind != "auto":
+        if not auto:
             raise
         return gram(aw, rtol)
     r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
-    return vh.T.contiguous(), s[:r], r, "dense"
+    return canonical_signs(vh.T), s[:r], r, "dense"
+
+
+def canonical_signs(v: torch.Tensor) -> torch.Tensor:
+    """``v`` with each column's sign chosen so that its entry of largest magnitude is
+    positive: the unstructured factorisations then agree on their common singular vectors
+    (an SVD fixes them only up to sign), and so do the runs that use them."""
+    if v.numel() == 0:
+        return v
+    top = v.gather(0, v.abs().argmax(0, keepdim=True))
+    return v * torch.where(top < 0, -1.0, 1.0).to(v.dtype)
+
+
+def _eig_rank(lam: torch.Tensor, rtol: float) -> int:
+    """Eigenvalues (descending) above ``max(EIG_RTOL, rtol^2)`` of the largest: observed."""
+    top = float(lam[0]) if lam.numel() else 0.0
+    if top <= 0:
+        return 0
+    return int((lam > max(EIG_RTOL, rtol**2) * top).sum())
 
 
 def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, int, str]:
     """``(V, s, r, "gram")`` of ``aw`` from ``eigh(A_w^T A_w)`` (see the module docstring):
     eigenvalues above ``max(EIG_RTOL, rtol^2)`` of the largest are observed."""
-    n = aw.shape[1]
     lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
     lam, v = lam.flip(0), v.flip(1)
-    top = float(lam[0]) if n else 0.0
-    if top <= 0:
-        return v.contiguous(), lam[:0], 0, "gram"
-    cut = max(EIG_RTOL, rtol**2) * top
-    r = int((lam > cut).sum())
-    return v.contiguous(), lam[:r].sqrt(), r, "gram"
+    r = _eig_rank(lam, rtol)
+    return canonical_signs(v), lam[:r].sqrt(), r, "gram"
+
+
+def row_gram(aw: torch.Tensor, rtol: float = 1e-10
+             ) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """``(V_r, s, r, "row-gram")``, ``V_r`` ``(n, r)`` orthonormal, from ``eigh(A_w A_w^T)``.
+
+    Pass 1: the eigendecomposition of the ``m x m`` Gram matrix gives the rank ``r`` (same
+    cut-off as :func:`gram`) and ``V_1 = A_w^T U_r S_r^{-1}``, whose columns are orthonormal
+    only to about ``eps lambda_max / (s_i s_j)`` (the Gram matrix squares the condition
+    number): to rounding among the strong directions (``s >= ROW_GRAM_WEAK s_max``), up to
+    about ``1e-5`` among the weakest.  Pass 2 (Rayleigh-Ritz on the weak directions only):
+    they are orthogonalised against the strong ones and among themselves (Cholesky QR,
+    accurate since they are nearly orthonormal) to ``Q``, and the eigendecomposition of
+    ``(A_w Q)^T (A_w Q) = W S^2 W^T`` gives them as ``Q W``.  ``V_r`` is then orthonormal to
+    rounding and the likelihood diagonal in its coordinates up to about ``eps lambda_max``
+    in absolute precision.
+    """
+    lam, u = torch.linalg.eigh(aw @ aw.T)  # ascending
+    lam, u = lam.flip(0), u.flip(1)
+    r = _eig_rank(lam, rtol)
+    s = lam[:r].sqrt()
+    v = (aw.T @ u[:, :r]) / s
+    del u
+    k = int((s >= ROW_GRAM_WEAK * s[0]).sum()) if r else 0
+    if k < r:
+        strong, weak = v[:, :k], v[:, k:]
+        weak = weak - strong @ (strong.T @ weak)
+        chol = torch.linalg.cholesky(weak.T @ weak)
+        q = torch.linalg.solve_triangular(chol, weak.T, upper=False).T
+        b = aw @ q
+        lam2, w = torch.linalg.eigh(b.T @ b)
+        lam2, w = lam2.flip(0).clamp_min(0), w.flip(1)
+        v = torch.cat([strong, q @ w], dim=1)
+        s = torch.cat([s[:k], lam2.sqrt()])
+        order = torch.argsort(s, descending=True, stable=True)
+        v, s = v[:, order], s[order]
+    return canonical_signs(v), s, r, "row-gram"
+
+
+def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
+                ) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """``(V_r, s, r, "economy")`` from ``torch.linalg.svd(aw, full_matrices=False)``;
+    singular values above ``rtol`` of the largest are observed (as ``dense``)."""
+    _, s, vh = torch.linalg.svd(aw, full_matrices=False)
+    r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
+    return canonical_signs(vh[:r].T), s[:r], r, "economy"
+
+
+def setup_bytes(m: int, n: int, kind: str) -> int:
+    """Estimated peak bytes (float64) of MCGdiff's set-up for an ``(m, n)`` whitened matrix.
+
+    The dense matrix costs ``3 m n`` while it is built (the columns, the rows the noise keeps
+    and the whitened copy); then the whitened matrix (``m n``) plus the factorisation's
+    arrays: ``n x n`` bases for ``diagonal``/``circulant`` (two: the basis and its build),
+    ``gram`` (the normal matrix, its eigenvectors and the solver's workspace) and ``dense``
+    (the SVD's input copy and both factors); ``m x m`` arrays and ``V_r`` for the economy kinds.
+    ``kind="matrix"``: the dense matrix alone.
+    """
+    m, n = int(m), int(n)
+    k = min(m, n)
+    extra = {
+        "matrix": 0,
+        "diagonal": 2 * n * n,
+        "circulant": 2 * n * n,
+        "gram": 5 * n * n,
+        "dense": m * n + m * m + 3 * n * n + 4 * k * k,
+        "row-gram": 4 * m * m + 3 * n * k,
+        "economy": m * n + m * m + 2 * n * k + 4 * k * k,
+    }
+    if kind not in extra:
+        raise ValueError(f"kind: expected one of {sorted(extra)}, got {kind!r}")
+    return 8 * max(3 * m * n, m * n + extra[kind])
+
+
+def check_setup_memory(m: int, n: int, kind: str, limit: int | None) -> int:
+    """Raise ``ValueError`` when :func:`setup_bytes` exceeds ``limit`` bytes (``None``: no
+    check); returns the estimate.  ``kind="auto"``: the cheapest of a structured basis and
+    the unstructured fallback (``row-gram`` when ``m < n``, else ``dense``), the least that
+    ``auto`` can need."""
+    if kind == "auto":
+        need = min(setup_bytes(m, n, "circulant"),
+                   setup_bytes(m, n, "row-gram" if m < n else "dense"))
+    else:
+        need = setup_bytes(m, n, kind)
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"method: 'mcgdiff' needs an estimated {need / 2**30:.3g} GiB to factorise the "
+            f"whitened operator ({m} data rows x {n} unknowns, factorisation {kind!r}), more "
+            f"than the {limit / 2**30:.3g} GiB of memory available; use method='tds' or a "
+            f"smaller image"
+        )
+    return need
 
 
 def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):

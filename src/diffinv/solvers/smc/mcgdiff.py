@@ -65,31 +65,31 @@ Hilbert-ordered resampling and randomised quasi-Monte Carlo moves (SQMC,
 together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks/README.md``
 ("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
 
-Operators.  The SVD coordinates come from the dense matrix (``LinearOperator.to_matrix``),
-so this method is for problems with at most :data:`MAX_DIM` unknowns; larger problems
-should use ``method="tds"``.  Diagonal (mask) and circulant (masked Fourier, periodic blur)
-operators are factorised from their structure in ``O(m n)``, others by a dense SVD (or,
-when LAPACK's SVD fails to converge, the symmetric eigendecomposition of the normal matrix;
-:mod:`.factorisation`); the diagnostics report which (``factorisation``) and the set-up
-time (``setup_seconds``).
+Operators.  The SVD coordinates come from the dense matrix of the operator
+(:class:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood`), so the set-up is refused, with
+its estimated memory, where it does not fit in memory (then use ``method="tds"``).  Diagonal
+(mask) and circulant (masked Fourier, periodic blur) operators are factorised from their
+structure in ``O(m n)``; unstructured ones with fewer data rows than unknowns (sparse-view
+CT) by an economy factorisation that keeps only the ``r`` observed directions ``V_r``, the
+unobserved complement being moved by the projector ``I - V_r V_r^T`` with the same law as
+with a full basis; others by a dense SVD (or, when LAPACK's SVD fails to converge, the
+symmetric eigendecomposition of the normal matrix; :mod:`.factorisation`).  The diagnostics
+report which (``factorisation``) and the set-up time (``setup_seconds``).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from ...operators.linear_gaussian import real_linear_system
 from ...operators.problem import InverseProblem
 from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
-from .factorisation import factorise
 from .particles import (
     ParticleWeights,
     RunWeights,
@@ -98,109 +98,14 @@ from .particles import (
     gather,
     log_normal,
 )
-from .sqmc import move_normals
+from .sqmc import child_generator, move_normals
+from .svd_likelihood import SVDLikelihood
 
-__all__ = ["MAX_DIM", "POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
-           "fit_per_run",
-           "run_mcgdiff"]
+__all__ = ["POTENTIALS", "GaussianPotential", "SVDLikelihood", "local_gaussian_fit",
+           "fit_per_run", "run_mcgdiff"]
 
 POTENTIALS = ("adaptive", "local", "flat")
 EXACT_DIAGONAL_MAX = 8  # observed coordinates up to which the Jacobian diagonal is exact
-
-MAX_DIM = 4096  # largest number of unknowns for which the dense SVD is built
-
-
-@dataclass
-class SVDLikelihood:
-    """A linear-Gaussian likelihood in the coordinates of the whitened operator's SVD.
-
-    Attributes
-    ----------
-    v : torch.Tensor
-        ``(n, n)`` float64 orthogonal matrix; ``xbar = x_flat @ v``.
-    ybar : torch.Tensor
-        ``(r,)`` float64 observations of the first ``r`` coordinates.
-    rho2 : torch.Tensor
-        ``(r,)`` float64 noise variances of ``ybar``.
-    log_const : float
-        ``log p(y | x) - sum_i log N(ybar_i; xbar_i, rho2_i)`` (independent of ``x``).
-    factorisation : str
-        How ``V`` was found: ``"diagonal"``, ``"circulant"`` (from the operator's structure,
-        :mod:`.factorisation`), ``"gram"`` (eigendecomposition of ``A_w^T A_w``) or
-        ``"dense"`` (SVD).
-    setup_seconds : float
-        Wall time of :meth:`from_problem` (dense matrix plus factorisation).
-    """
-
-    v: torch.Tensor
-    ybar: torch.Tensor
-    rho2: torch.Tensor
-    log_const: float
-    factorisation: str = "dense"
-    setup_seconds: float = 0.0
-
-    def setup_diagnostics(self) -> dict:
-        """``factorisation`` and ``setup_seconds`` for a solver's diagnostics."""
-        return {"factorisation": self.factorisation, "setup_seconds": self.setup_seconds}
-
-    @property
-    def rank(self) -> int:
-        """Number of observed coordinates."""
-        return int(self.ybar.numel())
-
-    @classmethod
-    def from_problem(cls, problem, image_shape: tuple[int, ...], rtol: float = 1e-10,
-                     factorisation: str = "auto"):
-        """Build from a linear-Gaussian :class:`InverseProblem` (float64).
-
-        ``V`` comes from the operator's structure where it has one (diagonal or circulant
-        normal matrix, verified by random probes), else from the eigendecomposition of the
-        normal matrix or a dense SVD (:func:`.factorisation.factorise`).
-        """
-        start = time.perf_counter()
-        n = math.prod(image_shape)
-        if n > MAX_DIM:
-            raise ValueError(
-                f"method: 'mcgdiff' builds a dense SVD and supports at most {MAX_DIM} unknowns, "
-                f"got {n}; use method='tds'"
-            )
-        a, y, var = real_linear_system(problem, image_shape)
-        std = var.sqrt()
-        aw, yw = a / std[:, None], y / std
-        v, s, r, kind = factorise(aw, image_shape, rtol, factorisation)
-        if r == 0:
-            raise ValueError("problem: the operator is zero; there is nothing to condition on")
-        uy = (v[:, :r].T @ (aw.T @ yw)) / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
-        ybar = uy / s[:r]
-        rho2 = 1.0 / s[:r] ** 2
-        m = yw.numel()
-        perp = float((yw**2).sum() - (uy**2).sum())
-        log_const = (
-            -0.5 * max(perp, 0.0)
-            - float(torch.log(std).sum())
-            - 0.5 * (m - r) * math.log(2 * math.pi)
-            - float(torch.log(s[:r]).sum())
-        )
-        return cls(v=v, ybar=ybar, rho2=rho2, log_const=log_const, factorisation=kind,
-                   setup_seconds=time.perf_counter() - start)
-
-    @classmethod
-    def on_device(cls, problem, image_shape: tuple[int, ...]) -> SVDLikelihood:
-        """:meth:`from_problem` for a linear-Gaussian problem (else a clear error), with the
-        tensors moved to the device of ``problem.y``."""
-        if not problem.is_linear_gaussian:
-            raise ValueError(
-                "method: 'mcgdiff' needs a LinearOperator with GaussianNoise; use method='tds'"
-            )
-        lik = cls.from_problem(problem, image_shape)
-        device = problem.y.device
-        lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
-        return lik
-
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        """``xbar = V^T x`` in float64, ``(N, n)``."""
-        return x.reshape(x.shape[0], -1).to(torch.float64) @ self.v
-
 
 def local_gaussian_fit(
     xbar: torch.Tensor, x0bar: torch.Tensor, w: torch.Tensor, sigma: float
@@ -375,13 +280,17 @@ def run_mcgdiff(
     kernel: str = "midpoint",
     potential: str = "adaptive",
     noise: str = "pseudo",
+    factorisation: str = "auto",
 ) -> SolverOutput:
     """Run the operator-exact SMC sampler (see the module docstring).
 
     ``potential`` selects the intermediate potentials: ``"adaptive"`` (a local Gaussian model
     fitted to the particles at each step) or ``"flat"`` (``rho^2 + sigma^2`` variances).
     ``noise``: ``pseudo`` (independent normals) or ``rqmc`` (scrambled Sobol points in the
-    Hilbert order of the particles, :func:`~diffinv.solvers.smc.sqmc.move_normals`).
+    Hilbert order of the particles, :func:`~diffinv.solvers.smc.sqmc.move_normals`); with an
+    economy factorisation they are the normals of the observed coordinates, and the
+    complement's are independent normals (:meth:`SVDLikelihood.image`).  ``factorisation``:
+    :func:`~diffinv.solvers.smc.factorisation.factorise`'s ``kind``.
 
     Returns
     -------
@@ -394,13 +303,14 @@ def run_mcgdiff(
     if potential not in POTENTIALS:
         raise ValueError(f"potential: expected one of {list(POTENTIALS)}, got {potential!r}")
     device = problem.y.device
-    lik = SVDLikelihood.on_device(problem, image_shape)
+    lik = SVDLikelihood.on_device(problem, image_shape, factorisation)
     r = lik.rank
     steps = len(sigmas) - 1
 
     # g_0 = 1: the initial particles are the model's N(0, s0^2 I), equally weighted
     s0 = float(sigmas[0])
     x = initial_noise(n_samples, image_shape, s0, dtype, device, generator)
+    complement = child_generator(generator)  # the economy complement's noise (both paths)
     current: GaussianPotential | None = None
     for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
@@ -424,12 +334,17 @@ def run_mcgdiff(
             log_inc = log_inc - current.log_value(xbar)
         weights.reweight(log_inc, i)
         if var > 0.0:
-            idx = weights.maybe_resample(i, xbar)
-            mean_bar, parents = gather(idx, mean_bar, xbar)
+            # the states the ordered resampling and the RQMC noise sort: the coordinates, or
+            # (economy) the images, the same points up to a rotation
+            states = xbar if lik.complete else x.reshape(xbar.shape[0], -1).to(torch.float64)
+            idx = weights.maybe_resample(i, states)
+            mean_bar, parents, mean = gather(idx, mean_bar, states, mean)
             nxt = nxt.gather(idx)
-            (z,) = move_normals(noise, parents, (mean_bar.shape[1],), weights.n_runs,
-                                generator)
-            x = (nxt.propose(mean_bar, var, z) @ lik.v.T).to(dtype).reshape(x.shape)
+            # n normals as with a full basis (the economy path uses the first r of them)
+            (z,) = move_normals(noise, parents, (states.shape[1],), weights.n_runs, generator)
+            xbar_new = nxt.propose(mean_bar, var, z[:, :mean_bar.shape[1]])
+            x = lik.image(xbar_new, mean.reshape(xbar_new.shape[0], -1), mean_bar, var,
+                          complement).to(dtype).reshape(x.shape)
         else:  # the last step to sigma = 0 is deterministic: x0 = D(x, sigma_min)
             x = mean.to(dtype)
         current = nxt

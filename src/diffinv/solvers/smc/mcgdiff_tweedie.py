@@ -45,11 +45,14 @@ def run_mcgdiff_tweedie(
     max_batch: int | None,
     potential: str = "local",
     noise: str = "pseudo",
+    factorisation: str = "auto",
 ) -> SolverOutput:
     """Run operator-exact SMC with the Tweedie kernel (module docstring).
 
     ``noise``: ``pseudo`` (independent normals) or ``rqmc`` (scrambled Sobol points in the
     Hilbert order of the particles, :func:`~diffinv.solvers.smc.sqmc.move_normals`).
+    ``factorisation``: :func:`~diffinv.solvers.smc.factorisation.factorise`'s ``kind``; the
+    kernel works with the full particles and ``V_r`` only, so an economy one serves as well.
 
     Returns
     -------
@@ -61,7 +64,7 @@ def run_mcgdiff_tweedie(
     sigmas, n_samples, image_shape = ctx.sigmas, ctx.n_samples, ctx.image_shape
     dtype, generator, callback = ctx.dtype, ctx.generator, ctx.callback
     device = problem.y.device
-    lik = SVDLikelihood.on_device(problem, image_shape)
+    lik = SVDLikelihood.on_device(problem, image_shape, factorisation)
     r, ybar, rho2 = lik.rank, lik.ybar, lik.rho2
     v_obs = lik.v[:, :r].contiguous()
     steps = len(sigmas) - 1

@@ -6,7 +6,9 @@ The particles are the samples and come with normalised importance weights
 
 * ``mcgdiff`` (:mod:`diffinv.solvers.smc.mcgdiff`) — linear operator with Gaussian noise: a
   proposal that uses the operator exactly through its SVD (MCGdiff, Cardoso et al. 2024; FPS,
-  Dou & Song 2024).  Needs at most ``mcgdiff.MAX_DIM`` unknowns (a dense SVD).  Where the
+  Dou & Song 2024).  Needs the operator's dense matrix and its factorisation in memory
+  (:mod:`diffinv.solvers.smc.factorisation`; ``auto`` picks it up to
+  :data:`AUTO_MCGDIFF_MAX_DIM` unknowns).  Where the
   denoiser's Jacobian is cheap it runs with the Tweedie kernel and per-particle potentials
   (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`).
 * ``tds`` (:mod:`diffinv.solvers.smc.tds`) — any differentiable likelihood: twisted SMC with the
@@ -39,7 +41,8 @@ from ..curvature import estimate_curvature
 from ..kernels import KERNELS
 from ..options import check_lipschitz
 from ..registry import SolverOutput, register_solver
-from .mcgdiff import MAX_DIM, POTENTIALS, run_mcgdiff
+from .factorisation import KINDS as FACTORISATIONS
+from .mcgdiff import POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import ParticleWeights, RunWeights
 from .rejuvenation import DEFAULT_ACCEPTANCE, DEFAULT_LEAPFROG, MOVES, Rejuvenation
@@ -47,11 +50,16 @@ from .resampling import RESAMPLERS
 from .sqmc import NOISES
 from .tds import run_tds
 
-__all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_TWEEDIE_ANALYTIC", "AUTO_TWEEDIE_AUTOGRAD",
-           "AUTO_TWEEDIE_MAX_BYTES", "MCGDIFF_ESS_THRESHOLD", "auto_kernel"]
+__all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_MCGDIFF_MAX_DIM", "AUTO_TWEEDIE_ANALYTIC",
+           "AUTO_TWEEDIE_AUTOGRAD", "AUTO_TWEEDIE_MAX_BYTES", "MCGDIFF_ESS_THRESHOLD",
+           "auto_kernel"]
 
 METHODS = ("auto", "mcgdiff", "tds")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
+#: ``method="auto"`` picks ``mcgdiff`` up to this many unknowns (an explicit ``mcgdiff`` is
+#: limited by the set-up's memory only, :func:`~diffinv.solvers.smc.factorisation
+#: .check_setup_memory`).
+AUTO_MCGDIFF_MAX_DIM = 4096
 AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analytic Jacobian
 AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
 AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 array fits in this
@@ -82,6 +90,7 @@ def smc(
     twist_inflation: float = 0.0,
     max_tempering_steps: int = 50,
     noise: str = "auto",
+    factorisation: str = "auto",
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -89,7 +98,8 @@ def smc(
     ----------
     method : {"auto", "mcgdiff", "tds"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
-        most ``mcgdiff.MAX_DIM`` values, else ``tds``.
+        most :data:`AUTO_MCGDIFF_MAX_DIM` values, else ``tds``.  An explicit ``mcgdiff`` runs
+        at any size whose set-up fits in memory (else a ``ValueError`` states the estimate).
     resampling : {"auto", "systematic", "ordered", "multinomial"}
         Resampling scheme (:mod:`diffinv.solvers.smc.resampling`); ``ordered`` is systematic
         resampling of the particles sorted along a Hilbert curve (lower variance of the
@@ -189,6 +199,14 @@ def smc(
         ordered resampling it keeps the mode weights of a single run below the noise of an
         exact sample on the mixture benchmark, ``benchmarks/README.md``), ``pseudo`` for
         ``tds``.
+    factorisation : {"auto", "diagonal", "circulant", "row-gram", "economy", "gram", "dense"}
+        ``mcgdiff`` only: how the whitened operator is factorised
+        (:func:`diffinv.solvers.smc.factorisation.factorise`).  ``auto``: the operator's
+        structure where it has one (``diagonal``, ``circulant``), else the economy
+        ``row-gram`` (only the ``r`` observed directions; the unobserved complement is moved
+        by a projector with the same law) when there are fewer data rows than unknowns, else
+        the ``dense`` SVD.  The choice and its wall time are ``factorisation`` and
+        ``setup_seconds`` in the diagnostics.
 
     With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
     picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
@@ -226,12 +244,13 @@ def smc(
     nonnegative_float("twist_inflation", twist_inflation)
     positive_int("max_tempering_steps", max_tempering_steps)
     one_of("noise", noise, ("auto", *NOISES))
+    one_of("factorisation", factorisation, FACTORISATIONS)
     tds_only = tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
     if method == "mcgdiff" and tds_only:
         raise ValueError("tempering, rejuvenation and twist_inflation: available with "
                          "method='tds' only")
     if method == "auto":
-        small = math.prod(image_shape) <= MAX_DIM
+        small = math.prod(image_shape) <= AUTO_MCGDIFF_MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
     if noise == "rqmc" and method == "tds":
         raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
@@ -261,10 +280,10 @@ def smc(
     common = dict(weights=weights, max_batch=max_batch)
     if method == "mcgdiff" and kernel == "tweedie":
         out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, noise=noise,
-                                  **common)
+                                  factorisation=factorisation, **common)
     elif method == "mcgdiff":
         out = run_mcgdiff(problem, prior, ctx, potential=potential, kernel=kernel,
-                          noise=noise, **common)
+                          noise=noise, factorisation=factorisation, **common)
     else:
         curvature = (float(lipschitz) if lipschitz is not None
                      else estimate_curvature(problem, prior, ctx.image_shape, ctx.sigmas,

@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["HILBERT_DIMS", "NOISES", "hilbert_key", "hilbert_order", "leading_axes",
-           "move_normals", "rqmc_normals"]
+__all__ = ["HILBERT_DIMS", "NOISES", "child_generator", "hilbert_key", "hilbert_order",
+           "leading_axes", "move_normals", "rqmc_normals"]
 
 NOISES = ("pseudo", "rqmc")
 
@@ -38,6 +38,7 @@ HILBERT_DIMS = 8  # principal axes on which the Hilbert index is computed
 KEY_BITS = 62  # bits of the int64 Hilbert key (split over the axes)
 EXACT_PCA_DIM = 256  # dimension up to which the principal axes come from an eigh
 MAX_BITS = 16  # bits per axis at most (65,536 cells per axis: finer than any particle cloud)
+SOBOL_MAX_DIM = torch.quasirandom.SobolEngine.MAXDIM  # beyond: the rest are pseudo-random
 
 
 def hilbert_key(coords: torch.Tensor, bits: int) -> torch.Tensor:
@@ -160,7 +161,8 @@ def rqmc_normals(
     Returns
     -------
     torch.Tensor
-        ``(N, dim)`` float64 on ``states``' device.
+        ``(N, dim)`` float64 on ``states``' device.  Columns beyond Sobol's
+        :data:`SOBOL_MAX_DIM` ``- 1`` are independent normals from ``generator``.
     """
     n_all = states.shape[0]
     if n_all % n_runs:
@@ -170,11 +172,17 @@ def rqmc_normals(
     dev = generator.device if generator is not None else torch.device("cpu")
     for k in range(n_runs):
         seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=dev))
-        engine = torch.quasirandom.SobolEngine(1 + dim, scramble=True, seed=seed)
+        qdim = min(dim, SOBOL_MAX_DIM - 1)
+        engine = torch.quasirandom.SobolEngine(1 + qdim, scramble=True, seed=seed)
         pts = engine.draw(n, dtype=torch.float64)
         pts = pts[torch.sort(pts[:, 0], stable=True).indices, 1:]
         half = 0.5 / 2**30  # keep the quantiles finite
-        normals = torch.special.ndtri(pts.clamp(half, 1.0 - half)).to(states.device)
+        normals = torch.special.ndtri(pts.clamp(half, 1.0 - half))
+        if qdim < dim:  # beyond Sobol's dimensions: independent normals
+            rest = torch.randn((n, dim - qdim), dtype=torch.float64, generator=generator,
+                               device=dev)
+            normals = torch.cat([normals, rest.cpu()], dim=1)
+        normals = normals.to(states.device)
         order = hilbert_order(states[k * n:(k + 1) * n])
         block = torch.empty_like(normals)
         block[order] = normals
@@ -198,3 +206,14 @@ def move_normals(
         raise ValueError(f"noise: expected one of {list(NOISES)}, got {kind!r}")
     return tuple(torch.randn((n, d), dtype=torch.float64, device=states.device,
                              generator=generator) for d in dims)
+
+
+def child_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    """A generator on ``generator``'s device seeded by one draw from it (``None``: ``None``,
+    the global generator): a separate stream, so that extra draws (the economy complement's
+    noise, :meth:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood.image`) leave the
+    parent's stream as it would be without them."""
+    if generator is None:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator(device=generator.device).manual_seed(seed)

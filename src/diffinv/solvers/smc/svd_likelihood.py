@@ -1,0 +1,195 @@
+r"""A linear-Gaussian likelihood in the coordinates of the whitened operator's SVD (MCGdiff).
+
+Whitening and the SVD ``Gamma^{-1/2} A = U S V^T`` (rank ``r``) turn ``y = A x + n``,
+``n ~ N(0, Gamma)`` into independent observations ``ybar_i = xbar_i + rho_i eps_i`` of the
+coordinates ``xbar = V^T x``, ``i < r`` (:mod:`diffinv.solvers.smc.mcgdiff`).  ``V`` comes
+from :func:`~diffinv.solvers.smc.factorisation.factorise` in one of two representations:
+
+* **full basis**: ``V`` ``(n, n)`` orthogonal (the structured factorisations, and the
+  unstructured ones of operators with at least as many data rows as unknowns);
+* **economy**: only ``V_r`` ``(n, r)`` (unstructured operators with fewer data rows than
+  unknowns, as sparse-view CT: ``"row-gram"`` or ``"economy"``).  The likelihood, the
+  potentials and the proposal's observed part only involve ``V_r``; the unobserved
+  complement is only ever moved by the model's isotropic kernel, so
+  :meth:`SVDLikelihood.image` draws it with the projector ``P = I - V_r V_r^T``:
+  ``P mean + sqrt(v) P w`` with ``w ~ N(0, I_n)``.  Since ``P w ~ N(0, P)`` and
+  ``P = V_perp V_perp^T``, this has exactly the law of the full basis'
+  ``V_perp (V_perp^T mean + sqrt(v) z)``, ``z ~ N(0, I_{n - r})``: the particles follow the
+  same distribution, at ``O(N n r)`` per step instead of ``O(N n^2)``, and the set-up needs
+  no ``n x n`` basis (``O(m^2 n + m^3)`` time, ``O(m n)`` memory).
+
+The dense matrix is built by blocks of :data:`MATRIX_BLOCK` columns (no ``n x n`` identity)
+and the set-up is refused up front, with its estimated memory in the message, when it does
+not fit in the memory available (:func:`~diffinv.solvers.smc.factorisation
+.check_setup_memory`); its wall time and factorisation are reported in the diagnostics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ...memory import available_memory
+from ...operators.base import LinearOperator
+from ...operators.linear_gaussian import real_linear_system, stack_real_rows
+from ...operators.problem import InverseProblem
+from .factorisation import ECONOMY_KINDS, check_setup_memory, factorise
+
+__all__ = ["MATRIX_BLOCK", "SVDLikelihood", "operator_matrix", "data_rows"]
+
+MATRIX_BLOCK = 512  # identity columns per operator call when building the dense matrix
+
+
+def data_rows(problem: InverseProblem) -> int:
+    """Real data rows of the linear system (an upper bound: twice the entries if complex)."""
+    y = problem.y[0]
+    return y.numel() * (2 if y.is_complex() else 1)
+
+
+def operator_matrix(
+    problem: InverseProblem, image_shape: tuple[int, ...], block: int = MATRIX_BLOCK
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(A, y, noise_var)`` in float64 as :func:`~diffinv.operators.linear_gaussian
+    .real_linear_system`, with ``A`` built by applying the operator to ``block`` columns of
+    the identity at a time (the generic ``to_matrix`` applies it to the whole ``n x n``
+    identity at once); operators with their own ``to_matrix`` use it."""
+    op = problem.operator
+    n = math.prod(image_shape)
+    own = type(op).to_matrix is not LinearOperator.to_matrix
+    if own or n <= block or problem.y.shape[0] != 1:  # (the batch error is raised there)
+        return real_linear_system(problem, image_shape)
+    device = problem.y.device
+    a = None
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        eye = torch.zeros(stop - start, n, dtype=torch.float64, device=device)
+        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+        cols = op(eye.reshape(stop - start, *image_shape)).reshape(stop - start, -1)
+        if a is None:
+            a = torch.empty(cols.shape[1], n, dtype=cols.dtype, device=device)
+        a[:, start:stop] = cols.T
+    return stack_real_rows(problem, a)
+
+
+@dataclass
+class SVDLikelihood:
+    """A linear-Gaussian likelihood in the coordinates of the whitened operator's SVD.
+
+    Attributes
+    ----------
+    v : torch.Tensor
+        float64 ``(n, n)`` orthogonal matrix (full basis; ``xbar = x_flat @ v``) or ``(n, r)``
+        orthonormal columns ``V_r`` (economy; ``xbar`` is then the ``r`` observed coordinates
+        only), see the module docstring.
+    ybar : torch.Tensor
+        ``(r,)`` float64 observations of the first ``r`` coordinates.
+    rho2 : torch.Tensor
+        ``(r,)`` float64 noise variances of ``ybar``.
+    log_const : float
+        ``log p(y | x) - sum_i log N(ybar_i; xbar_i, rho2_i)`` (independent of ``x``).
+    factorisation : str
+        How ``V`` was found: ``"diagonal"``, ``"circulant"`` (from the operator's structure),
+        ``"gram"`` (eigendecomposition of ``A_w^T A_w``), ``"dense"`` (SVD), or the economy
+        ``"row-gram"`` (eigendecomposition of ``A_w A_w^T``) and ``"economy"`` (SVD without
+        the complement) (:mod:`.factorisation`).
+    setup_seconds : float
+        Wall time of :meth:`from_problem` (dense matrix plus factorisation).
+    """
+
+    v: torch.Tensor
+    ybar: torch.Tensor
+    rho2: torch.Tensor
+    log_const: float
+    factorisation: str = "dense"
+    setup_seconds: float = 0.0
+
+    def setup_diagnostics(self) -> dict:
+        """``factorisation`` and ``setup_seconds`` for a solver's diagnostics."""
+        return {"factorisation": self.factorisation, "setup_seconds": self.setup_seconds}
+
+    @property
+    def rank(self) -> int:
+        """Number of observed coordinates."""
+        return int(self.ybar.numel())
+
+    @property
+    def complete(self) -> bool:
+        """``True`` for a full basis ``V`` ``(n, n)``, ``False`` for the economy ``V_r``."""
+        return self.v.shape[1] == self.v.shape[0]
+
+    @classmethod
+    def from_problem(cls, problem, image_shape: tuple[int, ...], rtol: float = 1e-10,
+                     factorisation: str = "auto", memory_limit: int | None = None):
+        """Build from a linear-Gaussian :class:`InverseProblem` (float64).
+
+        ``V`` comes from the operator's structure where it has one (diagonal or circulant
+        normal matrix, verified by random probes), else from an economy factorisation (fewer
+        data rows than unknowns) or a dense SVD (:func:`.factorisation.factorise`).
+        ``memory_limit`` (bytes; default: the memory available on ``problem.y``'s device,
+        :func:`diffinv.memory.available_memory`) bounds the estimated set-up memory: above
+        it a ``ValueError`` states the estimate, before anything large is allocated.
+        """
+        start = time.perf_counter()
+        if not problem.is_linear_gaussian:
+            raise ValueError(
+                "method: 'mcgdiff' needs a LinearOperator with GaussianNoise; use method='tds'"
+            )
+        n = math.prod(image_shape)
+        limit = available_memory(problem.y.device) if memory_limit is None else memory_limit
+        # up front (factorise checks again the factorisation it builds)
+        check_setup_memory(data_rows(problem), n, factorisation, limit)
+        a, y, var = operator_matrix(problem, image_shape)
+        std = var.sqrt()
+        aw, yw = a / std[:, None], y / std
+        del a
+        v, s, r, kind = factorise(aw, image_shape, rtol, factorisation, memory_limit=limit)
+        if r == 0:
+            raise ValueError("problem: the operator is zero; there is nothing to condition on")
+        uy = (v[:, :r].T @ (aw.T @ yw)) / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
+        ybar = uy / s[:r]
+        rho2 = 1.0 / s[:r] ** 2
+        m = yw.numel()
+        perp = float((yw**2).sum() - (uy**2).sum())
+        log_const = (
+            -0.5 * max(perp, 0.0)
+            - float(torch.log(std).sum())
+            - 0.5 * (m - r) * math.log(2 * math.pi)
+            - float(torch.log(s[:r]).sum())
+        )
+        if kind in ECONOMY_KINDS:
+            v = v[:, :r].contiguous()
+        return cls(v=v, ybar=ybar, rho2=rho2, log_const=log_const, factorisation=kind,
+                   setup_seconds=time.perf_counter() - start)
+
+    @classmethod
+    def on_device(cls, problem, image_shape: tuple[int, ...], factorisation: str = "auto"
+                  ) -> SVDLikelihood:
+        """:meth:`from_problem`, with the tensors moved to the device of ``problem.y``."""
+        lik = cls.from_problem(problem, image_shape, factorisation=factorisation)
+        device = problem.y.device
+        lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
+        return lik
+
+    def coords(self, x: torch.Tensor) -> torch.Tensor:
+        """``xbar = V^T x`` in float64: ``(N, n)`` (full basis) or ``(N, r)`` (economy)."""
+        return x.reshape(x.shape[0], -1).to(torch.float64) @ self.v
+
+    def image(self, xbar: torch.Tensor, mean: torch.Tensor, mean_bar: torch.Tensor,
+              var: float, generator: torch.Generator | None) -> torch.Tensor:
+        """Particles ``(N, n)`` float64 in image space from new coordinates ``xbar``.
+
+        Full basis: ``xbar @ V^T`` (``xbar`` ``(N, n)``; ``mean``, ``mean_bar`` and
+        ``generator`` unused).  Economy: ``xbar`` ``(N, r)`` are the new observed coordinates
+        of particles moved by the isotropic kernel ``N(mean, var I)`` (``mean`` ``(N, n)``,
+        ``mean_bar = V_r^T mean`` ``(N, r)``), and the complement is drawn from that kernel,
+        ``P mean + sqrt(var) P w``, ``w ~ N(0, I_n)`` from ``generator`` (module docstring).
+        """
+        if self.complete:
+            return xbar @ self.v.T
+        w = torch.randn(mean.shape, dtype=torch.float64, device=mean.device,
+                        generator=generator)
+        w = w - (w @ self.v) @ self.v.T
+        return mean + (xbar - mean_bar) @ self.v.T + math.sqrt(var) * w
