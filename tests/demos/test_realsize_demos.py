@@ -11,7 +11,6 @@ import torch
 from diffinv.demos import available_demos, get_demo
 from diffinv.demos.prior_choice import check_prior_fits, prior_for_problem
 from diffinv.demos.realsize import (
-    CT_LIMITED_PRIORS,
     CT_LIMITED_SIGMA_MAX,
     CT_LIMITED_STEPS,
     CT_PRIORS,
@@ -54,7 +53,7 @@ def test_ct_demo_shapes_prior_and_data(name):
     p = demo.problem
     assert demo.x_true.shape == (1, 1, 32, 32) and float(demo.x_true.min()) >= 0
     assert isinstance(demo.prior, LearnedPrior)
-    assert demo.prior.card["name"] == (CT_PRIORS if name == CT[0] else CT_LIMITED_PRIORS)[0]
+    assert demo.prior.card["name"] == CT_PRIORS[0] == "ct-anatomy-128"
     assert demo.metadata["units"] == "1/mm" and demo.metadata["I0"] == 1e5
     assert 0.7 < float(p.reduced_chi2(demo.x_true)) < 1.3
     angles = p.operator.angles
@@ -82,7 +81,7 @@ def test_test_images_are_never_in_a_default_priors_training_pools():
     4 into the first pool."""
     held_out = {HELD_OUT_SEED + s for s in range(1000)}
     cards = {c["name"]: c for c in list_shipped()}
-    for name in sorted({*MRI_PRIORS, *CT_LIMITED_PRIORS}):
+    for name in sorted({*MRI_PRIORS, *CT_PRIORS}):
         seed = int(cards[name]["seed"])
         pools = {seed * 1_000_003 + 7919 * k + 1 for k in range(1000)}
         assert not pools & held_out, name

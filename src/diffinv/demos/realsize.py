@@ -16,15 +16,14 @@ model of clinical iterative CT), so the problem is linear-Gaussian and samplers 
 conjugate-gradient data steps.
 
 Default prior: the shipped size-agnostic learned prior of the modality, the first of
-:data:`MRI_PRIORS` / :data:`CT_PRIORS` that is installed (``mri-anatomy``/``ct-anatomy``,
-trained on crops of anatomical phantoms rendered at 128-320 pixels; else the 32x32-trained
-``mri-phantom``/``ct-phantom``, applied at full size since their UNet is fully
-convolutional); limited angle takes the first of :data:`CT_LIMITED_PRIORS`
-(``ct-anatomy-128``: ``ct-anatomy`` fine-tuned on whole 128x128 slices with attention over
-the whole coarse grid, so that it models the organ-scale structure the missing wedge
-removes).  ``prior=`` takes another shipped name, a checkpoint path or a denoiser;
-names and paths are checked for channels, size limits and units
-(:func:`.prior_choice.prior_for_problem`).
+:data:`MRI_PRIORS` / :data:`CT_PRIORS` that is installed (``mri-anatomy``, trained on crops
+of anatomical phantoms rendered at 128-320 pixels; ``ct-anatomy-128``, the CT one
+(``ct-anatomy``) fine-tuned on whole 128x128 slices with attention over the whole coarse
+grid, so that it models organ-scale structure such as what the missing wedge of limited
+angle removes; else the 32x32-trained ``mri-phantom``/``ct-phantom``, applied at full size
+since their UNet is fully convolutional).  ``prior=`` takes another shipped name, a
+checkpoint path or a denoiser; names and paths are checked for channels, size limits and
+units (:func:`.prior_choice.prior_for_problem`).
 
 Test images: drawn from the training generator of the default prior (its model card's
 ``dataset``) with a generator seeded ``HELD_OUT_SEED + seed``.  The priors are trained on
@@ -53,17 +52,16 @@ from .prior_choice import first_shipped, prior_for_problem
 from .registry import Demo, register_demo
 
 __all__ = [
-    "MRI_PRIORS", "CT_PRIORS", "CT_LIMITED_PRIORS", "HELD_OUT_SEED", "held_out_images",
-    "default_prior_name", "build_mri_brain", "build_ct_realsize",
+    "MRI_PRIORS", "CT_PRIORS", "HELD_OUT_SEED", "held_out_images", "default_prior_name",
+    "build_mri_brain", "build_ct_realsize",
 ]
 
 #: learned MRI priors in order of preference (the first installed is the default)
 MRI_PRIORS = ("mri-anatomy", "mri-phantom")
-#: learned CT priors in order of preference
-CT_PRIORS = ("ct-anatomy", "ct-phantom")
-#: limited angle: first the prior fine-tuned on whole 128x128 slices with global attention
-#: (organ-scale context for the missing wedge; benchmarks/README.md, "CT limited angle")
-CT_LIMITED_PRIORS = ("ct-anatomy-128", *CT_PRIORS)
+#: learned CT priors in order of preference: first the prior fine-tuned on whole 128x128
+#: slices with global attention (organ-scale context; better than ``ct-anatomy`` on both CT
+#: problems, benchmarks/README.md, "CT limited angle: a prior fine-tuned on whole 128x128")
+CT_PRIORS = ("ct-anatomy-128", "ct-anatomy", "ct-phantom")
 #: test images use generator seeds ``HELD_OUT_SEED + seed`` (never a training seed)
 HELD_OUT_SEED = 1_000_000
 CG_MAX_ITER = 10  # MRI: 8-coil FFTs make CG the dominant cost at 128x128
@@ -230,8 +228,6 @@ def build_ct_limited(seed: int = 0, size: int = 128, arc_deg: float = 120.0,
     if not 0.0 < float(step_deg) <= float(arc_deg):
         raise ValueError(f"step_deg: expected a step in (0, arc_deg], got {step_deg!r}")
     n = int(round(float(arc_deg) / float(step_deg)))
-    if prior is None:
-        prior = first_shipped(CT_LIMITED_PRIORS)
     angles = torch.arange(n, dtype=torch.float64) * math.radians(float(step_deg))
     return build_ct_realsize("ct-limited-angle-128", angles,
                              f"{n} (1 per {float(step_deg):g} deg over {float(arc_deg):g} deg)",
