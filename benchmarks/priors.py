@@ -177,8 +177,9 @@ def bm3d_psnr(x: torch.Tensor, data_range, sigmas_rel=SIGMAS_REL, seed: int = 9)
 def held_out_sets(prior, n_small: int, n_large: int) -> list[tuple[str, torch.Tensor]]:
     """Held-out test images at the sizes where ``prior`` applies: ``[(label, (n, C, H, W))]``.
 
-    * priors trained on crops of a registered slice generator (``NAME-crops``): whole
-      ``NAME`` images at 128x128 and 256x256 from held-out seeds;
+    * priors trained on a registered slice generator (``NAME``, or its crops ``NAME-crops``):
+      whole ``NAME`` images at 128x128 and 256x256 from held-out seeds (the same images for
+      every prior of that generator);
     * ``natural-patches``: centre crops of the held-out scikit-image test pictures at 32,
       128 and 256 pixels;
     * other priors (trained on whole 32x32 images): fresh draws of their generator at their
@@ -187,8 +188,9 @@ def held_out_sets(prior, n_small: int, n_large: int) -> list[tuple[str, torch.Te
     from diffinv.datasets.registry import get_dataset, list_datasets
 
     ds = prior.dataset or ""
-    if ds.endswith("-crops") and ds[: -len("-crops")] in list_datasets():
-        spec = get_dataset(ds[: -len("-crops")])
+    slices = ds[: -len("-crops")] if ds.endswith("-crops") else ds
+    if slices and f"{slices}-crops" in list_datasets():  # slice generator: crops or whole
+        spec = get_dataset(slices)
         return [(f"{s}x{s} whole", spec.sample(n_large, s, torch.Generator().manual_seed(
             900_001 + s))) for s in (128, 256)]
     if ds == "natural-patches":

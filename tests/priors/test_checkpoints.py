@@ -11,7 +11,7 @@ from diffinv.priors.checkpoints import LearnedPrior, load_prior, save_prior
 from diffinv.priors.networks.unet import UNet, UNetConfig
 
 SHIPPED = ("blackhole", "ct-phantom", "mri-phantom", "natural-patches", "ct-anatomy",
-           "mri-anatomy", "blackhole-64")
+           "mri-anatomy", "blackhole-64", "ct-anatomy-128")
 COMPLEX = ("mri-phantom", "mri-anatomy")
 
 

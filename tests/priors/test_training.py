@@ -95,3 +95,33 @@ def test_bad_settings():
         _cfg(dataset="nope").validate()
     with pytest.raises(ValueError, match="steps"):
         _cfg(steps=0).validate()
+
+
+def test_init_fine_tunes_from_a_prior(tmp_path):
+    unet = {**TINY_UNET, "attention": True, "attention_window": 2}
+    train(_cfg(steps=6, unet=unet), tmp_path / "a", device="cpu", progress=False,
+          finalize=False)
+    init = str(tmp_path / "a" / "checkpoint.pt")  # a training checkpoint serves as a prior
+    start = load_prior(init)
+    # global attention, larger images, another seed: the weights and normalisation carry over
+    tuned = _cfg(steps=1, lr=1e-12, warmup=1, image_size=12, seed=4,
+                 grid_images=0, unet={**unet, "attention_window": 0}, init=init)
+    prior = train(tuned, tmp_path / "b", device="cpu", progress=False)
+    assert prior.net.config.attention_window == 0
+    assert prior.sigma_data == start.sigma_data and prior.scale == start.scale
+    for name, w in start.net.state_dict().items():
+        torch.testing.assert_close(prior.net.state_dict()[name], w, atol=1e-6, rtol=0)
+    card = json.loads((tmp_path / "b" / "prior.json").read_text())
+    assert card["initialised_from"] == init
+    assert card["image_shape"] == [1, 12, 12]
+
+
+def test_init_refuses_other_layers_or_units(tmp_path):
+    train(_cfg(steps=2), tmp_path / "a", device="cpu", progress=False, finalize=False)
+    init = str(tmp_path / "a" / "checkpoint.pt")
+    with pytest.raises(ValueError, match="init: .*base_width"):
+        train(_cfg(steps=1, init=init, unet={**TINY_UNET, "base_width": 4}), tmp_path / "b",
+              device="cpu", progress=False)
+    with pytest.raises(ValueError, match="init: .*trained on"):
+        train(_cfg(steps=1, init=init, dataset="ct-phantom"), tmp_path / "c", device="cpu",
+              progress=False)

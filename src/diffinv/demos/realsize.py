@@ -16,17 +16,20 @@ model of clinical iterative CT), so the problem is linear-Gaussian and samplers 
 conjugate-gradient data steps.
 
 Default prior: the shipped size-agnostic learned prior of the modality, the first of
-:data:`MRI_PRIORS` / :data:`CT_PRIORS` that is installed (``mri-anatomy``/``ct-anatomy``,
-trained on crops of anatomical phantoms rendered at 128-320 pixels; else the 32x32-trained
-``mri-phantom``/``ct-phantom``, applied at full size since their UNet is fully
-convolutional).  ``prior=`` takes another shipped name, a checkpoint path or a denoiser;
-names and paths are checked for channels, size limits and units
-(:func:`.prior_choice.prior_for_problem`).
+:data:`MRI_PRIORS` / :data:`CT_PRIORS` that is installed (``mri-anatomy``, trained on crops
+of anatomical phantoms rendered at 128-320 pixels; ``ct-anatomy-128``, the CT one
+(``ct-anatomy``) fine-tuned on whole 128x128 slices with attention over the whole coarse
+grid, so that it models organ-scale structure such as what the missing wedge of limited
+angle removes; else the 32x32-trained ``mri-phantom``/``ct-phantom``, applied at full size
+since their UNet is fully convolutional).  ``prior=`` takes another shipped name, a
+checkpoint path or a denoiser; names and paths are checked for channels, size limits and
+units (:func:`.prior_choice.prior_for_problem`).
 
 Test images: drawn from the training generator of the default prior (its model card's
-``dataset``) with a generator seeded ``HELD_OUT_SEED + seed``.  The priors are trained from a
-generator seeded with the training seed (0) and the model cards' held-out evaluation uses
-``10_000 + seed``, so these images are never training images.  They do not depend on
+``dataset``) with a generator seeded ``HELD_OUT_SEED + seed``.  The priors are trained on
+pools seeded ``training_seed * 1_000_003 + 7919 * pool + 1`` (training seed 0, 3 for
+``ct-anatomy-128``) and the model cards' held-out evaluation uses ``10_000 + seed``, so these
+images are never training images.  They do not depend on
 ``prior=`` (a swapped prior sees the same truth).
 
 Solver defaults and how they compare with CG-SENSE, L1-wavelet, FBP and TV on held-out
@@ -55,8 +58,10 @@ __all__ = [
 
 #: learned MRI priors in order of preference (the first installed is the default)
 MRI_PRIORS = ("mri-anatomy", "mri-phantom")
-#: learned CT priors in order of preference
-CT_PRIORS = ("ct-anatomy", "ct-phantom")
+#: learned CT priors in order of preference: first the prior fine-tuned on whole 128x128
+#: slices with global attention (organ-scale context; better than ``ct-anatomy`` on both CT
+#: problems, benchmarks/README.md, "CT limited angle: a prior fine-tuned on whole 128x128")
+CT_PRIORS = ("ct-anatomy-128", "ct-anatomy", "ct-phantom")
 #: test images use generator seeds ``HELD_OUT_SEED + seed`` (never a training seed)
 HELD_OUT_SEED = 1_000_000
 CG_MAX_ITER = 10  # MRI: 8-coil FFTs make CG the dominant cost at 128x128

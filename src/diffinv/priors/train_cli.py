@@ -64,6 +64,11 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--attention-window", type=int, default=0,
                    help="UNet attention in k x k windows of the coarsest grid (0: global); "
                    "keeps attention local when a crop-trained prior runs on whole images")
+    p.add_argument("--init", default="", metavar="NAME|PATH",
+                   help="fine-tune: start from this shipped prior or prior checkpoint (same "
+                   "UNet layers; its normalisation is kept)")
+    p.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate "
+                   "warm-up")
     p.add_argument("--ema-half-life", type=float, default=300.0, help="EMA half-life in steps")
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--log-every", type=int, default=50)
@@ -117,7 +122,8 @@ def run_train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, val_data=list(args.val_data or []),
         split_by=args.split_by, fastmri=args.fastmri,
         units=args.units, amp=not args.no_amp, image_size=args.image_size, steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, init=args.init,
+        warmup=args.warmup,
         ema_half_life=args.ema_half_life, checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, pool_size=args.pool_size, eval_images=args.eval_images,
         grid_images=args.grid_images,

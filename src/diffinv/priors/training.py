@@ -101,6 +101,12 @@ class TrainConfig:
         Noise range of the prior, normalised frame (stored in user units).
     unet : dict
         :class:`UNetConfig` settings (``channels`` is taken from the data set).
+    init : str
+        Fine-tuning: a shipped prior name or a prior checkpoint path whose weights start the
+        network and its EMA, and whose normalisation (offset, scale, ``sigma_data``) the run
+        keeps, so the preconditioning matches the weights.  Its UNet must have the same
+        layers as ``unet`` (``attention_window`` may differ: it changes no weight).  Empty:
+        random initialisation.  Ignored when resuming (the checkpoint holds the weights).
     """
 
     dataset: str = "disks"
@@ -132,6 +138,7 @@ class TrainConfig:
     units: str = ""
     scan_slices: int | None = 16
     amp: bool = True
+    init: str = ""
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -161,6 +168,27 @@ def _build(cfg: TrainConfig, norm: dict, source) -> tuple[UNet, dict, dict]:
             "channels": source.channels, "units": source.units,
             "data_range": norm["data_range"], "is_complex": source.is_complex}
     return net, precond, data
+
+
+def _init_weights(cfg: TrainConfig, source) -> tuple[dict, dict]:
+    """The network weights and normalisation of the prior ``cfg.init`` starts from."""
+    from .checkpoints import load
+
+    start = load(cfg.init)
+    if start.units != source.units:
+        raise ValueError(f"init: {cfg.init!r} was trained on {start.units!r}, this run's data "
+                         f"are {source.units!r}")
+    mine = UNetConfig.from_dict({**cfg.unet, "channels": source.channels}).to_dict()
+    theirs = start.net.config.to_dict()
+    differ = sorted(k for k in mine if k != "attention_window" and mine[k] != theirs.get(k))
+    if differ:
+        raise ValueError(f"init: the UNet of {cfg.init!r} differs from this run's in "
+                         + ", ".join(f"{k} ({theirs.get(k)!r} there, {mine[k]!r} here)"
+                                     for k in differ))
+    norm = {"data_range": [float(v) for v in start.data_range], "offset": float(start.offset),
+            "scale": float(start.scale), "sigma_data": float(start.sigma_data),
+            "init": cfg.init}
+    return start.net.state_dict(), norm
 
 
 def _resumable_config(saved: dict, cfg: TrainConfig) -> bool:
@@ -249,8 +277,16 @@ def _train(cfg, out, resume, world, progress, stop_after, finalize) -> LearnedPr
     ckpt_path = out / "checkpoint.pt"
     state = _load_state(ckpt_path, cfg, out) if resume and ckpt_path.is_file() else None
     source = make_source(cfg)
-    norm = state["normalisation"] if state is not None else source.normalisation()
+    start = None
+    if state is not None:
+        norm = state["normalisation"]
+    elif cfg.init:
+        start, norm = _init_weights(cfg, source)
+    else:
+        norm = source.normalisation()
     net, precond, data = _build(cfg, norm, source)
+    if start is not None:
+        net.load_state_dict(start)
     model = LearnedPrior(net, precond, data).to(dev)
     model.train()
     ema = EMA(model.net, cfg.ema_half_life)

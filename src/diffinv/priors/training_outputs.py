@@ -66,6 +66,8 @@ def model_card(cfg, prior: LearnedPrior, steps: int, psnr: dict, source=None,
                     f"Adam lr {cfg.lr:g}, EMA half-life {cfg.ema_half_life:g} steps",
     }
     card.pop("psnr_convention_images", None)
+    if cfg.init:
+        card["initialised_from"] = cfg.init
     if norm is not None:
         card["normalisation"] = {k: v for k, v in norm.items()}
         card["normalisation"]["convention"] = ("network frame u = (x - offset) / scale; x in "
