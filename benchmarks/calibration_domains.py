@@ -38,9 +38,10 @@ Everything goes through the study machinery: one spec per domain and solver (che
 run first; ``--interleave`` runs image by image across the domains and solvers, so a run
 stopped early covers every domain alike; ``--pairs`` picks domain:solver pairs) run by
 :func:`diffinv.study.run` on a real Dask ``LocalCluster`` (``--workers`` processes, one torch
-thread each) into one store, then :func:`diffinv.study.conformal.calibration_summary` computes, per domain and solver, from the
-store alone: the raw coverage of the 50/90/95 % central intervals on the test images, the
-same after split conformal recalibration fitted per level on the disjoint calibration images
+thread each) into one store, then :func:`diffinv.study.conformal.calibration_summary`
+computes, per domain and solver, from the store alone: the raw coverage of the 50/90/95 %
+central intervals on the test images, the same after split conformal recalibration fitted
+per level on the disjoint calibration images
 (the first ``--calibration`` seeds, default half; with ``--folds K`` also cross-fitted:
 each of K blocks of images tested with the scale fitted on the other blocks, into
 ``STORE/calibration-Kfold/``), the pooled |error|-std correlation beside
