@@ -35,13 +35,13 @@ data steps, ``demos/phase.py``; about 10x the cost of the other tasks).  ``--sol
 leaves DAPS out.  One sampler seed.
 
 Everything goes through the study machinery: one spec per domain and solver (cheap ones
-run first; ``--interleave`` merges them per solver setting and runs image by image across
-the domains, so a run stopped early covers every domain alike) run by :func:`diffinv.study.run` on a
-real Dask ``LocalCluster`` (``--workers`` processes, one torch thread each) into one store,
-then
-:func:`diffinv.study.conformal.calibration_summary` computes, per domain and solver, from the
-store alone: the raw coverage of the 50/90/95 % central intervals on the test images, the
-same after split conformal recalibration fitted per level on the disjoint calibration images
+run first; ``--interleave`` runs image by image across the domains and solvers, so a run
+stopped early covers every domain alike; ``--pairs`` picks domain:solver pairs) run by
+:func:`diffinv.study.run` on a real Dask ``LocalCluster`` (``--workers`` processes, one torch
+thread each) into one store, then :func:`diffinv.study.conformal.calibration_summary`
+computes, per domain and solver, from the store alone: the raw coverage of the 50/90/95 %
+central intervals on the test images, the same after split conformal recalibration fitted
+per level on the disjoint calibration images
 (the first ``--calibration`` seeds, default half; with ``--folds K`` also cross-fitted:
 each of K blocks of images tested with the scale fitted on the other blocks, into
 ``STORE/calibration-Kfold/``), the pooled |error|-std correlation beside
@@ -51,7 +51,8 @@ PNGs (calibration curves before/after, binned RMS error against std) and ``calib
 go to ``STORE/calibration/``.  Running the command again skips finished tasks.
 
 Usage: python benchmarks/calibration_domains.py --out calib-store [--images 20]
-       [--calibration 10] [--domains ct,eht,phase,mri] [--solvers smc,daps] [--steps 20]
+       [--calibration 10] [--domains ct,eht,phase,mri] [--solvers smc,daps]
+       [--pairs ct:smc,phase:daps] [--steps 20]
        [--samples 8] [--runs 2] [--folds 5] [--workers 2] [--interleave] [--report-only]
 """
 
@@ -124,10 +125,10 @@ def domain_spec(domain: str, solver: str, images: list[int], steps: int, samples
 
 
 def interleaved_specs(specs: list[dict]) -> list[dict]:
-    """The same tasks as ``specs``, merged per solver entry into one spec whose problem
-    entries go image by image through the domains (image 1000 of every domain, then 1001,
-    ...), so that a run stopped early has the same images in every domain.  Task ids depend
-    only on each task's settings, so the store and the report are unchanged."""
+    """The same tasks as ``specs``, as one spec per image and solver entry, image-major:
+    image 1000 of every domain and solver (SMC on its domains, then each DAPS setting), then
+    1001, ..., so that a run stopped early has the same images in every domain and solver.
+    Task ids depend only on each task's settings, so the store and the report are unchanged."""
     merged: dict[str, dict] = {}
     for spec in specs:
         key = repr(spec["solvers"])
@@ -136,10 +137,11 @@ def interleaved_specs(specs: list[dict]) -> list[dict]:
                            + spec["solvers"][0]["name"], "problems": []}
         merged[key]["problems"] += spec["problems"]
     out = []
-    for spec in merged.values():
-        entries = [(image, k, {**entry, "images": [image]})
-                   for k, entry in enumerate(spec["problems"]) for image in entry["images"]]
-        out.append({**spec, "problems": [e for _, _, e in sorted(entries, key=lambda e: e[:2])]})
+    for image in sorted({i for s in specs for p in s["problems"] for i in p["images"]}):
+        for spec in merged.values():
+            problems = [{**p, "images": [image]} for p in spec["problems"] if image in p["images"]]
+            if problems:
+                out.append({**spec, "name": f"{spec['name']}-{image}", "problems": problems})
     return out
 
 
@@ -172,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-image", type=int, default=1000)
     parser.add_argument("--domains", default="ct,eht,phase,mri")
     parser.add_argument("--solvers", default="smc,daps")
+    parser.add_argument("--pairs", default=None,
+                        help="domain:solver pairs to run instead of --domains x --solvers, "
+                             "e.g. ct:smc,eht:smc,mri:smc,phase:daps")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--runs", type=int, default=2, help="independent SMC runs pooled")
@@ -199,8 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     calibration_images = images[:n_cal]
     if args.folds is not None and not 2 <= args.folds <= args.images:
         parser.error(f"--folds: expected 2 .. {args.images} (--images), got {args.folds}")
+    pairs = [(d, s) for d, s in STUDIES if d in domains and s in solvers]
+    if args.pairs is not None:
+        wanted = {tuple(p.strip().split(":", 1)) for p in args.pairs.split(",") if p.strip()}
+        if not wanted or not wanted <= set(STUDIES):
+            parser.error(f"--pairs: expected domain:solver pairs among {list(STUDIES)}, got "
+                         f"{args.pairs!r}")
+        pairs = [p for p in STUDIES if p in wanted]
+        domains = sorted({d for d, _ in pairs})
     specs = [domain_spec(d, solver, images, args.steps, args.samples, args.runs)
-             for d, solver in STUDIES if d in domains and solver in solvers]
+             for d, solver in pairs]
     if args.interleave:
         specs = interleaved_specs(specs)
     n_tasks = sum(len(expand(s)) for s in specs)

@@ -34,12 +34,13 @@ def test_interleaved_specs_run_the_same_tasks_image_by_image(script):
     specs = [script.domain_spec(d, s, images, 20, 8, 2)
              for d, s in script.STUDIES if d != "mri"]
     merged = script.interleaved_specs(specs)
-    # one spec per distinct solver entry: smc, daps with CG steps, phase's own daps
-    assert len(merged) == 3
+    # one spec per image and distinct solver entry: smc, daps with CG steps, phase's own daps
+    assert len(merged) == 3 * len(images)
     before = sorted(t.id for s in specs for t in expand(s))
     after = [t for s in merged for t in expand(s)]
     assert sorted(t.id for t in after) == before
-    smc = [t for t in after if t.settings["solver"] == "smc"]
-    order = [(t.settings["image"], t.settings["problem"]) for t in smc]
-    assert [i for i, _ in order] == sorted(i for i, _ in order)  # image-major
-    assert len({p for i, p in order if i == 1000}) == 3  # every SMC domain at the first image
+    order = [t.settings["image"] for t in after]
+    assert order == sorted(order)  # image-major across domains *and* solvers
+    first = {(t.settings["problem"], t.settings["solver"]) for t in after
+             if t.settings["image"] == 1000}
+    assert len(first) == len(specs)  # every domain and solver at the first image

@@ -6,19 +6,31 @@ one solver setting (name, steps, samples, options) and one sampler seed, plus wh
 the SHA-256 of the canonical JSON of these settings, so the same settings give the same id
 in any run, on any machine, in any order of the spec; changing any of them gives a new task.
 The device is not part of the id (it is where a task runs, not what it computes).
+
+The settings also hold ``solver_defaults``, the :func:`solver_fingerprint` of the solver:
+a hash of the defaults of its keyword options (its signature) and of its
+``defaults_version`` attribute, if it has one.  So a task whose solver's defaults changed
+gets a new id, and a store made before the change is never mistaken for the new defaults
+(its tasks are run again, the old results stay beside them).  A solver that changes what an
+unchanged default means (e.g. what ``"auto"`` resolves to) without changing its signature
+must raise its ``defaults_version`` for this to see it.  The problem's own solver settings
+(``problem_defaults``) are not fingerprinted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .spec import StudySpec, load_spec
 
-__all__ = ["Task", "expand", "task_id", "setting_label"]
+__all__ = ["Task", "expand", "task_id", "setting_label", "solver_fingerprint",
+           "defaults_fingerprint"]
 
 _ID_DIGITS = 16
 
@@ -27,6 +39,32 @@ def task_id(settings: dict[str, Any]) -> str:
     """Stable id of a task: SHA-256 (first 16 hex digits) of its canonical JSON settings."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+
+
+def defaults_fingerprint(fn: Callable[..., Any]) -> str:
+    """Fingerprint (16 hex digits of SHA-256) of a solver function's option defaults.
+
+    Hashes the canonical JSON of ``{"options": {name: default}, "version": v}`` over the
+    keyword-only parameters of ``fn`` (a default that is not a JSON value enters as its
+    type's name, so the hash never depends on memory addresses) and ``v`` =
+    ``fn.defaults_version`` (``None`` when absent).  Deterministic across processes and
+    machines.
+    """
+    defaults = {
+        p.name: p.default for p in inspect.signature(fn).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    payload = {"options": defaults, "version": getattr(fn, "defaults_version", None)}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                      default=lambda v: f"<{type(v).__qualname__}>")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+
+
+def solver_fingerprint(name: str) -> str:
+    """:func:`defaults_fingerprint` of the registered solver ``name``."""
+    from ..solvers import get_solver
+
+    return defaults_fingerprint(get_solver(name))
 
 
 @dataclass(frozen=True)
@@ -39,7 +77,8 @@ class Task:
         :func:`task_id` of ``settings``.
     settings : dict
         ``problem``, ``problem_options``, ``image``, ``solver``, ``steps``, ``samples``,
-        ``options``, ``problem_defaults``, ``seed``, ``dtype``, ``metrics``,
+        ``options``, ``solver_defaults`` (:func:`solver_fingerprint`),
+        ``problem_defaults``, ``seed``, ``dtype``, ``metrics``,
         ``coverage_levels``, ``quantiles``, ``save_samples`` (JSON values only); for
         measured files also ``data_files``, ``data_kind`` and ``data_prior``.
     device : str
@@ -75,6 +114,7 @@ def expand(spec: Any) -> list[Task]:
     spec = load_spec(spec)
     tasks: list[Task] = []
     seen: dict[str, str] = {}
+    fingerprints = {s.name: solver_fingerprint(s.name) for s in spec.solvers}
     for problem in spec.problems:
         for image in problem.images:
             for solver in spec.solvers:
@@ -83,7 +123,7 @@ def expand(spec: Any) -> list[Task]:
                 ):
                     for seed in spec.seeds:
                         settings = _settings(spec, problem, image, solver, steps, samples,
-                                             combo, seed)
+                                             combo, seed, fingerprints[solver.name])
                         tid = task_id(settings)
                         task = Task(tid, settings, spec.device)
                         if tid in seen:
@@ -103,7 +143,7 @@ def _grid(grid: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
 
 def _settings(
     spec: StudySpec, problem, image: int, solver, steps: int, samples: int,
-    combo: dict[str, Any], seed: int,
+    combo: dict[str, Any], seed: int, fingerprint: str,
 ) -> dict[str, Any]:
     data = {}
     if problem.file_groups:  # measured files: the group is the "image"
@@ -118,6 +158,7 @@ def _settings(
         "steps": int(steps),
         "samples": int(samples),
         "options": {**solver.options, **combo},
+        "solver_defaults": fingerprint,
         "problem_defaults": bool(solver.problem_defaults),
         "seed": int(seed),
         "dtype": spec.dtype,
