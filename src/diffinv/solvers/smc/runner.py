@@ -306,6 +306,12 @@ def smc(
     return out
 
 
+#: raise when what an unchanged default resolves to changes (e.g. ``auto_kernel``, the
+#: ``ess_threshold`` per kernel, ``potential="auto"``), so that study task ids change with it
+#: (:func:`diffinv.study.tasks.solver_fingerprint`)
+smc.defaults_version = 1
+
+
 def auto_kernel(prior, n: int, particles: int) -> str:
     """``tweedie`` where the Jacobian is cheap and its ``(particles, n, n)`` arrays are small
     (see ``kernel`` in :func:`smc`), else ``midpoint``."""
