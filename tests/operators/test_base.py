@@ -41,6 +41,9 @@ def test_adjoint_of_composition_reverses_order():
     y = torch.randn(2, 4, dtype=torch.float64, generator=g)
     torch.testing.assert_close(ab.adjoint(y), b.adjoint(a.adjoint(y)))
     torch.testing.assert_close(ab.to_matrix((5,)), a.matrix @ b.matrix)
+    torch.testing.assert_close(ab.to_matrix((5,), block=2), a.matrix @ b.matrix)  # by blocks
+    with pytest.raises(ValueError, match="block"):
+        ab.to_matrix((5,), block=0)
     assert a.H.H is a
 
 

@@ -196,12 +196,14 @@ class LinearOperator(Operator):
         return SumLinearOperator(self, ScaledLinearOperator(other, -1.0))
 
     def to_matrix(
-        self, in_shape: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float64
+        self, in_shape: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float64,
+        block: int = 512,
     ) -> torch.Tensor:
         """Dense matrix of the operator acting on the flattened input.
 
         Builds the matrix column by column by applying :meth:`forward` to the canonical basis,
-        so it is meant for small problems (exact posteriors, tests).
+        ``block`` basis vectors per call (so no ``n x n`` identity is held beside the
+        matrix); meant for small problems (exact posteriors, MCGdiff's set-up, tests).
 
         Parameters
         ----------
@@ -209,6 +211,8 @@ class LinearOperator(Operator):
             Per-item input shape; defaults to ``self.in_shape``.
         dtype : torch.dtype
             Dtype of the basis vectors (real or complex).
+        block : int
+            Basis vectors per :meth:`forward` call.
 
         Returns
         -------
@@ -218,11 +222,20 @@ class LinearOperator(Operator):
         shape = tuple(in_shape) if in_shape is not None else self.in_shape
         if shape is None:
             raise ValueError("in_shape: expected the per-item input shape, got None")
+        if not (isinstance(block, int) and block >= 1):
+            raise ValueError(f"block: expected a positive integer, got {block!r}")
         n = math.prod(shape)
         device = _first_tensor_device(self)
-        eye = torch.eye(n, dtype=dtype, device=device).reshape(n, *shape)
-        cols = self.forward(eye).reshape(n, -1)
-        return cols.transpose(0, 1).contiguous()
+        matrix = None
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            eye = torch.zeros(stop - start, n, dtype=dtype, device=device)
+            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            cols = self.forward(eye.reshape(stop - start, *shape)).reshape(stop - start, -1)
+            if matrix is None:
+                matrix = torch.empty(cols.shape[1], n, dtype=cols.dtype, device=cols.device)
+            matrix[:, start:stop] = cols.T
+        return matrix
 
 
 class AdjointOperator(LinearOperator):

@@ -18,9 +18,10 @@ from :func:`~diffinv.solvers.smc.factorisation.factorise` in one of two represen
   same distribution, at ``O(N n r)`` per step instead of ``O(N n^2)``, and the set-up needs
   no ``n x n`` basis (``O(m^2 n + m^3)`` time, ``O(m n)`` memory).
 
-The dense matrix is built by blocks of :data:`MATRIX_BLOCK` columns (no ``n x n`` identity)
-and the set-up is refused up front, with its estimated memory in the message, when it does
-not fit in the memory available (:func:`~diffinv.solvers.smc.factorisation
+The dense matrix is built by blocks of columns
+(:meth:`~diffinv.operators.base.LinearOperator.to_matrix`: no ``n x n`` identity) and the
+set-up is refused up front, with its estimated memory in the message, when it does not fit
+in the memory available (:func:`~diffinv.solvers.smc.factorisation
 .check_setup_memory`); its wall time and factorisation are reported in the diagnostics.
 """
 
@@ -33,45 +34,16 @@ from dataclasses import dataclass
 import torch
 
 from ...memory import available_memory
-from ...operators.base import LinearOperator
-from ...operators.linear_gaussian import real_linear_system, stack_real_rows
+from ...operators.linear_gaussian import real_linear_system
 from ...operators.problem import InverseProblem
 from .factorisation import ECONOMY_KINDS, check_setup_memory, factorise
 
-__all__ = ["MATRIX_BLOCK", "SVDLikelihood", "operator_matrix", "data_rows"]
-
-MATRIX_BLOCK = 512  # identity columns per operator call when building the dense matrix
-
+__all__ = ["SVDLikelihood", "data_rows"]
 
 def data_rows(problem: InverseProblem) -> int:
     """Real data rows of the linear system (an upper bound: twice the entries if complex)."""
     y = problem.y[0]
     return y.numel() * (2 if y.is_complex() else 1)
-
-
-def operator_matrix(
-    problem: InverseProblem, image_shape: tuple[int, ...], block: int = MATRIX_BLOCK
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(A, y, noise_var)`` in float64 as :func:`~diffinv.operators.linear_gaussian
-    .real_linear_system`, with ``A`` built by applying the operator to ``block`` columns of
-    the identity at a time (the generic ``to_matrix`` applies it to the whole ``n x n``
-    identity at once); operators with their own ``to_matrix`` use it."""
-    op = problem.operator
-    n = math.prod(image_shape)
-    own = type(op).to_matrix is not LinearOperator.to_matrix
-    if own or n <= block or problem.y.shape[0] != 1:  # (the batch error is raised there)
-        return real_linear_system(problem, image_shape)
-    device = problem.y.device
-    a = None
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        eye = torch.zeros(stop - start, n, dtype=torch.float64, device=device)
-        eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
-        cols = op(eye.reshape(stop - start, *image_shape)).reshape(stop - start, -1)
-        if a is None:
-            a = torch.empty(cols.shape[1], n, dtype=cols.dtype, device=device)
-        a[:, start:stop] = cols.T
-    return stack_real_rows(problem, a)
 
 
 @dataclass
@@ -141,7 +113,7 @@ class SVDLikelihood:
         limit = available_memory(problem.y.device) if memory_limit is None else memory_limit
         # up front (factorise checks again the factorisation it builds)
         check_setup_memory(data_rows(problem), n, factorisation, limit)
-        a, y, var = operator_matrix(problem, image_shape)
+        a, y, var = real_linear_system(problem, image_shape)
         std = var.sqrt()
         aw, yw = a / std[:, None], y / std
         del a
