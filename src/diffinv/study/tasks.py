@@ -35,10 +35,15 @@ __all__ = ["Task", "expand", "task_id", "setting_label", "solver_fingerprint",
 _ID_DIGITS = 16
 
 
+def _digest(obj: Any, **dump_options: Any) -> str:
+    """First 16 hex digits of the SHA-256 of the canonical JSON of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), **dump_options)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+
+
 def task_id(settings: dict[str, Any]) -> str:
     """Stable id of a task: SHA-256 (first 16 hex digits) of its canonical JSON settings."""
-    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+    return _digest(settings, allow_nan=False)
 
 
 def defaults_fingerprint(fn: Callable[..., Any]) -> str:
@@ -55,9 +60,7 @@ def defaults_fingerprint(fn: Callable[..., Any]) -> str:
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
     payload = {"options": defaults, "version": getattr(fn, "defaults_version", None)}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                      default=lambda v: f"<{type(v).__qualname__}>")
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_DIGITS]
+    return _digest(payload, default=lambda v: f"<{type(v).__qualname__}>")
 
 
 def solver_fingerprint(name: str) -> str:

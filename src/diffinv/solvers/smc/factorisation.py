@@ -204,7 +204,7 @@ def factorise(
         if not auto:
             raise
         return gram(aw, rtol)
-    r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
+    r = _svd_rank(s, rtol)
     return canonical_signs(vh.T), s[:r], r, "dense"
 
 
@@ -216,6 +216,11 @@ def canonical_signs(v: torch.Tensor) -> torch.Tensor:
         return v
     top = v.gather(0, v.abs().argmax(0, keepdim=True))
     return v * torch.where(top < 0, -1.0, 1.0).to(v.dtype)
+
+
+def _svd_rank(s: torch.Tensor, rtol: float) -> int:
+    """Singular values above ``rtol`` of the largest: observed."""
+    return int((s > rtol * float(s.max())).sum()) if s.numel() else 0
 
 
 def _eig_rank(lam: torch.Tensor, rtol: float) -> int:
@@ -277,7 +282,7 @@ def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
     """``(V_r, s, r, "economy")`` from ``torch.linalg.svd(aw, full_matrices=False)``;
     singular values above ``rtol`` of the largest are observed (as ``dense``)."""
     _, s, vh = torch.linalg.svd(aw, full_matrices=False)
-    r = int((s > rtol * float(s.max())).sum()) if s.numel() else 0
+    r = _svd_rank(s, rtol)
     return canonical_signs(vh[:r].T), s[:r], r, "economy"
 
 
