@@ -171,7 +171,7 @@ class NonCartesianMRI(LinearOperator):
         kernel = self.toeplitz_kernel(x.dtype, x.device).to(x.real.dtype)
         maps = self._maps(x)
         # one image at a time: the 2H x 2W coil stack of a whole batch falls out of cache
-        # (a batch of 8 cost 14.6x one image at 128 x 128 with 16 coils; per image 8.7x)
+        # and the batch then costs more per image (benchmarks/README.md, "Batches")
         out = []
         for image in x.split(1):
             coil = image if maps is None else image * maps
