@@ -12,7 +12,7 @@ coordinates (prior only), the smallest ESS over the steps, the number of resampl
 fewest distinct ancestors at a resampling.  One torch thread.
 
 Run: ``PYTHONPATH=src python benchmarks/smc_white_fourier.py [--sizes 32 64 128]
-[--particles 64] [--steps 50] [--seeds 2]``
+[--particles 64] [--steps 50] [--seeds 2] [--option kernel=ddpm ...]``
 """
 
 from __future__ import annotations
@@ -51,7 +51,16 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=64)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an smc option, e.g. kernel=ddpm, noise=pseudo, ess_threshold=0.2")
     args = parser.parse_args()
+    options = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        try:
+            options[key] = float(value)
+        except ValueError:
+            options[key] = value
     torch.set_num_threads(1)
     tau, mu = 0.3, 0.5
     for n in args.sizes:
@@ -68,7 +77,8 @@ def main() -> None:
             start = time.perf_counter()
             post = diffinv.sample(problem, WhiteGaussian(n, tau, mu), "smc",
                                   n_samples=args.particles, steps=args.steps,
-                                  method="mcgdiff", dtype=F64, seed=seed, progress=False)
+                                  method="mcgdiff", dtype=F64, seed=seed, progress=False,
+                                  **options)
             wall = time.perf_counter() - start
             d = post.diagnostics
             w = post.weights.to(F64)
@@ -85,7 +95,7 @@ def main() -> None:
                   f"{args.particles}, {d['n_resamples']} resamplings, fewest ancestors "
                   f"{min(uniq) if uniq else '-'}; {d['factorisation']} set-up "
                   f"{d['setup_seconds']:.2f} s, wall {wall:.0f} s", flush=True)
-    print(f"threads 1; particles {args.particles}; steps {args.steps}; load average "
+    print(f"threads 1; particles {args.particles}; steps {args.steps}; options {options}; load average "
           f"{os.getloadavg()[0]:.1f}")
 
 
