@@ -11,7 +11,9 @@ up to ``--economy-max`` and ``"gram"`` up to ``--gram-max``, and, up to ``--dens
 economy one).  Printed per factorisation: set-up time, rank, the memory of ``V`` (``n x n``
 or ``n x r``), the estimated set-up peak (``setup_bytes``), the process's peak resident
 memory so far (the factorisations run cheapest first, so the first rows' peaks are their
-own), and where the dense SVD also ran, the largest relative differences of the noise
+own), the time of one step's change of coordinates for 64 particles (``V^T x`` and ``V xbar``:
+a matrix product with a dense ``V``, indexing or one FFT each with a structured one, minimum
+of 3), and where the dense SVD also ran, the largest relative differences of the noise
 variances ``rho2`` and of the log-likelihood of random images against it.  One torch thread.
 
 Run: ``PYTHONPATH=src python benchmarks/smc_setup.py [--sizes 32 64] [--dense-max 32]
@@ -27,6 +29,7 @@ import argparse
 import math
 import os
 import resource
+import time
 
 import torch
 
@@ -43,6 +46,22 @@ def log_lik(lik: SVDLikelihood, x: torch.Tensor) -> torch.Tensor:
     xbar = lik.coords(x)[:, : lik.rank]
     z = (lik.ybar - xbar) ** 2 / lik.rho2
     return (-0.5 * z - 0.5 * torch.log(2 * math.pi * lik.rho2)).sum(1) + lik.log_const
+
+
+def coords_ms(lik: SVDLikelihood, n: int, particles: int = 64) -> float:
+    """Minimum of 3 timings (ms) of ``V^T x`` then ``V xbar`` for ``particles`` images."""
+    x = torch.randn(particles, n * n, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(1))
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        xbar = lik.coords(x)
+        if lik.complete:
+            lik.basis.expand(xbar)
+        else:
+            lik.basis.expand(xbar) + lik.basis.project_out(x)
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best
 
 
 def peak_rss_gib() -> float:
@@ -101,9 +120,9 @@ def main() -> None:
                     est = setup_bytes(data_rows(problem), n * n, lik.factorisation)
                     print(f"{name:15s} {n}x{n} ({n * n} unknowns) {lik.factorisation:9s} "
                           f"rank {lik.rank:5d}  set-up {lik.setup_seconds:7.2f} s  "
-                          f"V {lik.v.numel() * 8 / 2**30:.3f} GiB  est. peak "
-                          f"{est / 2**30:.2f} GiB  process peak {peak_rss_gib():.2f} GiB",
-                          flush=True)
+                          f"V {lik.basis.nbytes / 2**20:.2f} MiB  est. peak "
+                          f"{est / 2**30:.2f} GiB  process peak {peak_rss_gib():.2f} GiB  "
+                          f"coords 64 particles {coords_ms(lik, n):.1f} ms", flush=True)
             if args.repeats > 1:
                 print("  min set-up over " + str(args.repeats) + " interleaved rounds: "
                       + ", ".join(f"{liks[k].factorisation} {min(t):.2f} s"

@@ -42,7 +42,7 @@ def test_economy_run_equals_the_full_basis_run_on_an_isotropic_prior(potential):
                        factorisation=kind)
              for kind in ("dense", "row-gram", "economy")}
     full = posts["dense"]
-    v_r = SVDLikelihood.from_problem(problem, (6,), factorisation="row-gram").v
+    v_r = SVDLikelihood.from_problem(problem, (6,), factorisation="row-gram").basis.v
     assert v_r.shape == (6, 3)
     for kind in ("row-gram", "economy"):
         post = posts[kind]
@@ -95,8 +95,9 @@ def test_more_unknowns_than_the_former_limit_with_few_rows():
     # 72 x 72 = 5,184 unknowns (the dense-SVD limit was 4,096), 20 rows: V_r is 5,184 x 20
     problem = wide_problem(n=72 * 72, m=20, seed=2)
     lik = SVDLikelihood.from_problem(problem, (72 * 72,))
-    assert lik.factorisation == "row-gram" and lik.v.shape == (5184, 20)
-    torch.testing.assert_close(lik.v.T @ lik.v, torch.eye(20, dtype=F64), atol=1e-12, rtol=0)
+    assert lik.factorisation == "row-gram" and lik.basis.v.shape == (5184, 20)
+    v = lik.basis.v
+    torch.testing.assert_close(v.T @ v, torch.eye(20, dtype=F64), atol=1e-12, rtol=0)
 
 
 def test_the_matrix_built_by_blocks_is_the_operators_matrix():

@@ -48,7 +48,7 @@ def test_structured_factorisation_matches_the_dense_svd(make, kind, shape):
     assert fast.rank == dense.rank
     torch.testing.assert_close(torch.sort(fast.rho2).values, torch.sort(dense.rho2).values,
                                rtol=1e-9, atol=0)
-    v = fast.v
+    v = fast.basis.matrix()
     torch.testing.assert_close(v.T @ v, torch.eye(v.shape[0], dtype=v.dtype), atol=1e-12,
                                rtol=0)
     # same likelihood (up to x-independent terms, which log_const carries): exact to 1e-9
@@ -74,7 +74,7 @@ def test_gram_factorisation_of_ct_matches_the_dense_svd(n_angles, kind):
     assert fast.factorisation == kind and dense.factorisation == "dense"
     assert fast.rank == dense.rank
     torch.testing.assert_close(fast.rho2, dense.rho2, rtol=1e-9, atol=0)
-    v = fast.v
+    v = fast.basis.matrix()
     # the economy kinds keep the r observed directions only (n x r, orthonormal columns)
     assert v.shape == ((100, fast.rank) if kind != "gram" else (100, 100))
     torch.testing.assert_close(v.T @ v, torch.eye(v.shape[1], dtype=v.dtype), atol=1e-12,
@@ -108,9 +108,10 @@ def test_auto_falls_back_to_gram_when_the_svd_fails(monkeypatch):
         raise torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge")
 
     monkeypatch.setattr(torch.linalg, "svd", fails)
-    v, s, r, kind = factorise(aw, (1, 1, 5))
+    basis, s, r, kind = factorise(aw, (1, 1, 5))
     assert kind == "gram" and r == want[2] == 5
     torch.testing.assert_close(s, want[1], rtol=1e-9, atol=0)
+    v = basis.matrix()
     torch.testing.assert_close(v.T @ v, torch.eye(5, dtype=torch.float64), atol=1e-12, rtol=0)
     with pytest.raises(torch.linalg.LinAlgError):
         factorise(aw, (1, 1, 5), kind="dense")  # asked for by name: the error surfaces

@@ -15,7 +15,11 @@ unknowns); two structures common in imaging give it in ``O(m n)``:
 
 Each structure is *verified*, not assumed: ``G z`` is compared with the structured product
 for random probes ``z`` (``A_w^T (A_w z)``, two matrix-vector products), to a relative
-``1e-9``.
+``1e-9``.  Both need only products with ``G`` (:func:`structured`): MCGdiff's set-up calls it
+with the operator itself, so that a structured operator is factorised without its dense
+matrix, and ``V`` is kept implicit (:class:`~diffinv.solvers.smc.bases.PermutationBasis`,
+:class:`~diffinv.solvers.smc.bases.FourierBasis`: ``O(n)`` memory, ``O(n log n)`` per
+particle and step).
 
 Operators with neither structure (CT, general blurs):
 
@@ -47,20 +51,24 @@ needs no basis (:class:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood`):
 
 Memory.  :func:`setup_bytes` estimates the peak memory of the dense matrix and of each
 factorisation; :func:`check_setup_memory` refuses, with the estimate in the message, a set-up
-that does not fit (the structured bases and the full ones are ``n x n``, the economy ones
-``n x r``).
+that does not fit (the full unstructured bases are ``n x n``, the economy ones ``n x r``, the
+structured ones a few vectors of length ``n``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["KINDS", "ECONOMY_KINDS", "factorise", "gram", "row_gram", "economy_svd",
-           "canonical_signs",
-           "fourier_columns", "fourier_basis", "real_fourier_basis", "setup_bytes",
-           "check_setup_memory"]
+from .bases import DenseBasis, FourierBasis, PermutationBasis
+
+__all__ = ["KINDS", "STRUCTURES", "ECONOMY_KINDS", "factorise", "structured",
+           "unstructured_kind", "gram", "row_gram", "economy_svd", "canonical_signs",
+           "fourier_columns", "real_fourier_basis", "setup_bytes", "check_setup_memory"]
+
+Basis = DenseBasis | PermutationBasis | FourierBasis
 
 KINDS = ("auto", "diagonal", "circulant", "row-gram", "economy", "gram", "dense")
 STRUCTURES = ("diagonal", "circulant")
@@ -77,13 +85,14 @@ EIG_RTOL = 1e-12
 ROW_GRAM_WEAK = 0.1
 
 
-def _probe(aw: torch.Tensor, apply_g, generator: torch.Generator) -> bool:
-    """True when ``apply_g(z)`` equals ``A_w^T A_w z`` for random ``z`` (relative 1e-9)."""
-    n = aw.shape[1]
+def _probe(apply_g: Callable[[torch.Tensor], torch.Tensor], structured_g, n: int,
+           generator: torch.Generator) -> bool:
+    """True when ``structured_g(z)`` equals ``G z = apply_g(z)`` for random ``z`` ``(n,)``
+    (relative 1e-9)."""
     for _ in range(PROBES):
-        z = torch.randn(n, dtype=aw.dtype, generator=generator)
-        want = aw.T @ (aw @ z)
-        got = apply_g(z)
+        z = torch.randn(n, dtype=torch.float64, generator=generator)
+        want = apply_g(z)
+        got = structured_g(z)
         scale = float(want.norm()) + 1e-300
         if not float((got - want).norm()) <= PROBE_RTOL * scale:
             return False
@@ -119,22 +128,6 @@ def fourier_columns(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     return freq, is_sine
 
 
-def fourier_basis(h: int, w: int, freq: torch.Tensor, is_sine: torch.Tensor) -> torch.Tensor:
-    """float64 ``(h w, len(freq))`` orthonormal real Fourier vectors (see
-    :func:`fourier_columns`), built in the given column order."""
-    n = h * w
-    fl1 = (freq // w).to(torch.float64) / h
-    fl2 = (freq % w).to(torch.float64) / w
-    i1 = torch.arange(h, dtype=torch.float64)[:, None].expand(h, w).reshape(-1)
-    i2 = torch.arange(w, dtype=torch.float64)[None, :].expand(h, w).reshape(-1)
-    ph = 2 * math.pi * (i1[:, None] * fl1[None, :] + i2[:, None] * fl2[None, :])
-    q = torch.where(is_sine[None, :], torch.sin(ph), torch.cos(ph))
-    self_conj = ((2 * (freq // w)) % h == 0) & ((2 * (freq % w)) % w == 0)
-    norm = torch.full(freq.shape, math.sqrt(2.0 / n), dtype=torch.float64)
-    norm[self_conj] = 1.0 / math.sqrt(n)
-    return q * norm[None, :]
-
-
 def real_fourier_basis(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Real orthonormal Fourier basis of ``h x w`` images, as the columns of ``(n, n)``.
 
@@ -147,45 +140,72 @@ def real_fourier_basis(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
         int64 ``(n,)``: flat index ``k1 * w + k2`` of each column's frequency.
     """
     freq, is_sine = fourier_columns(h, w)
-    return fourier_basis(h, w, freq, is_sine), freq
+    return FourierBasis(h, w, freq, is_sine).matrix(), freq
+
+
+def unstructured_kind(m: int, n: int) -> str:
+    """What ``"auto"`` factorises an operator without structure with: ``row-gram`` when it
+    has fewer data rows than unknowns (``m < n``), else ``dense``."""
+    return "row-gram" if m < n else "dense"
+
+
+def structured(
+    apply_g: Callable[[torch.Tensor], torch.Tensor], image_shape: tuple[int, ...],
+    rtol: float = 1e-10, kind: str = "auto", seed: int = 0,
+) -> tuple[Basis, torch.Tensor, int, str] | None:
+    """``(V, s, r, kind)`` from the normal matrix's structure, or ``None`` when it has none.
+
+    ``apply_g`` maps a float64 ``(n,)`` vector ``z`` to ``G z = A_w^T A_w z``; ``kind``:
+    ``"auto"`` (``diagonal``, then ``circulant``), ``"diagonal"`` or ``"circulant"`` (a named
+    structure that does not hold raises ``ValueError``).  ``V`` is implicit
+    (:class:`~diffinv.solvers.smc.bases.PermutationBasis` or
+    :class:`~diffinv.solvers.smc.bases.FourierBasis`) with the ``r`` observed directions first,
+    ``s`` the ``(r,)`` singular values in decreasing order.
+    """
+    if kind not in ("auto", *STRUCTURES):
+        raise ValueError(f"kind: expected 'auto' or one of {STRUCTURES}, got {kind!r}")
+    gen = torch.Generator().manual_seed(seed)
+    for k in (STRUCTURES if kind == "auto" else (kind,)):
+        out = _structured(apply_g, image_shape, k, gen)
+        if out is not None:
+            make_basis, lam = out
+            order = _descending(lam)
+            lam = lam[order]
+            r = _eig_rank(lam, rtol)
+            return make_basis(order), lam[:r].clamp_min(0).sqrt(), r, k
+        if kind != "auto":
+            raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
+    return None
 
 
 def factorise(
     aw: torch.Tensor, image_shape: tuple[int, ...], rtol: float = 1e-10, kind: str = "auto",
-    seed: int = 0, memory_limit: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    seed: int = 0, memory_limit: int | None = None, structures: bool = True,
+) -> tuple[Basis, torch.Tensor, int, str]:
     """``(V, s, r, kind)`` of the whitened real matrix ``aw`` (``(m, n)``, float64).
 
-    ``V`` is ``(n, n)`` orthogonal with the ``r`` observed directions first, or for the
-    economy kinds (:data:`ECONOMY_KINDS`) ``(n, r)`` with orthonormal columns (the observed
-    directions only); ``s`` the ``(r,)`` singular values in decreasing order, ``kind`` the
+    ``V`` (a basis of :mod:`~diffinv.solvers.smc.bases`) is ``(n, n)`` orthogonal with the
+    ``r`` observed directions first, implicit for the structured kinds (:func:`structured`),
+    or for the economy kinds (:data:`ECONOMY_KINDS`) ``(n, r)`` with orthonormal columns (the
+    observed directions only); ``s`` the ``(r,)`` singular values in decreasing order, ``kind`` the
     factorisation used (see the module docstring).  ``kind="auto"`` tries ``diagonal``, then
     ``circulant``, then ``row-gram`` when ``m < n`` (``economy`` if its eigensolver raises),
     else ``dense`` (``gram`` when the SVD fails to converge); naming a structure that does not
     hold raises ``ValueError``.  ``memory_limit`` (bytes): refuse, before building it, a
     factorisation whose estimated set-up (:func:`setup_bytes`) exceeds it.
+    ``structures=False``: skip the structured kinds (the caller has ruled them out).
     """
     if kind not in KINDS:
         raise ValueError(f"factorisation: expected one of {KINDS}, got {kind!r}")
     m, n = aw.shape
-    gen = torch.Generator().manual_seed(seed)
-    tries = STRUCTURES if kind == "auto" else (kind,)
-    for k in tries:
-        if k not in STRUCTURES:
-            break
-        out = _structured(aw, image_shape, k, gen)
+    if structures and (kind == "auto" or kind in STRUCTURES):
+        out = structured(lambda z: (aw.T @ (aw @ z.to(aw.device))).cpu(), image_shape, rtol,
+                         kind, seed)
         if out is not None:
-            check_setup_memory(m, n, k, memory_limit)
-            build_v, lam = out
-            order = torch.argsort(lam, descending=True, stable=True)
-            lam = lam[order]
-            r = _eig_rank(lam, rtol)
-            return build_v(order), lam[:r].clamp_min(0).sqrt(), r, k
-        if kind != "auto":
-            raise ValueError(f"factorisation: the operator is not {k!r} (probe failed)")
+            return out
     auto = kind == "auto"
     if auto:
-        kind = "row-gram" if m < n else "dense"
+        kind = unstructured_kind(m, n)
     check_setup_memory(m, n, kind, memory_limit)
     if kind == "gram":
         return gram(aw, rtol)
@@ -205,7 +225,7 @@ def factorise(
             raise
         return gram(aw, rtol)
     r = _svd_rank(s, rtol)
-    return canonical_signs(vh.T), s[:r], r, "dense"
+    return DenseBasis(canonical_signs(vh.T)), s[:r], r, "dense"
 
 
 def canonical_signs(v: torch.Tensor) -> torch.Tensor:
@@ -216,6 +236,18 @@ def canonical_signs(v: torch.Tensor) -> torch.Tensor:
         return v
     top = v.gather(0, v.abs().argmax(0, keepdim=True))
     return v * torch.where(top < 0, -1.0, 1.0).to(v.dtype)
+
+
+def _descending(lam: torch.Tensor) -> torch.Tensor:
+    """The order of ``lam`` by decreasing value, ties within ``1e-9`` of the largest kept in
+    index order: structured eigenvalues are massively repeated (masked Fourier), and the
+    rounding of the product that computed them (matrix or operator) must not decide the
+    order of the basis' columns."""
+    top = float(lam.abs().max()) if lam.numel() else 0.0
+    if top == 0.0:
+        return torch.arange(lam.numel())
+    key = torch.round(lam / top * 1e9)
+    return torch.argsort(key, descending=True, stable=True)
 
 
 def _svd_rank(s: torch.Tensor, rtol: float) -> int:
@@ -231,17 +263,17 @@ def _eig_rank(lam: torch.Tensor, rtol: float) -> int:
     return int((lam > max(EIG_RTOL, rtol**2) * top).sum())
 
 
-def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+def gram(aw: torch.Tensor, rtol: float = 1e-10) -> tuple[DenseBasis, torch.Tensor, int, str]:
     """``(V, s, r, "gram")`` of ``aw`` from ``eigh(A_w^T A_w)`` (see the module docstring):
     eigenvalues above ``max(EIG_RTOL, rtol^2)`` of the largest are observed."""
     lam, v = torch.linalg.eigh(aw.T @ aw)  # ascending
     lam, v = lam.flip(0), v.flip(1)
     r = _eig_rank(lam, rtol)
-    return canonical_signs(v), lam[:r].sqrt(), r, "gram"
+    return DenseBasis(canonical_signs(v)), lam[:r].sqrt(), r, "gram"
 
 
 def row_gram(aw: torch.Tensor, rtol: float = 1e-10
-             ) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+             ) -> tuple[DenseBasis, torch.Tensor, int, str]:
     """``(V_r, s, r, "row-gram")``, ``V_r`` ``(n, r)`` orthonormal, from ``eigh(A_w A_w^T)``.
 
     Pass 1: the eigendecomposition of the ``m x m`` Gram matrix gives the rank ``r`` (same
@@ -274,41 +306,43 @@ def row_gram(aw: torch.Tensor, rtol: float = 1e-10
         s = torch.cat([s[:k], lam2.sqrt()])
         order = torch.argsort(s, descending=True, stable=True)
         v, s = v[:, order], s[order]
-    return canonical_signs(v), s, r, "row-gram"
+    return DenseBasis(canonical_signs(v)), s, r, "row-gram"
 
 
 def economy_svd(aw: torch.Tensor, rtol: float = 1e-10
-                ) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+                ) -> tuple[DenseBasis, torch.Tensor, int, str]:
     """``(V_r, s, r, "economy")`` from ``torch.linalg.svd(aw, full_matrices=False)``;
     singular values above ``rtol`` of the largest are observed (as ``dense``)."""
     _, s, vh = torch.linalg.svd(aw, full_matrices=False)
     r = _svd_rank(s, rtol)
-    return canonical_signs(vh[:r].T), s[:r], r, "economy"
+    return DenseBasis(canonical_signs(vh[:r].T)), s[:r], r, "economy"
 
 
 def setup_bytes(m: int, n: int, kind: str) -> int:
     """Estimated peak bytes (float64) of MCGdiff's set-up for an ``(m, n)`` whitened matrix.
 
-    The dense matrix costs ``3 m n`` while it is built (the columns, the rows the noise keeps
-    and the whitened copy); then the whitened matrix (``m n``) plus the factorisation's
-    arrays: ``n x n`` bases for ``diagonal``/``circulant`` (two: the basis and its build),
+    The structured kinds (``diagonal``, ``circulant``) never build the matrix: the operator's
+    products with a few probes and the implicit basis, ``4 m + 8 n``.  Otherwise the dense
+    matrix costs ``3 m n`` while it is built (the columns, the rows the noise keeps and the
+    whitened copy); then the whitened matrix (``m n``) plus the factorisation's arrays:
     ``gram`` (the normal matrix, its eigenvectors and the solver's workspace) and ``dense``
     (the SVD's input copy and both factors); ``m x m`` arrays and ``V_r`` for the economy kinds.
     ``kind="matrix"``: the dense matrix alone.
     """
     m, n = int(m), int(n)
+    if kind in STRUCTURES:
+        return 8 * (4 * m + 8 * n)
     k = min(m, n)
     extra = {
         "matrix": 0,
-        "diagonal": 2 * n * n,
-        "circulant": 2 * n * n,
         "gram": 5 * n * n,
         "dense": m * n + m * m + 3 * n * n + 4 * k * k,
         "row-gram": 4 * m * m + 3 * n * k,
         "economy": m * n + m * m + 2 * n * k + 4 * k * k,
     }
     if kind not in extra:
-        raise ValueError(f"kind: expected one of {sorted(extra)}, got {kind!r}")
+        raise ValueError(
+            f"kind: expected one of {sorted([*extra, *STRUCTURES])}, got {kind!r}")
     return 8 * max(3 * m * n, m * n + extra[kind])
 
 
@@ -318,8 +352,7 @@ def check_setup_memory(m: int, n: int, kind: str, limit: int | None) -> int:
     the unstructured fallback (``row-gram`` when ``m < n``, else ``dense``), the least that
     ``auto`` can need."""
     if kind == "auto":
-        need = min(setup_bytes(m, n, "circulant"),
-                   setup_bytes(m, n, "row-gram" if m < n else "dense"))
+        need = min(setup_bytes(m, n, "circulant"), setup_bytes(m, n, unstructured_kind(m, n)))
     else:
         need = setup_bytes(m, n, kind)
     if limit is not None and need > limit:
@@ -332,34 +365,28 @@ def check_setup_memory(m: int, n: int, kind: str, limit: int | None) -> int:
     return need
 
 
-def _structured(aw: torch.Tensor, image_shape, kind: str, gen: torch.Generator):
-    """``(build_v, eigenvalues)`` for ``kind``, or ``None`` if the probe rejects it;
-    ``build_v(order)`` is ``V`` with its columns in ``order`` (built once, in place)."""
-    n = aw.shape[1]
+def _structured(apply_g, image_shape, kind: str, gen: torch.Generator):
+    """``(make_basis, eigenvalues)`` for ``kind``, or ``None`` if the probe rejects it;
+    ``make_basis(order)`` is ``V`` with its columns in ``order``."""
+    n = math.prod(int(d) for d in image_shape)
     if kind == "diagonal":
-        d = (aw**2).sum(0)
-        if not _probe(aw, lambda z: d * z, gen):
+        d = apply_g(torch.ones(n, dtype=torch.float64))  # G 1 is G's diagonal if G is one
+        if not _probe(apply_g, lambda z: d * z, n, gen):
             return None
-        def permutation(order: torch.Tensor) -> torch.Tensor:
-            v = torch.zeros(n, n, dtype=aw.dtype)
-            v[order, torch.arange(n)] = 1.0
-            return v
-
-        return permutation, d
+        return PermutationBasis, d
     plane = _plane(image_shape)
     if plane is None:
         return None
     h, w = plane
-    e0 = torch.zeros(n, dtype=aw.dtype)
+    e0 = torch.zeros(n, dtype=torch.float64)
     e0[0] = 1.0
-    c = (aw.T @ (aw @ e0)).reshape(h, w)  # first column of G
-    spec = torch.fft.fft2(c)
+    spec = torch.fft.fft2(apply_g(e0).reshape(h, w))  # of G's first column
 
     def circ(z: torch.Tensor) -> torch.Tensor:
         return torch.fft.ifft2(spec * torch.fft.fft2(z.reshape(h, w))).real.reshape(-1)
 
-    if not _probe(aw, circ, gen):
+    if not _probe(apply_g, circ, n, gen):
         return None
     freq, is_sine = fourier_columns(h, w)
-    return (lambda order: fourier_basis(h, w, freq[order], is_sine[order]),
+    return (lambda order: FourierBasis(h, w, freq[order], is_sine[order]),
             spec.real.reshape(-1)[freq])

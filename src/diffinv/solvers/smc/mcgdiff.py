@@ -158,16 +158,18 @@ def jacobian_diagonal(
     prior: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     sigma: float,
-    v_obs: torch.Tensor,
+    coords: Callable[[torch.Tensor], torch.Tensor],
+    r: int,
     max_batch: int | None,
     generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Denoise and return ``diag(V_r^T (dD/dx) V_r)`` per particle.
 
     By Tweedie, ``dD/dx = Cov(x_0 | x) / sigma^2``, so the diagonal is each particle's local
-    shrinkage ``alpha``.  Exact (one backward pass per observed coordinate) for at most
-    :data:`EXACT_DIAGONAL_MAX` coordinates, else a one-probe Rademacher estimate
-    ``z_i (V_r^T J V_r z)_i``.
+    shrinkage ``alpha``.  ``coords`` maps float64 images ``(b, n)`` to their coordinates
+    ``V^T x`` (at least the first ``r``; differentiable).  Exact (one backward pass per observed
+    coordinate) for at most :data:`EXACT_DIAGONAL_MAX` coordinates, else a one-probe Rademacher
+    estimate ``z_i (V_r^T J V_r z)_i``.
 
     Returns
     -------
@@ -176,25 +178,24 @@ def jacobian_diagonal(
     diag : torch.Tensor
         ``(N, r)`` float64.
     """
-    r = v_obs.shape[1]
     outs, diags = [], []
     for xc, sig in denoiser_batches(x, sigma, max_batch):
         b = xc.shape[0]
         with torch.enable_grad():
             xg = xc.requires_grad_(True)
             x0 = prior(xg, sig)
-            x0bar = x0.reshape(b, -1).to(torch.float64) @ v_obs
+            x0bar = coords(x0.reshape(b, -1).to(torch.float64))[:, :r]
             if r <= EXACT_DIAGONAL_MAX:
                 cols = []
                 for i in range(r):
                     (g,) = torch.autograd.grad(x0bar[:, i].sum(), xg, retain_graph=i < r - 1)
-                    cols.append(g.reshape(b, -1).to(torch.float64) @ v_obs[:, i])
+                    cols.append(coords(g.reshape(b, -1).to(torch.float64))[:, i])
                 d = torch.stack(cols, dim=1)
             else:
-                z = torch.randint(0, 2, (b, r), device=v_obs.device, generator=generator)
+                z = torch.randint(0, 2, (b, r), device=x0bar.device, generator=generator)
                 z = (2 * z - 1).to(torch.float64)
                 (g,) = torch.autograd.grad((x0bar * z).sum(), xg)
-                d = z * (g.reshape(b, -1).to(torch.float64) @ v_obs)
+                d = z * coords(g.reshape(b, -1).to(torch.float64))[:, :r]
         outs.append(x0.detach())
         diags.append(d.detach())
     return torch.cat(outs), torch.cat(diags)
@@ -315,7 +316,8 @@ def run_mcgdiff(
     for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if potential == "local" and s_next > 0.0:
-            x0, diag = jacobian_diagonal(prior, x, s, lik.v[:, :r], max_batch, generator)
+            x0, diag = jacobian_diagonal(prior, x, s, lik.basis.coords, r, max_batch,
+                                         generator)
         else:
             x0, _, _ = denoise(prior, x, s, max_batch)
         check_state(x0, i, "SMC (mcgdiff) denoised estimate")

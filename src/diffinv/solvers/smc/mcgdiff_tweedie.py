@@ -66,7 +66,7 @@ def run_mcgdiff_tweedie(
     device = problem.y.device
     lik = SVDLikelihood.on_device(problem, image_shape, factorisation)
     r, ybar, rho2 = lik.rank, lik.ybar, lik.rho2
-    v_obs = lik.v[:, :r].contiguous()
+    v_obs = lik.basis.observed(r)
     steps = len(sigmas) - 1
     x = initial_noise(n_samples, image_shape, float(sigmas[0]), dtype, device, generator)
     current: MatrixPotential | None = None

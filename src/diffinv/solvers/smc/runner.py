@@ -6,9 +6,12 @@ The particles are the samples and come with normalised importance weights
 
 * ``mcgdiff`` (:mod:`diffinv.solvers.smc.mcgdiff`) — linear operator with Gaussian noise: a
   proposal that uses the operator exactly through its SVD (MCGdiff, Cardoso et al. 2024; FPS,
-  Dou & Song 2024).  Needs the operator's dense matrix and its factorisation in memory
-  (:mod:`diffinv.solvers.smc.factorisation`; ``auto`` picks it up to
-  :data:`AUTO_MCGDIFF_MAX_DIM` unknowns).  Where the
+  Dou & Song 2024).  Needs the operator's factorisation in memory
+  (:mod:`diffinv.solvers.smc.factorisation`): from the operator's structure (diagonal or
+  circulant normal matrix: masks, inpainting, masked Fourier, periodic blur) at any size with
+  an implicit basis, else from its dense matrix; ``auto`` picks it up to
+  :data:`AUTO_MCGDIFF_MAX_DIM` unknowns (beyond, its weights degenerate with tens of
+  particles: ``benchmarks/README.md``, "SMC set-up").  Where the
   denoiser's Jacobian is cheap it runs with the Tweedie kernel and per-particle potentials
   (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`).
 * ``tds`` (:mod:`diffinv.solvers.smc.tds`) — any differentiable likelihood: twisted SMC with the
@@ -99,7 +102,9 @@ def smc(
     method : {"auto", "mcgdiff", "tds"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
         most :data:`AUTO_MCGDIFF_MAX_DIM` values, else ``tds``.  An explicit ``mcgdiff`` runs
-        at any size whose set-up fits in memory (else a ``ValueError`` states the estimate).
+        at any size whose set-up fits in memory (else a ``ValueError`` states the estimate);
+        on structured operators (diagonal or circulant normal matrix) that is any size, with
+        an implicit basis.
     resampling : {"auto", "systematic", "ordered", "multinomial"}
         Resampling scheme (:mod:`diffinv.solvers.smc.resampling`); ``ordered`` is systematic
         resampling of the particles sorted along a Hilbert curve (lower variance of the

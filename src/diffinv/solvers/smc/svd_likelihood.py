@@ -18,7 +18,12 @@ from :func:`~diffinv.solvers.smc.factorisation.factorise` in one of two represen
   same distribution, at ``O(N n r)`` per step instead of ``O(N n^2)``, and the set-up needs
   no ``n x n`` basis (``O(m^2 n + m^3)`` time, ``O(m n)`` memory).
 
-The dense matrix is built by blocks of columns
+Structured operators (a diagonal or block-circulant normal matrix: masks, inpainting,
+masked unitary Fourier sampling, periodic convolutions) are recognised and factorised through
+the operator itself (:class:`~diffinv.operators.linear_gaussian.WhitenedSystem`,
+:func:`~diffinv.solvers.smc.factorisation.structured`): no dense matrix, and an implicit
+basis (:mod:`~diffinv.solvers.smc.bases`) applied by indexing or FFTs.  For the others the
+dense matrix is built by blocks of columns
 (:meth:`~diffinv.operators.base.LinearOperator.to_matrix`: no ``n x n`` identity) and the
 set-up is refused up front, with its estimated memory in the message, when it does not fit
 in the memory available (:func:`~diffinv.solvers.smc.factorisation
@@ -34,16 +39,31 @@ from dataclasses import dataclass
 import torch
 
 from ...memory import available_memory
-from ...operators.linear_gaussian import real_linear_system
+from ...operators.linear_gaussian import WhitenedSystem, real_linear_system
 from ...operators.problem import InverseProblem
-from .factorisation import ECONOMY_KINDS, check_setup_memory, factorise
+from .bases import DenseBasis, FourierBasis, PermutationBasis
+from .factorisation import (
+    ECONOMY_KINDS,
+    STRUCTURES,
+    check_setup_memory,
+    factorise,
+    structured,
+    unstructured_kind,
+)
 
 __all__ = ["SVDLikelihood", "data_rows"]
+
 
 def data_rows(problem: InverseProblem) -> int:
     """Real data rows of the linear system (an upper bound: twice the entries if complex)."""
     y = problem.y[0]
     return y.numel() * (2 if y.is_complex() else 1)
+
+
+def _cpu_normal(system: WhitenedSystem):
+    """``z -> A_w^T A_w z`` for float64 CPU vectors, whatever the operator's device."""
+    device = system.yw.device
+    return lambda z: system.normal(z.to(device)).cpu()
 
 
 @dataclass
@@ -52,10 +72,11 @@ class SVDLikelihood:
 
     Attributes
     ----------
-    v : torch.Tensor
-        float64 ``(n, n)`` orthogonal matrix (full basis; ``xbar = x_flat @ v``) or ``(n, r)``
-        orthonormal columns ``V_r`` (economy; ``xbar`` is then the ``r`` observed coordinates
-        only), see the module docstring.
+    basis : DenseBasis | PermutationBasis | FourierBasis
+        ``V`` (:mod:`~diffinv.solvers.smc.bases`): ``(n, n)`` orthogonal (full basis,
+        implicit for the structured factorisations; ``xbar = V^T x``) or ``(n, r)``
+        orthonormal columns ``V_r`` (economy; ``xbar`` is then the ``r`` observed
+        coordinates only), see the module docstring.
     ybar : torch.Tensor
         ``(r,)`` float64 observations of the first ``r`` coordinates.
     rho2 : torch.Tensor
@@ -68,10 +89,10 @@ class SVDLikelihood:
         ``"row-gram"`` (eigendecomposition of ``A_w A_w^T``) and ``"economy"`` (SVD without
         the complement) (:mod:`.factorisation`).
     setup_seconds : float
-        Wall time of :meth:`from_problem` (dense matrix plus factorisation).
+        Wall time of :meth:`from_problem` (factorisation, and the dense matrix if any).
     """
 
-    v: torch.Tensor
+    basis: DenseBasis | PermutationBasis | FourierBasis
     ybar: torch.Tensor
     rho2: torch.Tensor
     log_const: float
@@ -90,7 +111,7 @@ class SVDLikelihood:
     @property
     def complete(self) -> bool:
         """``True`` for a full basis ``V`` ``(n, n)``, ``False`` for the economy ``V_r``."""
-        return self.v.shape[1] == self.v.shape[0]
+        return self.basis.complete
 
     @classmethod
     def from_problem(cls, problem, image_shape: tuple[int, ...], rtol: float = 1e-10,
@@ -98,11 +119,12 @@ class SVDLikelihood:
         """Build from a linear-Gaussian :class:`InverseProblem` (float64).
 
         ``V`` comes from the operator's structure where it has one (diagonal or circulant
-        normal matrix, verified by random probes), else from an economy factorisation (fewer
-        data rows than unknowns) or a dense SVD (:func:`.factorisation.factorise`).
-        ``memory_limit`` (bytes; default: the memory available on ``problem.y``'s device,
-        :func:`diffinv.memory.available_memory`) bounds the estimated set-up memory: above
-        it a ``ValueError`` states the estimate, before anything large is allocated.
+        normal matrix, verified by random probes; no dense matrix is built), else from an
+        economy factorisation (fewer data rows than unknowns) or a dense SVD
+        (:func:`.factorisation.factorise`).  ``memory_limit`` (bytes; default: the memory
+        available on ``problem.y``'s device, :func:`diffinv.memory.available_memory`) bounds
+        the estimated set-up memory: above it a ``ValueError`` states the estimate, before
+        anything large is allocated.
         """
         start = time.perf_counter()
         if not problem.is_linear_gaussian:
@@ -113,27 +135,38 @@ class SVDLikelihood:
         limit = available_memory(problem.y.device) if memory_limit is None else memory_limit
         # up front (factorise checks again the factorisation it builds)
         check_setup_memory(data_rows(problem), n, factorisation, limit)
-        a, y, var = real_linear_system(problem, image_shape)
-        std = var.sqrt()
-        aw, yw = a / std[:, None], y / std
-        del a
-        v, s, r, kind = factorise(aw, image_shape, rtol, factorisation, memory_limit=limit)
+        system = WhitenedSystem.from_problem(problem, image_shape)
+        out = None
+        if factorisation == "auto" or factorisation in STRUCTURES:
+            out = structured(_cpu_normal(system), image_shape, rtol, factorisation)
+        if out is None:
+            check_setup_memory(system.m, n, unstructured_kind(system.m, n)
+                               if factorisation == "auto" else factorisation, limit)
+            a, _, var = real_linear_system(problem, image_shape)
+            aw = a / var.sqrt()[:, None]
+            del a
+            out = factorise(aw, image_shape, rtol, factorisation, memory_limit=limit,
+                            structures=False)
+            del aw
+        basis, s, r, kind = out
         if r == 0:
             raise ValueError("problem: the operator is zero; there is nothing to condition on")
-        uy = (v[:, :r].T @ (aw.T @ yw)) / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
-        ybar = uy / s[:r]
-        rho2 = 1.0 / s[:r] ** 2
-        m = yw.numel()
+        if kind in ECONOMY_KINDS:
+            basis = DenseBasis(basis.v[:, :r].contiguous())
+        yw = system.yw
+        basis, s = basis.to(yw.device), s.to(yw.device)
+        back = system.adjoint(yw[None])  # A_w^T y_w, (1, n)
+        uy = basis.coords(back)[0, :r] / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
+        ybar = uy / s
+        rho2 = 1.0 / s**2
         perp = float((yw**2).sum() - (uy**2).sum())
         log_const = (
             -0.5 * max(perp, 0.0)
-            - float(torch.log(std).sum())
-            - 0.5 * (m - r) * math.log(2 * math.pi)
-            - float(torch.log(s[:r]).sum())
+            - system.log_std_sum()
+            - 0.5 * (system.m - r) * math.log(2 * math.pi)
+            - float(torch.log(s).sum())
         )
-        if kind in ECONOMY_KINDS:
-            v = v[:, :r].contiguous()
-        return cls(v=v, ybar=ybar, rho2=rho2, log_const=log_const, factorisation=kind,
+        return cls(basis=basis, ybar=ybar, rho2=rho2, log_const=log_const, factorisation=kind,
                    setup_seconds=time.perf_counter() - start)
 
     @classmethod
@@ -142,26 +175,27 @@ class SVDLikelihood:
         """:meth:`from_problem`, with the tensors moved to the device of ``problem.y``."""
         lik = cls.from_problem(problem, image_shape, factorisation=factorisation)
         device = problem.y.device
-        lik.v, lik.ybar, lik.rho2 = lik.v.to(device), lik.ybar.to(device), lik.rho2.to(device)
+        lik.basis, lik.ybar, lik.rho2 = (lik.basis.to(device), lik.ybar.to(device),
+                                         lik.rho2.to(device))
         return lik
 
     def coords(self, x: torch.Tensor) -> torch.Tensor:
         """``xbar = V^T x`` in float64: ``(N, n)`` (full basis) or ``(N, r)`` (economy)."""
-        return x.reshape(x.shape[0], -1).to(torch.float64) @ self.v
+        return self.basis.coords(x.reshape(x.shape[0], -1).to(torch.float64))
 
     def image(self, xbar: torch.Tensor, mean: torch.Tensor, mean_bar: torch.Tensor,
               var: float, generator: torch.Generator | None) -> torch.Tensor:
         """Particles ``(N, n)`` float64 in image space from new coordinates ``xbar``.
 
-        Full basis: ``xbar @ V^T`` (``xbar`` ``(N, n)``; ``mean``, ``mean_bar`` and
-        ``generator`` unused).  Economy: ``xbar`` ``(N, r)`` are the new observed coordinates
-        of particles moved by the isotropic kernel ``N(mean, var I)`` (``mean`` ``(N, n)``,
+        Full basis: ``V xbar`` (``xbar`` ``(N, n)``; ``mean``, ``mean_bar`` and ``generator``
+        unused).  Economy: ``xbar`` ``(N, r)`` are the new observed coordinates of particles
+        moved by the isotropic kernel ``N(mean, var I)`` (``mean`` ``(N, n)``,
         ``mean_bar = V_r^T mean`` ``(N, r)``), and the complement is drawn from that kernel,
         ``P mean + sqrt(var) P w``, ``w ~ N(0, I_n)`` from ``generator`` (module docstring).
         """
         if self.complete:
-            return xbar @ self.v.T
+            return self.basis.expand(xbar)
         w = torch.randn(mean.shape, dtype=torch.float64, device=mean.device,
                         generator=generator)
-        w = w - (w @ self.v) @ self.v.T
-        return mean + (xbar - mean_bar) @ self.v.T + math.sqrt(var) * w
+        return (mean + self.basis.expand(xbar - mean_bar)
+                + math.sqrt(var) * self.basis.project_out(w))
