@@ -63,17 +63,22 @@ below that of an exact (iid) sample of the same size by the ``smc`` defaults for
 Hilbert-ordered resampling and randomised quasi-Monte Carlo moves (SQMC,
 :mod:`diffinv.solvers.smc.sqmc`).  Use ``n_runs`` (several independent runs batched
 together) to see the run-to-run spread.  Measured errors and costs: ``benchmarks/README.md``
-("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.
+("Solver accuracy"), reproduced by ``benchmarks/exactness.py``.  The steps needed grow with
+the number of observed coordinates: the isotropic kernel's per-coordinate mismatch adds up
+in the weights, and with too few steps the particles descend from a few ancestors (measured
+against an exact posterior at 32-128 px: ``benchmarks/smc_white_fourier.py``).
 
-Operators.  The SVD coordinates come from the dense matrix of the operator
-(:class:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood`), so the set-up is refused, with
-its estimated memory, where it does not fit in memory (then use ``method="tds"``).  Diagonal
-(mask) and circulant (masked Fourier, periodic blur) operators are factorised from their
-structure in ``O(m n)``; unstructured ones with fewer data rows than unknowns (sparse-view
-CT) by an economy factorisation that keeps only the ``r`` observed directions ``V_r``, the
-unobserved complement being moved by the projector ``I - V_r V_r^T`` with the same law as
-with a full basis; others by a dense SVD (or, when LAPACK's SVD fails to converge, the
-symmetric eigendecomposition of the normal matrix; :mod:`.factorisation`).  The diagnostics
+Operators.  Diagonal (mask, inpainting) and circulant (masked Fourier, periodic blur)
+operators are recognised through the operator itself and factorised without a matrix, with
+an implicit basis (a permutation, or the real Fourier basis applied by FFTs;
+:mod:`.bases`), at any size.  The others need the operator's dense matrix
+(:class:`~diffinv.solvers.smc.svd_likelihood.SVDLikelihood`), so their set-up is refused,
+with its estimated memory, where it does not fit (then use ``method="tds"``): with fewer
+data rows than unknowns (sparse-view CT) an economy factorisation keeps only the ``r``
+observed directions ``V_r``, the unobserved complement being moved by the projector
+``I - V_r V_r^T`` with the same law as with a full basis; otherwise a dense SVD (or, when
+LAPACK's SVD fails to converge, the symmetric eigendecomposition of the normal matrix;
+:mod:`.factorisation`).  The diagnostics
 report which (``factorisation``) and the set-up time (``setup_seconds``).
 """
 
