@@ -108,3 +108,35 @@ def test_bad_posterior_arguments():
         p.interval(1.5)
     with pytest.raises(ValueError, match="x_true"):
         p.coverage(torch.zeros(4), 0.9)
+
+
+@pytest.mark.parametrize("n", [4, 8, 16])
+def test_prediction_intervals_cover_a_new_draw_at_the_stated_rate(n):
+    # per pixel, a Gaussian "posterior" N(mu, s^2) with pixel-dependent mu and s; n iid
+    # samples and an independent truth from it: the prediction interval covers the truth at
+    # its level for any n, the sample-quantile interval well below it for small n
+    g = torch.Generator().manual_seed(n)
+    pixels = 40_000
+    mu = torch.randn(pixels, dtype=torch.float64, generator=g)
+    s = 0.1 + torch.rand(pixels, dtype=torch.float64, generator=g)
+    samples = mu + s * torch.randn(n, pixels, dtype=torch.float64, generator=g)
+    truth = mu + s * torch.randn(pixels, dtype=torch.float64, generator=g)
+    post = Posterior(samples)
+    weighted = Posterior(samples, torch.full((n,), 3.0))  # equal weights: the same ESS, n
+    for level in (0.5, 0.9, 0.95):
+        cov = post.coverage(truth, level, kind="prediction")
+        assert abs(cov - level) < 0.012, (n, level, cov)  # 40,000 pixels: sd <= 0.0025
+        assert weighted.coverage(truth, level, kind="prediction") == pytest.approx(cov)
+    # sample quantiles: at most (n - 1) / (n + 1) of new draws fall inside the sample range
+    assert post.coverage(truth, 0.9) < (n - 1) / (n + 1) + 0.012
+    assert post.coverage(truth, 0.9) < 0.9 - 0.01
+    nominal, empirical = post.calibration_curve(truth, [0.2, 0.8], kind="prediction")
+    assert torch.allclose(empirical, nominal, atol=0.012)
+
+
+def test_prediction_interval_needs_more_than_one_effective_sample():
+    post = Posterior(torch.randn(3, 4), torch.tensor([1.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="effective sample size"):
+        post.interval(0.9, kind="prediction")
+    with pytest.raises(ValueError, match="kind"):
+        post.interval(0.9, kind="hpd")

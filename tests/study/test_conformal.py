@@ -49,6 +49,10 @@ def test_summary_matches_direct_computation(store):
         # raw coverage equals the per-task metric the study stored
         stored = np.mean([r.metrics["coverage_90"] for r in test])
         assert row.raw[0.9] == pytest.approx(stored, abs=1e-12)
+        # and the prediction intervals' coverage is computed from the same samples
+        pred = np.mean([posterior_from_result(r).coverage(
+            torch.from_numpy(r.arrays["truth"]), 0.9, kind="prediction") for r in test])
+        assert row.raw_prediction[0.9] == pytest.approx(pred, abs=1e-12)
         # the conformal scale is fitted on the calibration images only
         fit = diffinv.calibrate([posterior_from_result(r) for r in cal],
                                 [torch.from_numpy(r.arrays["truth"]) for r in cal], level=0.9)
@@ -80,7 +84,7 @@ def test_table_states_targets(store):
     rows = calibration_summary(store.root, levels=(0.5, 0.9))
     text = summary_markdown(rows, target=(0.88, 0.92), target_corr=0.5)
     assert text.count("\n| gaussian-field |") == 2
-    assert "raw 90%" in text and "conformal 90%" in text
+    assert "raw 90%" in text and "prediction 90%" in text and "conformal 90%" in text
     assert text.count("holds") + text.count("FAILS") == 4
 
 
