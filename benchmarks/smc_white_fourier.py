@@ -95,8 +95,8 @@ def main() -> None:
                   f"{args.particles}, {d['n_resamples']} resamplings, fewest ancestors "
                   f"{min(uniq) if uniq else '-'}; {d['factorisation']} set-up "
                   f"{d['setup_seconds']:.2f} s, wall {wall:.0f} s", flush=True)
-    print(f"threads 1; particles {args.particles}; steps {args.steps}; options {options}; load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(f"threads 1; particles {args.particles}; steps {args.steps}; options {options}; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
