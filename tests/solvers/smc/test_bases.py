@@ -30,6 +30,7 @@ def test_fourier_basis_matches_its_matrix(h, w):
     torch.testing.assert_close(v.T @ v, torch.eye(h * w, dtype=F64), atol=1e-12, rtol=0)
     x = torch.randn(3, h * w, dtype=F64, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(basis.coords(x), x @ v, atol=1e-12, rtol=0)
+    torch.testing.assert_close(basis.coords(x, 5), (x @ v)[:, :5], atol=1e-12, rtol=0)
     torch.testing.assert_close(basis.expand(x), x @ v.T, atol=1e-12, rtol=0)
     torch.testing.assert_close(basis.observed(5), v[:, :5], atol=0, rtol=0)
     # a single frequency is a cosine or a sine: check one column against its formula
@@ -49,6 +50,7 @@ def test_permutation_basis_matches_its_matrix():
     torch.testing.assert_close(v.T @ v, torch.eye(12, dtype=F64), atol=0, rtol=0)
     x = torch.randn(4, 12, dtype=F64, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(basis.coords(x), x @ v, atol=0, rtol=0)
+    torch.testing.assert_close(basis.coords(x, 5), (x @ v)[:, :5], atol=0, rtol=0)
     torch.testing.assert_close(basis.expand(x), x @ v.T, atol=0, rtol=0)
 
 
@@ -57,6 +59,8 @@ def test_dense_economy_basis_projects_out_its_span():
     q, _ = torch.linalg.qr(torch.randn(10, 3, dtype=F64, generator=g))
     basis = DenseBasis(q)
     assert not basis.complete
+    x = torch.randn(2, 10, dtype=F64, generator=g)
+    torch.testing.assert_close(basis.coords(x, 2), (x @ q)[:, :2], atol=1e-14, rtol=0)
     w = torch.randn(2, 10, dtype=F64, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(basis.coords(basis.project_out(w)), torch.zeros(2, 3, dtype=F64),
                                atol=1e-14, rtol=0)

@@ -3,7 +3,9 @@ where the operator's structure allows it.
 
 MCGdiff moves particles in the coordinates ``xbar = V^T x`` of the whitened operator's right
 singular vectors (:mod:`diffinv.solvers.smc.svd_likelihood`).  Three representations of
-``V``, all with the same interface (``coords``, ``expand``, ``observed``, ``matrix``, ``to``):
+``V``, all with the same interface (``coords``, ``expand``, ``observed``, ``matrix``, ``to``;
+``coords(x, width)`` gives only the first ``width`` coordinates, at that cost for a dense
+``V``):
 
 * :class:`DenseBasis`: ``V`` as a matrix, ``(n, n)`` orthogonal or, for the economy
   factorisations, ``(n, r)`` with orthonormal columns (the observed range ``V_r`` only).
@@ -44,9 +46,10 @@ class DenseBasis:
         """``True`` for ``(n, n)``; ``False`` for the economy ``V_r``."""
         return self.v.shape[0] == self.v.shape[1]
 
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ V``: ``(N, n)`` float64 images to ``(N, n)`` (or ``(N, r)``) coordinates."""
-        return x @ self.v
+    def coords(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """``x @ V``: ``(N, n)`` float64 images to ``(N, n)`` (or ``(N, r)``) coordinates;
+        ``width``: the first ``width`` coordinates only (``O(N n width)``)."""
+        return x @ (self.v if width is None else self.v[:, :width])
 
     def expand(self, xbar: torch.Tensor) -> torch.Tensor:
         """``xbar @ V^T``: coordinates ``(N, width)`` to images ``(N, n)``."""
@@ -80,9 +83,9 @@ class PermutationBasis:
     perm: torch.Tensor
     complete: bool = True
 
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[:, perm]`` ``(N, n)``."""
-        return x[:, self.perm]
+    def coords(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """``x[:, perm]`` ``(N, n)`` (``width``: the first ``width`` coordinates only)."""
+        return x[:, self.perm if width is None else self.perm[:width]]
 
     def expand(self, xbar: torch.Tensor) -> torch.Tensor:
         """The images ``(N, n)`` with ``x[:, perm] = xbar``."""
@@ -141,11 +144,13 @@ class FourierBasis:
         self.cos_cols = torch.nonzero(~self.is_sine).reshape(-1)
         self.sin_cols = torch.nonzero(self.is_sine).reshape(-1)
 
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        """``V^T x`` per row: ``(N, n)`` float64 images to ``(N, n)`` coordinates (FFT)."""
+    def coords(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """``V^T x`` per row: ``(N, n)`` float64 images to ``(N, n)`` coordinates (FFT);
+        ``width``: the first ``width`` coordinates only."""
+        cols = slice(None) if width is None else slice(0, width)
         spec = torch.fft.fft2(x.reshape(x.shape[0], self.h, self.w)).reshape(x.shape[0], -1)
-        spec = spec[:, self.freq]
-        return torch.where(self.is_sine, -spec.imag, spec.real) * self.norm
+        spec = spec[:, self.freq[cols]]
+        return torch.where(self.is_sine[cols], -spec.imag, spec.real) * self.norm[cols]
 
     def expand(self, xbar: torch.Tensor) -> torch.Tensor:
         """``V xbar`` per row: ``(N, n)`` coordinates to ``(N, n)`` images (inverse FFT)."""

@@ -171,8 +171,8 @@ def jacobian_diagonal(
     r"""Denoise and return ``diag(V_r^T (dD/dx) V_r)`` per particle.
 
     By Tweedie, ``dD/dx = Cov(x_0 | x) / sigma^2``, so the diagonal is each particle's local
-    shrinkage ``alpha``.  ``coords`` maps float64 images ``(b, n)`` to their coordinates
-    ``V^T x`` (at least the first ``r``; differentiable).  Exact (one backward pass per observed
+    shrinkage ``alpha``.  ``coords`` maps float64 images ``(b, n)`` to their ``r`` observed
+    coordinates ``V_r^T x`` ``(b, r)`` (differentiable).  Exact (one backward pass per observed
     coordinate) for at most :data:`EXACT_DIAGONAL_MAX` coordinates, else a one-probe Rademacher
     estimate ``z_i (V_r^T J V_r z)_i``.
 
@@ -189,7 +189,7 @@ def jacobian_diagonal(
         with torch.enable_grad():
             xg = xc.requires_grad_(True)
             x0 = prior(xg, sig)
-            x0bar = coords(x0.reshape(b, -1).to(torch.float64))[:, :r]
+            x0bar = coords(x0.reshape(b, -1).to(torch.float64))
             if r <= EXACT_DIAGONAL_MAX:
                 cols = []
                 for i in range(r):
@@ -200,7 +200,7 @@ def jacobian_diagonal(
                 z = torch.randint(0, 2, (b, r), device=x0bar.device, generator=generator)
                 z = (2 * z - 1).to(torch.float64)
                 (g,) = torch.autograd.grad((x0bar * z).sum(), xg)
-                d = z * coords(g.reshape(b, -1).to(torch.float64))[:, :r]
+                d = z * coords(g.reshape(b, -1).to(torch.float64))
         outs.append(x0.detach())
         diags.append(d.detach())
     return torch.cat(outs), torch.cat(diags)
@@ -321,8 +321,8 @@ def run_mcgdiff(
     for i in progress_bar(range(steps), ctx.progress, "smc-mcgdiff"):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         if potential == "local" and s_next > 0.0:
-            x0, diag = jacobian_diagonal(prior, x, s, lik.basis.coords, r, max_batch,
-                                         generator)
+            x0, diag = jacobian_diagonal(prior, x, s, lambda z: lik.basis.coords(z, r), r,
+                                         max_batch, generator)
         else:
             x0, _, _ = denoise(prior, x, s, max_batch)
         check_state(x0, i, "SMC (mcgdiff) denoised estimate")
@@ -330,9 +330,9 @@ def run_mcgdiff(
                                    kernel)
         xbar, mean_bar = lik.coords(x), lik.coords(mean)
         if potential == "adaptive":
-            lam, m = fit_per_run(xbar[:, :r], lik.coords(x0)[:, :r], weights, s)
+            lam, m = fit_per_run(xbar[:, :r], lik.coords(x0, r), weights, s)
         elif potential == "local" and s_next > 0.0:
-            lam, m = local_gaussian_from_jacobian(xbar[:, :r], lik.coords(x0)[:, :r], diag, s)
+            lam, m = local_gaussian_from_jacobian(xbar[:, :r], lik.coords(x0, r), diag, s)
         else:
             lam, m = None, None
         nxt = GaussianPotential.at(lik, s_next, lam, m)

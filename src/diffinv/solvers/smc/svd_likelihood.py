@@ -156,7 +156,7 @@ class SVDLikelihood:
         yw = system.yw
         basis, s = basis.to(yw.device), s.to(yw.device)
         back = system.adjoint(yw[None])  # A_w^T y_w, (1, n)
-        uy = basis.coords(back)[0, :r] / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
+        uy = basis.coords(back, r)[0] / s  # U_r^T y_w = S_r^-1 V_r^T A_w^T y_w
         ybar = uy / s
         rho2 = 1.0 / s**2
         perp = float((yw**2).sum() - (uy**2).sum())
@@ -179,9 +179,10 @@ class SVDLikelihood:
                                          lik.rho2.to(device))
         return lik
 
-    def coords(self, x: torch.Tensor) -> torch.Tensor:
-        """``xbar = V^T x`` in float64: ``(N, n)`` (full basis) or ``(N, r)`` (economy)."""
-        return self.basis.coords(x.reshape(x.shape[0], -1).to(torch.float64))
+    def coords(self, x: torch.Tensor, width: int | None = None) -> torch.Tensor:
+        """``xbar = V^T x`` in float64: ``(N, n)`` (full basis) or ``(N, r)`` (economy);
+        ``width``: the first ``width`` coordinates only (e.g. the ``r`` observed ones)."""
+        return self.basis.coords(x.reshape(x.shape[0], -1).to(torch.float64), width)
 
     def image(self, xbar: torch.Tensor, mean: torch.Tensor, mean_bar: torch.Tensor,
               var: float, generator: torch.Generator | None) -> torch.Tensor:
