@@ -256,8 +256,8 @@ def _summarise(problem: str, setting: str, splits: list[tuple[list[Any], list[An
             fit = calibrate(cal_post, cal_truth, level=level)
             scales[level].append(fit.scale)
             raw[level] += [p.coverage(x, level) for p, x in zip(test_post, test_truth)]
-            pred[level] += [p.coverage(x, level, kind="prediction") if p.ess > 1.0 + 1e-9
-                            else math.nan for p, x in zip(test_post, test_truth)]
+            pred[level] += [_prediction_coverage(p, x, level)
+                            for p, x in zip(test_post, test_truth)]
             after[level] += [fit.apply(p).coverage(x, level)
                              for p, x in zip(test_post, test_truth)]
             if level == ref_level:
@@ -288,6 +288,15 @@ def _summarise(problem: str, setting: str, splits: list[tuple[list[Any], list[An
         raw_prediction={v: float(np.nanmean(pred[v])) if np.isfinite(pred[v]).any()
                         else math.nan for v in levels},
     )
+
+
+def _prediction_coverage(posterior: Posterior, truth: torch.Tensor, level: float) -> float:
+    """Coverage of the prediction interval, NaN where the posterior has none (an effective
+    sample size of 1: :meth:`~diffinv.posterior.Posterior.interval` says so)."""
+    try:
+        return posterior.coverage(truth, level, kind="prediction")
+    except ValueError:
+        return math.nan
 
 
 def summary_markdown(
