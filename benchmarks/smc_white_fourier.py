@@ -24,25 +24,10 @@ import time
 import torch
 
 import diffinv
-from diffinv.operators import GaussianNoise, InverseProblem
-from diffinv.operators.mri import MultiCoilMRI, cartesian_mask
-from diffinv.priors.base import sigma_per_item
 from diffinv.solvers.smc.svd_likelihood import SVDLikelihood
+from diffinv.testing.white_fourier import WhiteGaussian, masked_fourier_problem, white_posterior
 
 F64 = torch.float64
-
-
-class WhiteGaussian:
-    """``N(mu, tau^2 I)`` on ``(1, N, N)`` images (its exact denoiser, no covariance matrix)."""
-
-    def __init__(self, n: int, tau: float, mu: float):
-        self.event_shape = (1, n, n)
-        self.tau, self.mu = tau, mu
-        self.sigma_min, self.sigma_max = 0.0, 80.0 * tau
-
-    def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        s2 = sigma_per_item(sigma, x).reshape(-1, 1, 1, 1) ** 2
-        return (self.tau**2 * x + s2 * self.mu) / (self.tau**2 + s2)
 
 
 def main() -> None:
@@ -64,18 +49,13 @@ def main() -> None:
     torch.set_num_threads(1)
     tau, mu = 0.3, 0.5
     for n in args.sizes:
-        op = MultiCoilMRI(mask=cartesian_mask((n, n), 4, 0.08, seed=1))
-        truth = torch.rand(1, 1, n, n, dtype=F64, generator=torch.Generator().manual_seed(1))
-        problem = InverseProblem(op, GaussianNoise(0.05), op(truth))
+        problem = masked_fourier_problem(n, seed=1)
         lik = SVDLikelihood.from_problem(problem, (1, n, n))
         r = lik.rank
-        mu_bar = lik.coords(torch.full((1, 1, n, n), mu, dtype=F64))[0]
-        mean_bar, var_bar = mu_bar.clone(), torch.full_like(mu_bar, tau**2)
-        mean_bar[:r] = (tau**2 * lik.ybar + lik.rho2 * mu_bar[:r]) / (tau**2 + lik.rho2)
-        var_bar[:r] = tau**2 * lik.rho2 / (tau**2 + lik.rho2)
+        mean_bar, var_bar = white_posterior(lik, n, tau, mu)
         for seed in range(args.seeds):
             start = time.perf_counter()
-            post = diffinv.sample(problem, WhiteGaussian(n, tau, mu), "smc",
+            post = diffinv.sample(problem, WhiteGaussian(n, n, tau, mu), "smc",
                                   n_samples=args.particles, steps=args.steps,
                                   method="mcgdiff", dtype=F64, seed=seed, progress=False,
                                   **options)

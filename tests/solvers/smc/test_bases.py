@@ -12,11 +12,10 @@ import torch
 import diffinv
 from diffinv.operators import GaussianNoise, InverseProblem
 from diffinv.operators.elementary import Diagonal
-from diffinv.operators.mri import MultiCoilMRI, cartesian_mask
-from diffinv.priors.base import sigma_per_item
 from diffinv.solvers.smc.bases import DenseBasis, FourierBasis, PermutationBasis
 from diffinv.solvers.smc.factorisation import fourier_columns, setup_bytes
 from diffinv.solvers.smc.svd_likelihood import SVDLikelihood
+from diffinv.testing.white_fourier import WhiteGaussian, masked_fourier_problem, white_posterior
 
 F64 = torch.float64
 
@@ -66,31 +65,10 @@ def test_dense_economy_basis_projects_out_its_span():
                                atol=1e-14, rtol=0)
 
 
-class WhiteGaussian:
-    """``N(mean, tau^2 I)`` on ``(1, h, w)`` images, without an ``n x n`` covariance: the
-    exact posterior of a structured problem is then diagonal in the likelihood's basis."""
-
-    def __init__(self, h: int, w: int, tau: float, mean: float):
-        self.event_shape = (1, h, w)
-        self.tau, self.mu = tau, mean
-        self.sigma_min, self.sigma_max = 0.0, 80.0 * tau
-
-    def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        s2 = sigma_per_item(sigma, x).reshape(-1, 1, 1, 1) ** 2
-        return (self.tau**2 * x + s2 * self.mu) / (self.tau**2 + s2)
-
-
-def masked_fourier(n: int, seed: int = 0) -> InverseProblem:
-    mask = cartesian_mask((n, n), 4, 0.08, seed=seed)
-    op = MultiCoilMRI(mask=mask)
-    x = torch.rand(1, 1, n, n, dtype=F64, generator=torch.Generator().manual_seed(seed))
-    return InverseProblem(op, GaussianNoise(0.05), op(x) + 0.0)
-
-
 def test_structure_is_found_from_the_operator_without_its_matrix():
     # 128 x 128: the dense route needs a (2 x 16384) x 16384 matrix and a 16384^2 basis
     # (about 8 GiB); refused under a 256 MiB limit, the structured one is a few MiB
-    problem = masked_fourier(128)
+    problem = masked_fourier_problem(128)
     limit = 256 * 2**20
     assert setup_bytes(2 * 128 * 128, 128 * 128, "dense") > 10 * limit
     start = time.perf_counter()
@@ -125,21 +103,11 @@ def test_inpainting_at_256_is_diagonal_and_exact():
     torch.testing.assert_close(lik.ybar, y.reshape(-1)[observed], rtol=1e-12, atol=1e-14)
 
 
-def white_posterior(lik: SVDLikelihood, n: int, tau: float, mu: float):
-    """Exact posterior mean and variance of each real Fourier coordinate (``(n*n,)`` each)."""
-    r = lik.rank
-    mu_bar = lik.coords(torch.full((1, 1, n, n), mu, dtype=F64))[0]
-    mean, var = mu_bar.clone(), torch.full_like(mu_bar, tau**2)
-    mean[:r] = (tau**2 * lik.ybar + lik.rho2 * mu_bar[:r]) / (tau**2 + lik.rho2)
-    var[:r] = tau**2 * lik.rho2 / (tau**2 + lik.rho2)
-    return mean, var
-
-
 def test_mcgdiff_with_the_implicit_basis_matches_the_exact_white_gaussian_posterior():
     # masked Fourier at 32 x 32 with a white Gaussian prior: per real Fourier coordinate the
     # exact posterior is N((tau^2 ybar + rho^2 mu_bar)/(tau^2+rho^2), tau^2 rho^2/(tau^2+rho^2))
     n, tau, mu = 32, 0.3, 0.5
-    problem = masked_fourier(n, seed=1)
+    problem = masked_fourier_problem(n, seed=1)
     lik = SVDLikelihood.from_problem(problem, (1, n, n))
     assert isinstance(lik.basis, FourierBasis)
     mean_bar, var_bar = white_posterior(lik, n, tau, mu)
