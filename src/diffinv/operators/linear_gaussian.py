@@ -64,19 +64,30 @@ def stack_real_rows(
     Complex rows become stacked real and imaginary rows; entries that the noise model does
     not measure (:class:`GaussianNoise` ``mask``) are dropped.
     """
-    y = problem.y.reshape(-1)
-    y64 = problem.y.to(torch.complex128 if problem.y.is_complex() else torch.float64)
-    weight = problem.noise.weights(y64).reshape(-1)
-    keep = weight > 0
-    a, y = a[keep], y[keep]
-    var = 1.0 / weight[keep].to(torch.float64)
-    if a.is_complex() or y.is_complex():
+    complex_rows = a.is_complex() or problem.y.is_complex()
+    keep, y, var = _real_data(problem, complex_rows)
+    a = a[keep]
+    if complex_rows:
         a = a.to(torch.complex128)
-        y = y.to(torch.complex128)
         a = torch.cat([a.real, a.imag], dim=0)
-        y = torch.cat([y.real, y.imag], dim=0)
-        var = torch.cat([var, var], dim=0)
-    return a.to(torch.float64), y.to(torch.float64), var
+    return a.to(torch.float64), y, var
+
+
+def _real_data(problem: InverseProblem, complex_rows: bool
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(keep, y, var)``: the measured entries of one item of ``y`` (bool, flat; positive
+    noise weight), the real float64 data rows (real then imaginary parts when
+    ``complex_rows``) and their noise variances."""
+    y64 = problem.y.to(torch.complex128 if problem.y.is_complex() else torch.float64)
+    weight = problem.noise.weights(y64).reshape(-1).to(torch.float64)
+    keep = weight > 0
+    y = y64.reshape(-1)[keep]
+    var = 1.0 / weight[keep]
+    if complex_rows:
+        y = y.to(torch.complex128)
+        y = torch.cat([y.real, y.imag])
+        var = torch.cat([var, var])
+    return keep, y.to(torch.float64), var
 
 
 @dataclass
@@ -139,17 +150,10 @@ class WhitenedSystem:
             raise ValueError(f"event_shape: the operator maps {event_shape} to "
                              f"{tuple(probe.shape[1:])}, not y's {tuple(problem.y.shape[1:])}")
         complex_rows = bool(probe.is_complex() or problem.y.is_complex())
-        y64 = problem.y.to(torch.complex128 if problem.y.is_complex() else torch.float64)
-        weight = problem.noise.weights(y64).reshape(-1).to(torch.float64)
-        keep = weight > 0
-        inv_std = weight[keep].sqrt()
-        y = y64.reshape(-1)[keep]
-        if complex_rows:
-            y = y.to(torch.complex128)
-            y = torch.cat([y.real, y.imag])
-            inv_std = torch.cat([inv_std, inv_std])
-        return cls(op, event_shape, keep, inv_std, y.to(torch.float64) * inv_std,
-                   tuple(problem.y.shape[1:]), complex_rows)
+        keep, y, var = _real_data(problem, complex_rows)
+        inv_std = var.rsqrt()
+        return cls(op, event_shape, keep, inv_std, y * inv_std, tuple(problem.y.shape[1:]),
+                   complex_rows)
 
     @property
     def m(self) -> int:
