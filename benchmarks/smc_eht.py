@@ -88,7 +88,7 @@ def smc_options(args) -> dict:
     return dict(method="tds", tempering=args.tempering, rejuvenation=args.rejuvenation,
                 rejuvenation_moves=args.moves, rejuvenation_leapfrog=args.leapfrog,
                 twist_inflation=args.inflation, ess_threshold=args.ess_threshold,
-                lipschitz=args.lipschitz)
+                lipschitz=args.lipschitz, proposal=args.proposal, n_runs=args.runs)
 
 
 def run_smc(problem, prior, args) -> tuple[dict, object]:
@@ -102,13 +102,19 @@ def run_smc(problem, prior, args) -> tuple[dict, object]:
     acc = d.get("move_acceptance", [])
     print(f"  SMC {time.perf_counter() - t0:.0f}s, nfe {d.get('nfe')}; warnings: "
           f"{[str(c.message)[:70] for c in caught]}")
-    print(f"  SMC min ESS/N over steps {min(d['ess_per_step']) / args.particles:.3f}, final "
-          f"ESS {d['ess_final']:.1f}, min unique ancestors "
-          f"{min(d['unique_ancestors'], default=args.particles)}/{args.particles}, "
-          f"resamplings {d['n_resamples']}, tempering steps at the end "
+    per_run = args.particles // args.runs
+
+    def runs(key):  # one list per run whatever n_runs
+        return d[key] if args.runs > 1 else [d[key]]
+
+    min_ess = min(min(h) for h in runs("ess_per_step")) / per_run
+    ancestors = min(min(u, default=per_run) for u in runs("unique_ancestors"))
+    evidence = ", ".join(f"{v:.1f}" for v in runs("log_evidence"))
+    print(f"  SMC {args.runs} run(s) of {per_run}: min ESS/N over steps {min_ess:.3f}, final "
+          f"ESS {runs('ess_final')}, min unique ancestors {ancestors}/{per_run}, "
+          f"resamplings {runs('n_resamples')}, tempering steps at the end "
           f"{d.get('tempering_steps')}, min lambda {min(d['tempering_path']):.3g}, move "
-          f"acceptance mean {sum(acc) / max(len(acc), 1):.2f}, "
-          f"log-evidence {d['log_evidence']:.1f}")
+          f"acceptance mean {sum(acc) / max(len(acc), 1):.2f}, log-evidence {evidence}")
     return summarise("smc", post, problem), post
 
 
@@ -136,13 +142,17 @@ def main() -> None:
     ap.add_argument("--inflation", type=float, default=1.0)
     ap.add_argument("--ess-threshold", type=float, default=0.5)
     ap.add_argument("--schedule", default="geometric", choices=["karras", "geometric", "linear"])
+    ap.add_argument("--runs", type=int, default=1,
+                    help="independent SMC runs the particles are split into (n_runs)")
+    ap.add_argument("--proposal", default="isotropic", choices=["isotropic", "hessian"])
     ap.add_argument("--lipschitz", type=float, default=None,
                     help="L of the damped proposal and the twist inflation (default: estimated)")
     ap.add_argument("--daps-samples", type=int, default=8)
     ap.add_argument("--daps-steps", type=int, default=0, help="0: the demo's default")
     ap.add_argument("--solvers", nargs="+", default=["smc", "daps"], choices=["smc", "daps"])
     ap.add_argument("--days", nargs="+", default=["095_lo"],
-                    help="file tags: 095_lo 095_hi 096_lo 096_hi")
+                    help="file tags: 095_lo 095_hi 096_lo 096_hi, or all (the four files "
+                         "in one problem, as diffinv reconstruct --problem eht-m87)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -150,12 +160,15 @@ def main() -> None:
     print(f"threads=1 particles={args.particles} steps={args.steps} schedule={args.schedule} "
           f"{smc_options(args)}")
     for tag in args.days:
-        path = DATA / f"SR1_M87_2017_{tag}_hops_netcal_StokesI.uvfits"
-        if not path.is_file():
-            print(f"{tag}: {path} not found, skipped")
+        tags = ["095_lo", "095_hi", "096_lo", "096_hi"] if tag == "all" else [tag]
+        paths = [DATA / f"SR1_M87_2017_{t}_hops_netcal_StokesI.uvfits" for t in tags]
+        missing = [str(q) for q in paths if not q.is_file()]
+        if missing:
+            print(f"{tag}: {missing} not found, skipped")
             continue
         print(f"{tag}:")
-        demo = build_m87(path=str(path), prior=prior, image_size=32, fov_uas=FOV_UAS)
+        demo = build_m87(path=[str(q) for q in paths], prior=prior, image_size=32,
+                         fov_uas=FOV_UAS)
         found = []
         if "smc" in args.solvers:
             found.append(run_smc(demo.problem, prior, args)[0])
