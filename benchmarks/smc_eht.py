@@ -88,7 +88,7 @@ def smc_options(args) -> dict:
     return dict(method="tds", tempering=args.tempering, rejuvenation=args.rejuvenation,
                 rejuvenation_moves=args.moves, rejuvenation_leapfrog=args.leapfrog,
                 twist_inflation=args.inflation, ess_threshold=args.ess_threshold,
-                lipschitz=args.lipschitz, proposal=args.proposal, n_runs=args.runs)
+                lipschitz=args.lipschitz, n_runs=args.runs)
 
 
 def run_smc(problem, prior, args) -> tuple[dict, object]:
@@ -144,7 +144,6 @@ def main() -> None:
     ap.add_argument("--schedule", default="geometric", choices=["karras", "geometric", "linear"])
     ap.add_argument("--runs", type=int, default=1,
                     help="independent SMC runs the particles are split into (n_runs)")
-    ap.add_argument("--proposal", default="isotropic", choices=["isotropic", "hessian"])
     ap.add_argument("--lipschitz", type=float, default=None,
                     help="L of the damped proposal and the twist inflation (default: estimated)")
     ap.add_argument("--daps-samples", type=int, default=8)

@@ -45,7 +45,6 @@ from ..kernels import KERNELS
 from ..options import check_lipschitz
 from ..registry import SolverOutput, register_solver
 from .factorisation import KINDS as FACTORISATIONS
-from .hessian_proposal import HessianProposal, default_rank
 from .mcgdiff import POTENTIALS, run_mcgdiff
 from .mcgdiff_tweedie import run_mcgdiff_tweedie
 from .particles import ParticleWeights, RunWeights
@@ -59,7 +58,6 @@ __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_MCGDIFF_MAX_DIM", "AUTO_TWEEDI
            "auto_kernel"]
 
 METHODS = ("auto", "mcgdiff", "tds")
-PROPOSALS = ("isotropic", "hessian")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
 #: ``method="auto"`` picks ``mcgdiff`` up to this many unknowns (an explicit ``mcgdiff`` is
 #: limited by the set-up's memory only, :func:`~diffinv.solvers.smc.factorisation
@@ -96,8 +94,6 @@ def smc(
     max_tempering_steps: int = 50,
     noise: str = "auto",
     factorisation: str = "auto",
-    proposal: str = "isotropic",
-    proposal_rank: int | None = None,
 ) -> SolverOutput:
     """Run sequential Monte Carlo with ``n_samples`` particles.
 
@@ -216,24 +212,11 @@ def smc(
         by a projector with the same law) when there are fewer data rows than unknowns, else
         the ``dense`` SVD.  The choice and its wall time are ``factorisation`` and
         ``setup_seconds`` in the diagnostics.
-    proposal : {"isotropic", "hessian"}
-        ``tds`` only: the proposal's covariance.  ``isotropic``: the backward kernel's
-        ``v I`` with the gradient step damped by ``lipschitz``; ``hessian``: precision
-        ``I / v + e H`` with ``H`` the likelihood's Hessian at the particles' weighted mean
-        denoised image, low-rank (:mod:`diffinv.solvers.smc.hessian_proposal`; costs
-        ``4 proposal_rank`` likelihood gradients per step where the likelihood is sharp, no
-        denoiser calls), which keeps the proposal's noise off the likelihood's stiff
-        directions.  With ``n_runs > 1`` the runs share the expansion point.
-    proposal_rank : int, optional
-        Hessian directions of ``proposal="hessian"``; default: the data's real values plus
-        8, at most 512 and the number of unknowns.
 
-    With any of ``tempering``, ``rejuvenation``, ``twist_inflation`` or ``proposal`` set,
-    ``method="auto"`` picks ``tds``; the diagnostics then add ``tempering_path`` (the
-    exponent ``lambda`` after each reweighting, aligned with ``ess_per_step``),
-    ``tempering_steps``, ``move_acceptance`` and ``move_steps`` (per sweep),
-    ``move_evaluations`` and, with the Hessian proposal, ``proposal_rank``,
-    ``hessian_updates`` and ``hessian_seconds``; every run
+    With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
+    picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
+    each reweighting, aligned with ``ess_per_step``), ``tempering_steps``,
+    ``move_acceptance`` and ``move_steps`` (per sweep) and ``move_evaluations``; every run
     reports ``unique_ancestors`` (distinct parents at each resampling).
 
     Returns
@@ -267,17 +250,10 @@ def smc(
     positive_int("max_tempering_steps", max_tempering_steps)
     one_of("noise", noise, ("auto", *NOISES))
     one_of("factorisation", factorisation, FACTORISATIONS)
-    one_of("proposal", proposal, PROPOSALS)
-    optional(positive_int, "proposal_rank", proposal_rank)
-    n_unknowns = math.prod(image_shape)
-    if proposal_rank is not None and proposal_rank > n_unknowns:
-        raise ValueError(f"proposal_rank: at most the {n_unknowns} unknowns, got "
-                         f"{proposal_rank}")
-    tds_only = (tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
-                or proposal != "isotropic")
+    tds_only = tempering is not None or rejuvenation != "none" or twist_inflation > 0.0
     if method == "mcgdiff" and tds_only:
-        raise ValueError("tempering, rejuvenation, twist_inflation and proposal: available "
-                         "with method='tds' only")
+        raise ValueError("tempering, rejuvenation and twist_inflation: available with "
+                         "method='tds' only")
     if method == "auto":
         small = math.prod(image_shape) <= AUTO_MCGDIFF_MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
@@ -324,15 +300,10 @@ def smc(
             mover = Rejuvenation(rejuvenation, rejuvenation_moves, acc, prior,
                                  problem.log_likelihood, max_batch, ctx.generator,
                                  n_leapfrog=rejuvenation_leapfrog)
-        hessian = None
-        if proposal == "hessian":
-            rank = (default_rank(problem, n_unknowns) if proposal_rank is None
-                    else proposal_rank)
-            hessian = HessianProposal(problem, rank, ctx.generator)
         out = run_tds(problem, prior, ctx, kernel=kernel, curvature=curvature,
                       tempering=None if tempering is None else float(tempering),
                       inflation=float(twist_inflation), mover=mover,
-                      max_tempering_steps=max_tempering_steps, proposal=hessian, **common)
+                      max_tempering_steps=max_tempering_steps, **common)
     out.diagnostics.update(resampling=resampling, kernel=kernel,
                            ess_threshold=float(ess_threshold))
     if method == "mcgdiff":

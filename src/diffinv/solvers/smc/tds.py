@@ -28,10 +28,7 @@ sharp likelihoods (high-SNR MRI: every weight underflows by step 5).  The shift 
 ``grad / L`` (Newton-like, stable) where the likelihood is sharp.  Any shift gives a valid
 proposal; the weight uses the one taken
 (``log N(x'; mu, v) - log N(x'; mu + delta, v) = -delta.(x' - mu) / v + |delta|^2 / (2 v)``),
-so the sampler stays asymptotically exact.  ``L = 0`` is the paper's proposal.  The
-``hessian`` proposal (:mod:`diffinv.solvers.smc.hessian_proposal`) replaces the scalar ``L``
-by the likelihood's low-rank Hessian in the precision: the noise shrinks along the stiff
-directions only.
+so the sampler stays asymptotically exact.  ``L = 0`` is the paper's proposal.
 
 Each step costs one denoiser call with a backward pass (the value and gradient of the twist
 at the new particles).  The last step to ``sigma = 0`` is deterministic (``x_0 = \hat x_0``)
@@ -77,15 +74,11 @@ from ..context import Denoiser, RunContext
 from ..kernels import reverse_kernel
 from ..registry import SolverOutput, check_state
 from ..utils import initial_noise, progress_bar
-from .hessian_proposal import HessianProposal
 from .particles import ParticleWeights, RunWeights
 from .rejuvenation import Rejuvenation, TwistState, evaluate
 from .tempering import next_exponent
 
-__all__ = ["run_tds", "inflation_factor", "HESSIAN_MIN_DAMPING"]
-
-#: the Hessian proposal is used where ``v e L`` (scalar damping of the isotropic one) reaches this
-HESSIAN_MIN_DAMPING = 0.01
+__all__ = ["run_tds", "inflation_factor"]
 
 
 def inflation_factor(sigma: float, curvature: float, inflation: float) -> float:
@@ -140,7 +133,6 @@ def run_tds(
     inflation: float = 0.0,
     mover: Rejuvenation | None = None,
     max_tempering_steps: int = 50,
-    proposal: HessianProposal | None = None,
 ) -> SolverOutput:
     """Run the twisted diffusion sampler (see the module docstring).
 
@@ -148,10 +140,7 @@ def run_tds(
     ``tempering`` the CESS fraction of each tempering increment (``None``: no tempering);
     ``inflation`` the twist's ``kappa``; ``mover`` the MCMC moves after each resampling
     (``None``: none); ``max_tempering_steps`` bounds the tempering steps at the last level
-    (the last one jumps to ``lambda = 1``); ``proposal`` the low-rank Hessian proposal
-    (:mod:`diffinv.solvers.smc.hessian_proposal`), used at the steps where the scalar damping
-    ``v e L`` reaches :data:`HESSIAN_MIN_DAMPING` (below it the isotropic proposal differs
-    from it by less than the damping; ``None``: never).
+    (the last one jumps to ``lambda = 1``).
 
     Returns
     -------
@@ -185,21 +174,15 @@ def run_tds(
             break
         st = _resample_move(st, weights, mover, s, e, i)
         mean, var = reverse_kernel(st.x, st.x0, s, s_next, kernel)
-        if proposal is not None and (curvature == 0.0
-                                     or var * e * curvature >= HESSIAN_MIN_DAMPING):
-            x_new, log_ratio = proposal.draw(st.x, st.x0, weights.weights, mean, var,
-                                             st.grad, e, generator)
-            check_state(x_new, i, "SMC (tds) state")
-        else:
-            noise = torch.randn(st.x.shape, dtype=dtype, device=device, generator=generator)
-            damp = 1.0 / (1.0 + var * e * curvature)
-            x_new = mean + (damp * var * e) * st.grad + var**0.5 * noise
-            check_state(x_new, i, "SMC (tds) state")
-            # log N(x'; mu, v) - log N(x'; mu + c v g, v) = -c g.(x' - mu) + c^2 v |g|^2 / 2,
-            # with the twist gradient g at x_k
-            g = (e * st.grad).reshape(n_samples, -1).to(torch.float64)
-            d = (x_new - mean).reshape(n_samples, -1).to(torch.float64)
-            log_ratio = -damp * (g * d).sum(1) + 0.5 * damp**2 * var * (g**2).sum(1)
+        noise = torch.randn(st.x.shape, dtype=dtype, device=device, generator=generator)
+        damp = 1.0 / (1.0 + var * e * curvature)
+        x_new = mean + (damp * var * e) * st.grad + var**0.5 * noise
+        check_state(x_new, i, "SMC (tds) state")
+        # log N(x'; mu, v) - log N(x'; mu + c v g, v) = -c g.(x' - mu) + c^2 v |g|^2 / 2,
+        # with the twist gradient g at x_k
+        g = (e * st.grad).reshape(n_samples, -1).to(torch.float64)
+        d = (x_new - mean).reshape(n_samples, -1).to(torch.float64)
+        log_ratio = -damp * (g * d).sum(1) + 0.5 * damp**2 * var * (g**2).sum(1)
         new = evaluate(prior, problem.log_likelihood, x_new, s_next, max_batch)
         check_state(new.grad, i + 1, "SMC (tds) twist gradient")
         tau = exps.tau(i + 1)
@@ -214,8 +197,6 @@ def run_tds(
     if tempering is not None or inflation > 0.0:
         diagnostics.update(tempering_path=list(exps.path), tempering_steps=extra,
                            twist_inflation=float(inflation))
-    if proposal is not None:
-        diagnostics.update(proposal.diagnostics())
     if mover is not None:
         diagnostics.update(mover.diagnostics())
         nfe += mover.evaluations
