@@ -22,8 +22,12 @@ Usage (threads: 1; the machine is shared)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/smc_eht.py \
         [--particles 16] [--steps 30] [--schedule geometric] [--moves 3] \
-        [--rejuvenation mala|hmc|pcn] [--leapfrog 3] [--days 095_lo] [--daps-samples 8] \
-        [--solvers smc daps]
+        [--rejuvenation mala|hmc|pcn] [--leapfrog 3] [--days 095_lo|all] [--daps-samples 8] \
+        [--solvers smc daps] [--runs 1]
+
+``--runs K`` splits the particles into K independent runs (``n_runs``; the ESS figures are
+then per run, over runs of ``particles / K``); ``--days all`` puts the four files in one
+problem (what ``diffinv reconstruct --problem eht-m87`` does).
 
 The defaults are the best settings measured so far (``benchmarks/README.md``, "SMC on the real
 EHT M87 data"); they do not meet the targets.
