@@ -55,15 +55,6 @@ def run(problem, prior, n, steps, seed=0, **options):
                           dtype=F64, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, **options)
 
 
-def quiet_run(problem, prior, n, steps, seed=0, **options):
-    """:func:`run` with its RuntimeWarnings (ESS collapse, fit quality) silenced."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return run(problem, prior, n, steps, seed, **options)
-
-
 def snis_moments(post):
     """Weighted mean, covariance and their SNIS standard errors (flattened samples)."""
     w = post.weights.to(F64)
@@ -82,24 +73,3 @@ def model_reference(prior, problem, steps, kernel="midpoint"):
     mp = model_prior(prior, karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX), kernel)
     a, y, var = real_linear_system(problem, prior.event_shape)
     return gaussian_conditional(mp.mean, mp.cov, a, y, var)
-
-
-def check_runs_match_gaussian_posterior(post, prior, problem, runs: int) -> None:
-    """Assert that a batched SMC result of ``runs`` independent runs matches the exact
-    Gaussian posterior of a linear-Gaussian problem: the mean log-evidence within 4.8 of its
-    standard errors (Student's t, 7 degrees of freedom at 0.999, plus the downward bias of
-    ``log`` of an unbiased estimate, at most half the per-run variance) of ``log p(y)``, the
-    weighted mean within 0.2 posterior std and the variances within a factor 0.8-1.25."""
-    import math
-
-    a, y, var = real_linear_system(problem, prior.event_shape)
-    mean, cov, log_z = gaussian_conditional(prior.mean.reshape(-1), prior.cov, a, y, var)
-    le = torch.tensor(post.diagnostics["log_evidence"], dtype=F64)
-    se = float(le.std()) / math.sqrt(runs)
-    bias = 0.5 * float(le.var())
-    assert -4.8 * se - bias <= float(le.mean()) - float(log_z) <= 4.8 * se, (le, float(log_z))
-    est_mean, est_cov, _, _ = snis_moments(post)
-    std = cov.diagonal().sqrt()
-    assert bool(((est_mean - mean).abs() <= 0.2 * std).all()), (est_mean, mean)
-    ratio = est_cov.diagonal() / cov.diagonal()
-    assert bool(((ratio > 0.8) & (ratio < 1.25)).all()), ratio
