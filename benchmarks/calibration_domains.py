@@ -216,12 +216,15 @@ def main(argv: list[str] | None = None) -> int:
              for d, solver in pairs]
     if args.interleave:
         specs = interleaved_specs(specs)
-    n_tasks = sum(len(expand(s)) for s in specs)
-    print(f"{n_tasks} tasks: {len(domains)} domains x {args.images} held-out images "
-          f"({len(calibration_images)} calibration / {args.images - len(calibration_images)} "
-          f"test) x solvers; {args.steps} steps, {args.samples} samples, SMC {args.runs} runs; "
-          f"{args.workers} workers x 1 thread", flush=True)
-    if not args.report_only:
+    split_text = (f"{len(domains)} domains x {args.images} held-out images "
+                  f"({len(calibration_images)} calibration / "
+                  f"{args.images - len(calibration_images)} test)")
+    if args.report_only:  # the stored tasks' settings are the table's "setting" column
+        print(f"report of {args.out}: {split_text}", flush=True)
+    else:
+        n_tasks = sum(len(expand(s)) for s in specs)
+        print(f"{n_tasks} tasks: {split_text} x solvers; {args.steps} steps, {args.samples} "
+              f"samples, SMC {args.runs} runs; {args.workers} workers x 1 thread", flush=True)
         wall = run_studies(specs, args.out, args.workers)
         print(f"study wall time {wall:.0f} s", flush=True)
     reports = [(args.out / "calibration", {"calibration_images": calibration_images})]
