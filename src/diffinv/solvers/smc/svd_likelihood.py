@@ -133,20 +133,20 @@ class SVDLikelihood:
             )
         n = math.prod(image_shape)
         limit = available_memory(problem.y.device) if memory_limit is None else memory_limit
-        # up front (factorise checks again the factorisation it builds)
+        # up front, from the data size alone (the least any factorisation can need)
         check_setup_memory(data_rows(problem), n, factorisation, limit)
         system = WhitenedSystem.from_problem(problem, image_shape)
         out = None
         if factorisation == "auto" or factorisation in STRUCTURES:
             out = structured(_cpu_normal(system), image_shape, rtol, factorisation)
         if out is None:
+            # before the dense matrix is built; factorise would check the same (m, n, kind)
             check_setup_memory(system.m, n, unstructured_kind(system.m, n)
                                if factorisation == "auto" else factorisation, limit)
             a, _, var = real_linear_system(problem, image_shape)
             aw = a / var.sqrt()[:, None]
             del a
-            out = factorise(aw, image_shape, rtol, factorisation, memory_limit=limit,
-                            structures=False)
+            out = factorise(aw, image_shape, rtol, factorisation, structures=False)
             del aw
         basis, s, r, kind = out
         if r == 0:
