@@ -126,12 +126,16 @@ class Posterior:
         Unweighted samples use the unbiased ``n - 1`` estimator; weighted ones the
         reliability-weights correction ``1 / (1 - sum w^2)``.
         """
+        return self._std_about(self.mean)
+
+    def _std_about(self, mean: torch.Tensor) -> torch.Tensor:
+        """:attr:`std` given the already computed :attr:`mean`."""
         s = self.samples
         n = self.n_samples
         if n < 2:
             return torch.zeros(self.image_shape, dtype=s.real.dtype if s.is_complex() else s.dtype)
         w = self._w().to(s.real.dtype if s.is_complex() else s.dtype)
-        var = (w * (s - self.mean).abs() ** 2).sum(0)
+        var = (w * (s - mean).abs() ** 2).sum(0)
         correction = 1.0 - float((w.reshape(-1) ** 2).sum())
         return torch.sqrt(var / max(correction, 1e-12))
 
@@ -183,8 +187,8 @@ class Posterior:
                     f"({self.n_samples} samples)"
                 )
             q = float(student_t.ppf(0.5 + 0.5 * level, df=n - 1.0))
-            half = q * math.sqrt(1.0 + 1.0 / n) * self.std
             mean = self.mean
+            half = q * math.sqrt(1.0 + 1.0 / n) * self._std_about(mean)
             return mean - half, mean + half
         a = 0.5 * (1.0 - level)
         return (
