@@ -2,7 +2,7 @@
 
 The particles are the samples and come with normalised importance weights
 (``SolverOutput.weights``); every estimate (mean, intervals) should use them, as
-:class:`~diffinv.posterior.Posterior` does.  Two algorithms:
+:class:`~diffinv.posterior.Posterior` does.  Three algorithms:
 
 * ``mcgdiff`` (:mod:`diffinv.solvers.smc.mcgdiff`) — linear operator with Gaussian noise: a
   proposal that uses the operator exactly through its SVD (MCGdiff, Cardoso et al. 2024; FPS,
@@ -16,8 +16,11 @@ The particles are the samples and come with normalised importance weights
   (:mod:`diffinv.solvers.smc.mcgdiff_tweedie`).
 * ``tds`` (:mod:`diffinv.solvers.smc.tds`) — any differentiable likelihood: twisted SMC with the
   DPS-style twisting function ``p(y | D(x_t, sigma_t))`` (Wu et al. 2023).
+* ``tempered`` (:mod:`diffinv.solvers.smc.tempered`) — priors with an exact density and exact
+  draws (Gaussian, Gaussian mixture) and any differentiable likelihood: likelihood tempering
+  from prior draws with likelihood-informed HMC moves (Del Moral, Doucet & Jasra 2006).
 
-Both are asymptotically exact as the particle count grows (for the model's backward chain),
+All are asymptotically exact as the particle count grows (for the model's backward chain),
 keep float64 log-weights, resample adaptively on the effective sample size (``mcgdiff``:
 Hilbert-ordered systematic resampling and randomised quasi-Monte Carlo moves by default, the
 SQMC of :mod:`diffinv.solvers.smc.sqmc`), and report
@@ -52,12 +55,13 @@ from .rejuvenation import DEFAULT_ACCEPTANCE, DEFAULT_LEAPFROG, MOVES, Rejuvenat
 from .resampling import RESAMPLERS
 from .sqmc import NOISES
 from .tds import run_tds
+from .tempered import run_tempered
 
 __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_MCGDIFF_MAX_DIM", "AUTO_TWEEDIE_ANALYTIC",
            "AUTO_TWEEDIE_AUTOGRAD", "AUTO_TWEEDIE_MAX_BYTES", "MCGDIFF_ESS_THRESHOLD",
            "auto_kernel"]
 
-METHODS = ("auto", "mcgdiff", "tds")
+METHODS = ("auto", "mcgdiff", "tds", "tempered")
 SMC_KERNELS = ("auto", *KERNELS, "tweedie")
 #: ``method="auto"`` picks ``mcgdiff`` up to this many unknowns (an explicit ``mcgdiff`` is
 #: limited by the set-up's memory only, :func:`~diffinv.solvers.smc.factorisation
@@ -67,6 +71,7 @@ AUTO_TWEEDIE_ANALYTIC = 256  # unknowns up to which kernel="auto" uses an analyt
 AUTO_TWEEDIE_AUTOGRAD = 64  # ... and up to which it pays one backward pass per unknown
 AUTO_TWEEDIE_MAX_BYTES = 2**30  # ... and while one (particles, n, n) float64 array fits in this
 MCGDIFF_ESS_THRESHOLD = 0.2  # default ESS fraction below which the Tweedie kernel resamples
+TEMPERED_CESS = 0.5  # method="tempered": default CESS fraction kept by each increment
 
 
 @register_solver("smc")
@@ -99,12 +104,22 @@ def smc(
 
     Parameters
     ----------
-    method : {"auto", "mcgdiff", "tds"}
+    method : {"auto", "mcgdiff", "tds", "tempered"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
         most :data:`AUTO_MCGDIFF_MAX_DIM` values, else ``tds``.  An explicit ``mcgdiff`` runs
         at any size whose set-up fits in memory (else a ``ValueError`` states the estimate);
         on structured operators (diagonal or circulant normal matrix) that is any size, with
-        an implicit basis.
+        an implicit basis.  ``tempered`` (:mod:`diffinv.solvers.smc.tempered`): likelihood
+        tempering from exact prior draws with likelihood-informed HMC moves, for priors with
+        ``sample`` and ``log_prob`` (:class:`~diffinv.priors.GaussianPrior`,
+        :class:`~diffinv.priors.GaussianMixturePrior`) and any differentiable likelihood, up
+        to 4096 pixels; it uses no denoiser and ignores the noise schedule (``steps``); the
+        levels adapt to the data.  Options that apply to it: ``tempering`` (default
+        :data:`TEMPERED_CESS`), ``rejuvenation`` (``none`` or ``hmc``: HMC; ``mala``: one
+        leapfrog step), ``rejuvenation_moves`` (sweeps per level), ``rejuvenation_leapfrog``,
+        ``target_acceptance``, ``max_tempering_steps`` (bound on all levels), ``n_runs``,
+        ``ess_threshold``, ``resampling``, ``max_batch`` (points per likelihood-gradient call
+        of the metric).
     resampling : {"auto", "systematic", "ordered", "multinomial"}
         Resampling scheme (:mod:`diffinv.solvers.smc.resampling`); ``ordered`` is systematic
         resampling of the particles sorted along a Hilbert curve (lower variance of the
@@ -195,7 +210,8 @@ def smc(
         ``p(y | D(x_k))^(1 / (1 + kappa L sigma_k^2))`` (:mod:`diffinv.solvers.smc.tds`);
         0: the plain DPS twist.
     max_tempering_steps : int
-        Bound on the tempering steps at the last level (positive).
+        Bound on the tempering steps at the last level (positive; ``tempered``: on all its
+        levels).
     noise : {"auto", "pseudo", "rqmc"}
         ``mcgdiff`` only: the normals of the moves, independent (``pseudo``) or randomised
         quasi-Monte Carlo points given to the particles in Hilbert order (``rqmc``; with
@@ -257,6 +273,12 @@ def smc(
     if method == "auto":
         small = math.prod(image_shape) <= AUTO_MCGDIFF_MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
+    if method == "tempered":
+        if twist_inflation > 0.0 or rejuvenation == "pcn":
+            raise ValueError("twist_inflation, rejuvenation: method='tempered' has no twist "
+                             "and moves by HMC ('hmc', or 'mala' for one leapfrog step)")
+        if noise == "rqmc":
+            raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
     if noise == "rqmc" and method == "tds":
         raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
     if resampling == "auto":
@@ -283,6 +305,18 @@ def smc(
     else:
         weights = RunWeights(n_runs, n_samples // n_runs, **weight_options)
     common = dict(weights=weights, max_batch=max_batch)
+    if method == "tempered":
+        kind = "mala" if rejuvenation == "mala" else "hmc"
+        out = run_tempered(
+            problem, prior, ctx, weights=weights,
+            target=TEMPERED_CESS if tempering is None else float(tempering),
+            n_moves=rejuvenation_moves,
+            n_leapfrog=1 if kind == "mala" else rejuvenation_leapfrog,
+            target_acceptance=(DEFAULT_ACCEPTANCE[kind] if target_acceptance is None
+                               else float(target_acceptance)),
+            max_levels=max_tempering_steps, max_batch=max_batch)
+        out.diagnostics.update(resampling=resampling, ess_threshold=float(ess_threshold))
+        return out
     if method == "mcgdiff" and kernel == "tweedie":
         out = run_mcgdiff_tweedie(problem, prior, ctx, potential=potential, noise=noise,
                                   factorisation=factorisation, **common)
