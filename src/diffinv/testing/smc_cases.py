@@ -68,6 +68,21 @@ def snis_moments(post):
     return mean, cov, se_mean, se_cov
 
 
+def assert_evidence_within_run_spread(log_evidences, log_z: float) -> None:
+    """Assert that the mean of 8 independent runs' log-evidences matches the exact ``log_z``.
+
+    Within 4.8 standard errors of the mean (two-sided 0.999 quantile of Student's t with 7
+    degrees of freedom), allowing below it the downward bias of ``log`` of an unbiased
+    estimate (at most half the per-run variance).
+    """
+    le = torch.tensor(log_evidences, dtype=F64)
+    if le.numel() != 8:
+        raise ValueError(f"log_evidences: expected 8 runs, got {le.numel()}")
+    se = float(le.std()) / 8**0.5
+    bias = 0.5 * float(le.var())
+    assert -4.8 * se - bias <= float(le.mean()) - float(log_z) <= 4.8 * se, (le, float(log_z))
+
+
 def model_reference(prior, problem, steps, kernel="midpoint"):
     """Exact target of the SMC run: model prior x likelihood; returns (mean, cov, log Z)."""
     mp = model_prior(prior, karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX), kernel)
