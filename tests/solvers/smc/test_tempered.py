@@ -25,7 +25,7 @@ from diffinv.priors.gaussian import gaussian_conditional
 from diffinv.solvers.smc.tempered import check_density_prior
 from diffinv.testing import smc_cases
 from diffinv.testing.checks import random_gaussian_prior
-from diffinv.testing.smc_cases import gaussian_case, mixture_case, run, snis_moments
+from diffinv.testing.smc_cases import F64, gaussian_case, mixture_case, run, snis_moments
 
 TEMPERED = dict(method="tempered", rejuvenation_moves=5)
 
