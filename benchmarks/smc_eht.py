@@ -53,7 +53,7 @@ DATA = Path(os.environ.get("DIFFINV_SHARED_DATA", "/work/shared/data")) / "eht20
 FOV_UAS = 160.0
 
 
-def _weighted_stats(values: torch.Tensor, weights: torch.Tensor) -> tuple[float, float]:
+def weighted_stats(values: torch.Tensor, weights: torch.Tensor) -> tuple[float, float]:
     ok = torch.isfinite(values)
     w = weights[ok].to(torch.float64)
     w = w / w.sum()
@@ -62,7 +62,7 @@ def _weighted_stats(values: torch.Tensor, weights: torch.Tensor) -> tuple[float,
     return mean, math.sqrt(float((w * (v - mean) ** 2).sum()))
 
 
-def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
+def weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
     order = torch.argsort(values)
     cum = torch.cumsum(weights[order], 0)
     return float(values[order][int(torch.searchsorted(cum, 0.5 * cum[-1]))])
@@ -76,13 +76,13 @@ def summarise(name: str, post, problem) -> dict:
     w = w.to(torch.float64)
     diam = torch.tensor([ring_metrics(im[0], fov_uas=FOV_UAS).diameter_uas for im in x],
                         dtype=torch.float64)
-    d_mean, d_std = _weighted_stats(diam, w)
+    d_mean, d_std = weighted_stats(diam, w)
     mean = (w[:, None] * x.reshape(n, -1)).sum(0)
     pix_std = ((w[:, None] * (x.reshape(n, -1) - mean) ** 2).sum(0)).sqrt().mean()
     chi2 = problem.reduced_chi2(x.to(post.samples.dtype)).to(torch.float64)
     return {"name": name, "diam_mean": d_mean, "diam_std": d_std, "pix_std": float(pix_std),
             "chi2_of_mean": float(post.diagnostics["reduced_chi2_mean"]),
-            "chi2_median": _weighted_median(chi2, w), "chi2_wmean": float((w * chi2).sum()),
+            "chi2_median": weighted_median(chi2, w), "chi2_wmean": float((w * chi2).sum()),
             "ess_eff": float(1.0 / (w**2).sum()), "n_rings": int(torch.isfinite(diam).sum()),
             "by_product": post.diagnostics.get("reduced_chi2_mean_by_product", {})}
 

@@ -16,6 +16,7 @@ from .base import (
     SumLinearOperator,
 )
 from .elementary import Diagonal, ElementwiseOperator, Identity, MatrixOperator, RealToComplex
+from .lognormal import LogNormalField
 from .noise import GaussianNoise, NoiseModel, PoissonNoise, check_finite
 from .problem import InverseProblem
 
@@ -29,6 +30,7 @@ __all__ = [
     "Identity",
     "InverseProblem",
     "LinearOperator",
+    "LogNormalField",
     "MatrixOperator",
     "NoiseModel",
     "Operator",
