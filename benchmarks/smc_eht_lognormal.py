@@ -21,7 +21,7 @@ diameter std within 2x of DAPS's, reduced chi^2 <= 1.5.
 Usage (threads: 1)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/smc_eht_lognormal.py \\
-        [--particles 64] [--moves 3] [--leapfrog 5] [--seeds 1] [--days 095_lo 096_lo all] \\
+        [--particles 64] [--moves 5] [--leapfrog 5] [--seeds 1] [--days 095_lo 096_lo all] \\
         [--solvers smc daps daps-learned] [--log-std 1.0] [--correlation 10]
 """
 
@@ -109,7 +109,7 @@ def run_daps(problem, prior, to_image, image_problem, name: str, steps: int, opt
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--particles", type=int, default=64)
-    ap.add_argument("--moves", type=int, default=3)
+    ap.add_argument("--moves", type=int, default=5)
     ap.add_argument("--leapfrog", type=int, default=5)
     ap.add_argument("--max-levels", type=int, default=300)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])

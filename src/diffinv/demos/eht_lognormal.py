@@ -34,7 +34,7 @@ __all__ = ["build_m87_lognormal", "LOGNORMAL_SOLVER_DEFAULTS"]
 LOGNORMAL_SOLVER_DEFAULTS = {
     "solver": "smc",
     "steps": 10,  # not used by method="tempered" (its levels adapt to the data)
-    "options": {"method": "tempered", "rejuvenation_moves": 3},
+    "options": {"method": "tempered", "rejuvenation_moves": 5},
 }
 
 

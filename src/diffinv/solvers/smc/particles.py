@@ -102,7 +102,8 @@ class ParticleWeights:
                 f"SMC effective sample size stayed below {self.collapse_fraction:.0%} of the "
                 f"{self.n} particles for {self.collapse_steps} consecutive steps (step {step}, "
                 f"ESS {ess:.1f}); the weighted particles may not represent the posterior. Use "
-                "more particles or more steps.",
+                "more particles or more steps; with a prior that has a density (sample and "
+                "log_prob), method='tempered' with rejuvenation moves.",
                 RuntimeWarning,
                 stacklevel=3,
             )
