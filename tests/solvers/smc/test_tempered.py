@@ -149,3 +149,4 @@ def test_prior_without_a_density_is_refused():
         run(problem, lambda x, s: prior(x, s), 8, 4, method="tempered")
     with pytest.raises(ValueError, match="at most 4096 pixels"):
         check_density_prior(prior, 5000)
+

@@ -75,7 +75,8 @@ def whitened_hessian(grad_log_lik: GradFn, centre: torch.Tensor, root: torch.Ten
 
     ``grad_log_lik(x)`` maps ``(B, n)`` float64 points to ``(log L, grad)``; ``centre``
     ``(n,)``; ``root`` ``R`` ``(n, n)``.  ``2 n`` gradient evaluations in batches of
-    ``max_batch`` (default 256).  Returned symmetrised.
+    ``max_batch`` (default 256).  Returned symmetrised; non-finite differences count as
+    zero curvature.
     """
     n = centre.numel()
     batch = max_batch or 256
@@ -87,7 +88,9 @@ def whitened_hessian(grad_log_lik: GradFn, centre: torch.Tensor, root: torch.Ten
         b = r.shape[0]
         cols.append(-(g[:b] - g[b:]) / (2.0 * step))  # (b, n): -hess @ r_j, per row
     hr = torch.cat(cols).T  # (n, n): column j = -hess @ r_j
-    h = root.T @ hr
+    # a gradient that is not finite (a point outside the likelihood's domain) gives that
+    # direction no curvature: the metric there falls back to the prior's
+    h = root.T @ torch.nan_to_num(hr, nan=0.0, posinf=0.0, neginf=0.0)
     return 0.5 * (h + h.T)
 
 

@@ -1,8 +1,10 @@
-"""Exact SMC on the real EHT 2017 M87 data with a log-normal prior, against DAPS.
+"""Exact SMC on the real EHT 2017 M87 data with a prior that has a density, against DAPS.
 
 For each UVFITS file (or the four files together) builds the closure-phase / log-closure-
 amplitude / flux problem on the white noise of a log-normal Gaussian-process image
-(:func:`diffinv.demos.eht_lognormal.build_m87_lognormal`) and runs
+(:func:`diffinv.demos.eht_lognormal.build_m87_lognormal`; ``--prior gaussian``: on the image
+with the analytic Gaussian prior of :func:`diffinv.demos.eht.blackhole_gaussian_prior`) and
+runs
 
 * ``smc`` with ``method="tempered"`` (likelihood tempering from exact prior draws,
   likelihood-informed HMC moves), ``--seeds`` independent single runs of ``--particles``;
@@ -20,9 +22,10 @@ diameter std within 2x of DAPS's, reduced chi^2 <= 1.5.
 
 Usage (threads: 1)::
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/smc_eht_lognormal.py \\
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/smc_eht_tempered.py \\
         [--particles 64] [--moves 5] [--leapfrog 5] [--seeds 1] [--days 095_lo 096_lo all] \\
-        [--solvers smc daps daps-learned] [--log-std 1.0] [--correlation 10]
+        [--solvers smc daps daps-learned] [--prior lognormal|gaussian] [--log-std 1.0] \\
+        [--correlation 10]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import torch
 from smc_eht import DATA, FOV_UAS, weighted_median, weighted_stats
 
 import diffinv
-from diffinv.demos.eht import build_m87
+from diffinv.demos.eht import blackhole_gaussian_prior, build_m87
 from diffinv.demos.eht_lognormal import build_m87_lognormal
 from diffinv.operators import InverseProblem
 from diffinv.operators.interferometry.metrics import ring_metrics
@@ -113,6 +116,7 @@ def main() -> None:
     ap.add_argument("--leapfrog", type=int, default=5)
     ap.add_argument("--max-levels", type=int, default=300)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--prior", default="lognormal", choices=["lognormal", "gaussian"])
     ap.add_argument("--log-std", type=float, default=1.0)
     ap.add_argument("--correlation", type=float, default=10.0, help="uas")
     ap.add_argument("--daps-samples", type=int, default=8)
@@ -125,7 +129,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"threads=1 particles={args.particles} moves={args.moves} leapfrog={args.leapfrog} "
-          f"log_std={args.log_std} correlation={args.correlation} uas seeds={args.seeds}")
+          f"prior={args.prior} log_std={args.log_std} correlation={args.correlation} uas "
+          f"seeds={args.seeds}")
     for tag in args.days:
         tags = ["095_lo", "095_hi", "096_lo", "096_hi"] if tag == "all" else [tag]
         paths = [DATA / f"SR1_M87_2017_{t}_hops_netcal_StokesI.uvfits" for t in tags]
@@ -133,10 +138,16 @@ def main() -> None:
             print(f"{tag}: data not found under {DATA}, skipped")
             continue
         print(f"{tag}:")
-        demo = build_m87_lognormal(path=[str(q) for q in paths], fov_uas=FOV_UAS,
-                                   log_std=args.log_std, correlation_uas=args.correlation)
-        image_problem = InverseProblem(demo.problem.operator.outer, demo.problem.noise,
-                                       demo.problem.y)
+        if args.prior == "lognormal":
+            demo = build_m87_lognormal(path=[str(q) for q in paths], fov_uas=FOV_UAS,
+                                       log_std=args.log_std, correlation_uas=args.correlation)
+            image_problem = InverseProblem(demo.problem.operator.outer, demo.problem.noise,
+                                           demo.problem.y)
+        else:
+            demo = build_m87(path=[str(q) for q in paths], image_size=32, fov_uas=FOV_UAS,
+                             prior=blackhole_gaussian_prior(32, FOV_UAS))
+            demo.to_image = lambda x: x[:, 0]
+            image_problem = demo.problem
         found = {}
         if "smc" in args.solvers:
             found["smc"] = [run_smc(demo, image_problem, args, s) for s in args.seeds]
