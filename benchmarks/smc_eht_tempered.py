@@ -15,7 +15,9 @@ runs
 Per run it prints: the tempering levels, the smallest ESS over the reweightings (fraction of
 the particles), the fewest distinct ancestors at a resampling, the HMC acceptance, the ring
 diameter's weighted mean and standard deviation (REx-style ring metrics) with the number of
-samples whose ring was found, the mean pixel std, the reduced chi^2 of the weighted posterior
+samples whose ring was found, the flux centroid's weighted mean and standard deviation (east
+and north of the field's centre: closures carry no absolute position, only the prior does),
+the mean pixel std, the reduced chi^2 of the weighted posterior
 mean image (closures + flux, and by product) and the weighted median over the samples, the
 log-evidence and the wall time.  Targets (issue 15): ESS never below 10 % of the particles,
 diameter std within 2x of DAPS's, reduced chi^2 <= 1.5.
@@ -56,11 +58,19 @@ def summarise(images: torch.Tensor, weights: torch.Tensor, problem: InverseProbl
                         dtype=torch.float64)
     d_mean, d_std = weighted_stats(diam, w)
     mean = (w[:, None, None] * x).sum(0)
+    # flux centroid (closures do not fix the absolute position; only the prior does)
+    size = x.shape[-1]
+    pos = (torch.arange(size, dtype=torch.float64) - (size - 1) / 2) * FOV_UAS / size
+    flux = x.sum((1, 2))
+    east = -(x.sum(1) * pos).sum(1) / flux  # columns run east to west
+    north = -(x.sum(2) * pos).sum(1) / flux  # rows run north to south
+    centroid = [weighted_stats(c, w) for c in (east, north)]
     pix_std = ((w[:, None, None] * (x - mean) ** 2).sum(0)).sqrt().mean()
     dtype = problem.y.real.dtype
     chi2 = problem.reduced_chi2(x[:, None].to(dtype)).to(torch.float64)
     by = product_reduced_chi2(problem, mean[None, None].to(dtype))
     return {"diam": (d_mean, d_std), "rings": int(torch.isfinite(diam).sum()), "n": n,
+            "centroid": centroid,
             "pix_std": float(pix_std),
             "chi2_mean": float(problem.reduced_chi2(mean[None, None].to(dtype))[0]),
             "chi2_median": weighted_median(chi2, w),
@@ -68,8 +78,10 @@ def summarise(images: torch.Tensor, weights: torch.Tensor, problem: InverseProbl
 
 
 def show(name: str, q: dict, extra: str = "") -> None:
+    (ce, se), (cn, sn) = q["centroid"]
     print(f"  {name}: diameter {q['diam'][0]:.1f} +- {q['diam'][1]:.2f} uas ({q['rings']}/"
-          f"{q['n']} rings), pixel std {q['pix_std']:.2e} Jy, chi2 of the mean "
+          f"{q['n']} rings), centroid east {ce:+.1f} +- {se:.1f} / north {cn:+.1f} +- "
+          f"{sn:.1f} uas, pixel std {q['pix_std']:.2e} Jy, chi2 of the mean "
           f"{q['chi2_mean']:.3f} {q['by_product']}, sample median {q['chi2_median']:.3f}"
           f"{extra}")
 
