@@ -30,7 +30,8 @@ then per run, over runs of ``particles / K``); ``--days all`` puts the four file
 problem (what ``diffinv reconstruct --problem eht-m87`` does).
 
 The defaults are the best settings measured so far (``benchmarks/README.md``, "SMC on the real
-EHT M87 data"); they do not meet the targets.
+EHT M87 data"); they do not meet the targets.  With a prior that has a density (a log-normal
+field) the exact tempered SMC of ``benchmarks/smc_eht_tempered.py`` does.
 """
 
 from __future__ import annotations
