@@ -129,9 +129,8 @@ def mixing_check(demo, image_problem, post, sweeps: int, seed: int) -> None:
     root = prior_root(demo.prior, z.shape[1], gen)
     hmc = InformedHMC(demo.prior.log_prob, grad_log_lik, root, 50, 5, 0.65, gen)
     hmc.step = post.diagnostics["move_steps"][-1]
-    ell = grad_log_lik(z)[0]
     for done in range(50, sweeps + 1, 50):
-        z, ell = hmc.move(z, ell, even, 1.0)
+        z = hmc.move(z, even, 1.0)[0]
         show(f"    +{done} sweeps (acceptance {sum(hmc.acceptance[-50:]) / 50:.2f})",
              summarise(demo.to_image(z.reshape(n, *shape)), even, image_problem))
 

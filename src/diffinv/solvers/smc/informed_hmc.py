@@ -154,22 +154,27 @@ class InformedHMC:
         self.evaluations += 1
         return lp.detach(), ell, gp + lam * gl
 
-    def move(self, x: torch.Tensor, ell: torch.Tensor, w: torch.Tensor,
+    def move(self, x: torch.Tensor, w: torch.Tensor,
              lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n_moves`` sweeps of every particle ``x`` ``(N, n)`` float64 (log-likelihoods
-        ``ell`` ``(N,)``, weights ``w``); returns the moved ``(x, ell)`` (new tensors)."""
+        """``n_moves`` sweeps of every particle ``x`` ``(N, n)`` float64 (normalised weights
+        ``w`` ``(N,)``, which set the metric); returns the moved particles and their float64
+        log-likelihoods ``(N,)`` (new tensors)."""
         s = self.metric(x, w, lam)
+        state = self._grad(x, lam)
         for _ in range(self.n_moves):
-            x, ell = self._sweep(x, s, lam)
-        return x, ell
+            x, state = self._sweep(x, state, s, lam)
+        return x, state[1]
 
-    def _sweep(self, x: torch.Tensor, s: torch.Tensor,
-               lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sweep(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+               s: torch.Tensor, lam: float):
+        """One HMC transition of every particle from ``x`` with its ``(log prior, log
+        likelihood, gradient)`` ``state``; returns the new positions and their state (the
+        accepted end points' values, evaluated on the trajectory, else the old ones)."""
         eps = self.step
-        lp0, ell0, g = self._grad(x, lam)
+        lp0, ell0, g0 = state
         u = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator)
         kinetic0 = 0.5 * (u**2).sum(1)
-        u = u + 0.5 * eps * g @ s
+        u = u + 0.5 * eps * g0 @ s
         y = x
         for j in range(self.n_leapfrog):
             y = y + eps * u @ s.T
@@ -184,7 +189,10 @@ class InformedHMC:
         self.acceptance.append(rate)
         self.steps.append(eps)
         self.step = min(eps * math.exp(ADAPT_GAIN * (rate - self.target)), MAX_STEP)
-        return torch.where(accept[:, None], y, x), torch.where(accept, ell, ell0)
+        rows = accept[:, None]
+        return torch.where(rows, y, x), (torch.where(accept, lp, lp0),
+                                         torch.where(accept, ell, ell0),
+                                         torch.where(rows, g, g0))
 
     def diagnostics(self) -> dict:
         """Acceptance and step of every sweep, likelihood-gradient evaluations."""

@@ -127,7 +127,7 @@ def run_tempered(problem: InverseProblem, prior, ctx: RunContext, *, weights,
         moved = []
         for k in range(runs):
             rows = slice(k * per, (k + 1) * per)
-            moved.append(mover.move(x[rows], ell[rows], weights.run_weights[k], lam))
+            moved.append(mover.move(x[rows], weights.run_weights[k], lam))
         x = torch.cat([m[0] for m in moved])
         ell = torch.cat([m[1] for m in moved])
         check_state(x, level, "SMC (tempered) state")
