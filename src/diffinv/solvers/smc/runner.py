@@ -273,13 +273,10 @@ def smc(
     if method == "auto":
         small = math.prod(image_shape) <= AUTO_MCGDIFF_MAX_DIM
         method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
-    if method == "tempered":
-        if twist_inflation > 0.0 or rejuvenation == "pcn":
-            raise ValueError("twist_inflation, rejuvenation: method='tempered' has no twist "
-                             "and moves by HMC ('hmc', or 'mala' for one leapfrog step)")
-        if noise == "rqmc":
-            raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
-    if noise == "rqmc" and method == "tds":
+    if method == "tempered" and (twist_inflation > 0.0 or rejuvenation == "pcn"):
+        raise ValueError("twist_inflation, rejuvenation: method='tempered' has no twist "
+                         "and moves by HMC ('hmc', or 'mala' for one leapfrog step)")
+    if noise == "rqmc" and method in ("tds", "tempered"):
         raise ValueError("noise: 'rqmc' is available with method='mcgdiff' only")
     if resampling == "auto":
         resampling = "ordered" if method == "mcgdiff" else "systematic"
