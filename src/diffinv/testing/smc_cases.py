@@ -68,6 +68,17 @@ def snis_moments(post):
     return mean, cov, se_mean, se_cov
 
 
+def tempered_reference(prior, problem, power: float = 1.0):
+    """Exact ``(mean, cov, log_z)`` of ``prior(x) p(y | x)^power`` for a Gaussian prior and a
+    linear-Gaussian ``problem``: the posterior with the noise variance divided by ``power``.
+
+    ``log_z`` is ``log p(y)`` at ``power = 1`` (else the evidence of the inflated-noise
+    model, not the tempered normaliser).
+    """
+    a, y, var = real_linear_system(problem, prior.event_shape)
+    return gaussian_conditional(prior.mean.reshape(-1), prior.cov, a, y, var / power)
+
+
 def assert_evidence_within_run_spread(log_evidences, log_z: float) -> None:
     """Assert that the mean of 8 independent runs' log-evidences matches the exact ``log_z``.
 

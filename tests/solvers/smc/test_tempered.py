@@ -18,10 +18,8 @@ import pytest
 import torch
 
 from diffinv.operators.base import Operator
-from diffinv.operators.linear_gaussian import real_linear_system
 from diffinv.operators.noise import GaussianNoise
 from diffinv.operators.problem import InverseProblem
-from diffinv.priors.gaussian import gaussian_conditional
 from diffinv.solvers.smc.tempered import check_density_prior
 from diffinv.testing import smc_cases
 from diffinv.testing.checks import random_gaussian_prior
@@ -30,15 +28,10 @@ from diffinv.testing.smc_cases import F64, gaussian_case, mixture_case, run, sni
 TEMPERED = dict(method="tempered", rejuvenation_moves=5)
 
 
-def _exact(prior, problem):
-    a, y, var = real_linear_system(problem, prior.event_shape)
-    return gaussian_conditional(prior.mean.reshape(-1), prior.cov, a, y, var)
-
-
 @pytest.mark.parametrize("sigma_y", [0.3, 0.01])
 def test_matches_the_exact_posterior_and_evidence(sigma_y):
     prior, problem = gaussian_case(n=6, m=4, sigma_y=sigma_y, seed=1)
-    mean, cov, log_z = _exact(prior, problem)
+    mean, cov, log_z = smc_cases.tempered_reference(prior, problem)
     runs = 8
     post = run(problem, prior, runs * 250, 10, n_runs=runs, **TEMPERED)
     d = post.diagnostics
