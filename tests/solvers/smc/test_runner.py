@@ -202,8 +202,8 @@ def test_tds_on_a_nonlinear_operator():
     problem = InverseProblem(op, noise, torch.tensor([[1.0]], dtype=F64), image_shape=(1,))
     assert not problem.is_linear_gaussian
     steps, n = 40, 3000
-    post = run(problem, prior, n, steps, ess_threshold=0.0)
-    assert post.diagnostics["method"] == "tds"  # auto picks TDS for nonlinear operators
+    post = run(problem, prior, n, steps, method="tds", ess_threshold=0.0)
+    assert post.diagnostics["method"] == "tds"
     assert post.diagnostics["ess_final"] > n / 4
     # quadrature of model prior x likelihood
     mp = model_prior(prior, karras_sigmas(steps, SIGMA_MIN, SIGMA_MAX))

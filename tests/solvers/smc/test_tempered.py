@@ -143,3 +143,19 @@ def test_prior_without_a_density_is_refused():
     with pytest.raises(ValueError, match="at most 4096 pixels"):
         check_density_prior(prior, 5000)
 
+
+
+def test_auto_picks_tempered_for_a_density_prior_on_a_nonlinear_problem():
+    """``method="auto"``: a prior with a density on a nonlinear likelihood runs tempered SMC
+    (TDS collapsed there, issue 15); a denoiser-only prior still runs TDS, a linear-Gaussian
+    problem MCGdiff, and TDS's own options (twist_inflation) keep TDS."""
+    prior, problem = _phase_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert run(problem, prior, 16, 4).diagnostics["method"] == "tempered"
+        denoiser_only = run(problem, lambda x, s: prior(x, s), 16, 4)
+        assert denoiser_only.diagnostics["method"] == "tds"
+        inflated = run(problem, prior, 16, 4, twist_inflation=1.0)
+        assert inflated.diagnostics["method"] == "tds"
+    linear_prior, linear_problem = gaussian_case()
+    assert run(linear_problem, linear_prior, 16, 4).diagnostics["method"] == "mcgdiff"

@@ -55,7 +55,7 @@ from .rejuvenation import DEFAULT_ACCEPTANCE, DEFAULT_LEAPFROG, MOVES, Rejuvenat
 from .resampling import RESAMPLERS
 from .sqmc import NOISES
 from .tds import run_tds
-from .tempered import run_tempered
+from .tempered import run_tempered, takes_prior
 
 __all__ = ["smc", "METHODS", "SMC_KERNELS", "AUTO_MCGDIFF_MAX_DIM", "AUTO_TWEEDIE_ANALYTIC",
            "AUTO_TWEEDIE_AUTOGRAD", "AUTO_TWEEDIE_MAX_BYTES", "MCGDIFF_ESS_THRESHOLD",
@@ -106,7 +106,9 @@ def smc(
     ----------
     method : {"auto", "mcgdiff", "tds", "tempered"}
         ``auto`` picks ``mcgdiff`` when ``problem.is_linear_gaussian`` and the image has at
-        most :data:`AUTO_MCGDIFF_MAX_DIM` values, else ``tds``.  An explicit ``mcgdiff`` runs
+        most :data:`AUTO_MCGDIFF_MAX_DIM` values, else ``tempered`` when the prior has a
+        density (``sample`` and ``log_prob``) and the image at most 4096 pixels, else
+        ``tds`` (denoiser priors: learned networks).  An explicit ``mcgdiff`` runs
         at any size whose set-up fits in memory (else a ``ValueError`` states the estimate);
         on structured operators (diagonal or circulant normal matrix) that is any size, with
         an implicit basis.  ``tempered`` (:mod:`diffinv.solvers.smc.tempered`): likelihood
@@ -230,8 +232,9 @@ def smc(
         ``setup_seconds`` in the diagnostics.
 
     With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
-    picks ``tds``; the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after
-    each reweighting, aligned with ``ess_per_step``), ``tempering_steps``,
+    picks ``tds`` (these are TDS's options); the diagnostics then add ``tempering_path`` (the
+    exponent ``lambda`` after each reweighting, aligned with ``ess_per_step``),
+    ``tempering_steps``,
     ``move_acceptance`` and ``move_steps`` (per sweep) and ``move_evaluations``; every run
     reports ``unique_ancestors`` (distinct parents at each resampling).
 
@@ -271,8 +274,13 @@ def smc(
         raise ValueError("tempering, rejuvenation and twist_inflation: available with "
                          "method='tds' only")
     if method == "auto":
-        small = math.prod(image_shape) <= AUTO_MCGDIFF_MAX_DIM
-        method = "mcgdiff" if problem.is_linear_gaussian and small and not tds_only else "tds"
+        n_pixels = math.prod(image_shape)
+        if problem.is_linear_gaussian and n_pixels <= AUTO_MCGDIFF_MAX_DIM and not tds_only:
+            method = "mcgdiff"
+        elif takes_prior(prior, n_pixels) and not tds_only:
+            method = "tempered"
+        else:
+            method = "tds"
     if method == "tempered" and (twist_inflation > 0.0 or rejuvenation == "pcn"):
         raise ValueError("twist_inflation, rejuvenation: method='tempered' has no twist "
                          "and moves by HMC ('hmc', or 'mala' for one leapfrog step)")
@@ -345,7 +353,7 @@ def smc(
 #: raise when what an unchanged default resolves to changes (e.g. ``auto_kernel``, the
 #: ``ess_threshold`` per kernel, ``potential="auto"``), so that study task ids change with it
 #: (:func:`diffinv.study.tasks.solver_fingerprint`)
-smc.defaults_version = 1
+smc.defaults_version = 2  # 2: auto picks tempered for density priors where it picked tds
 
 
 def auto_kernel(prior, n: int, particles: int) -> str:

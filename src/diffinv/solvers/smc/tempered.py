@@ -42,13 +42,22 @@ from .informed_hmc import MAX_DIM, InformedHMC, prior_root
 from .particles import gather
 from .tempering import next_exponent
 
-__all__ = ["run_tempered", "check_density_prior"]
+__all__ = ["run_tempered", "check_density_prior", "takes_prior"]
+
+
+def _missing_density(prior) -> list[str]:
+    return [name for name in ("sample", "log_prob") if not callable(getattr(prior, name, None))]
+
+
+def takes_prior(prior, n: int) -> bool:
+    """Whether ``method="tempered"`` can run ``prior`` on images of ``n`` pixels: the prior
+    has exact ``sample`` and ``log_prob`` and ``n <= MAX_DIM`` (what ``method="auto"`` asks)."""
+    return not _missing_density(prior) and n <= MAX_DIM
 
 
 def check_density_prior(prior, n: int) -> None:
     """Raise ``ValueError`` naming ``prior`` unless it can be sampled and has a density."""
-    missing = [name for name in ("sample", "log_prob")
-               if not callable(getattr(prior, name, None))]
+    missing = _missing_density(prior)
     if missing:
         raise ValueError(
             f"prior: method='tempered' needs a prior with exact sample(n, generator, dtype) "
