@@ -17,6 +17,10 @@ phase      phase-retrieval-cdp     natural-image patch of the *test* source imag
                                    diffraction patterns, Poisson, ``natural-patches`` prior
 eht        eht-crescent            ``random_blackhole_images`` draw (``truth: random``),
                                    EHT 2017 complex visibilities, ``blackhole`` prior
+phase-     phase-retrieval-cdp     as ``phase``, with the Gaussian prior fitted to training
+gaussian                           patches (``prior: gaussian``): a prior with a density, so
+                                   ``smc`` is exact tempered SMC (``method="auto"``); run
+                                   only when asked (``--pairs phase-gaussian:smc``)
 =========  ======================  ===========================================================
 
 The image seeds (``--first-image`` .., default 1000 ..) are none of the seeds the shipped
@@ -83,10 +87,11 @@ DOMAINS = {
     "eht": ("eht-crescent", {"prior": "learned", "truth": "random"}),
     "phase": ("phase-retrieval-cdp", {"size": 32}),
     "mri": ("mri-multicoil", {"size": 32, "prior": "learned", "phantom": "random"}),
+    "phase-gaussian": ("phase-retrieval-cdp", {"size": 32, "prior": "gaussian"}),
 }
 #: (domain, solver) studies in the order they run: SMC and DAPS everywhere
 STUDIES = (("ct", "smc"), ("ct", "daps"), ("eht", "smc"), ("eht", "daps"), ("phase", "daps"),
-           ("phase", "smc"), ("mri", "smc"), ("mri", "daps"))
+           ("phase", "smc"), ("mri", "smc"), ("mri", "daps"), ("phase-gaussian", "smc"))
 #: domains whose DAPS runs with the problem's own tuned settings (what ``diffinv reconstruct``
 #: uses): phase retrieval needs its Langevin data steps (``demos/phase.py``, 100 levels)
 DAPS_PROBLEM_DEFAULTS = {"phase": 100}

@@ -32,7 +32,7 @@ def test_phase_daps_runs_the_problems_own_settings(script):
 def test_interleaved_specs_run_the_same_tasks_image_by_image(script):
     images = [1000, 1001, 1002]
     specs = [script.domain_spec(d, s, images, 20, 8, 2)
-             for d, s in script.STUDIES if d != "mri"]
+             for d, s in script.STUDIES if d not in ("mri", "phase-gaussian")]
     merged = script.interleaved_specs(specs)
     # one spec per image and distinct solver entry: smc, daps with CG steps, phase's own daps
     assert len(merged) == 3 * len(images)
@@ -44,3 +44,11 @@ def test_interleaved_specs_run_the_same_tasks_image_by_image(script):
     first = {(t.settings["problem"], t.settings["solver"]) for t in after
              if t.settings["image"] == 1000}
     assert len(first) == len(specs)  # every domain and solver at the first image
+
+
+def test_phase_with_the_gaussian_prior_is_a_separate_domain(script):
+    """``phase-gaussian``: the same problem with the fitted Gaussian prior (a density, so
+    ``smc`` runs exact tempered SMC)."""
+    (task,) = expand(script.domain_spec("phase-gaussian", "smc", [1000], 50, 64, 1))
+    assert task.settings["problem"] == "phase-retrieval-cdp"
+    assert task.settings["problem_options"]["prior"] == "gaussian"
