@@ -144,7 +144,6 @@ def test_prior_without_a_density_is_refused():
         check_density_prior(prior, 5000)
 
 
-
 def test_auto_picks_tempered_for_a_density_prior_on_a_nonlinear_problem():
     """``method="auto"``: a prior with a density on a nonlinear likelihood runs tempered SMC
     (TDS collapsed there, issue 15); a denoiser-only prior still runs TDS, a linear-Gaussian

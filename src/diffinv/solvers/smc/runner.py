@@ -232,11 +232,11 @@ def smc(
         ``setup_seconds`` in the diagnostics.
 
     With any of ``tempering``, ``rejuvenation`` or ``twist_inflation`` set, ``method="auto"``
-    picks ``tds`` (these are TDS's options); the diagnostics then add ``tempering_path`` (the
-    exponent ``lambda`` after each reweighting, aligned with ``ess_per_step``),
-    ``tempering_steps``,
-    ``move_acceptance`` and ``move_steps`` (per sweep) and ``move_evaluations``; every run
-    reports ``unique_ancestors`` (distinct parents at each resampling).
+    picks ``tds`` (give ``method="tempered"`` for tempering and HMC moves from prior draws);
+    the diagnostics then add ``tempering_path`` (the exponent ``lambda`` after each
+    reweighting, aligned with ``ess_per_step``), ``tempering_steps``, ``move_acceptance`` and
+    ``move_steps`` (per sweep) and ``move_evaluations``; every run reports
+    ``unique_ancestors`` (distinct parents at each resampling).
 
     Returns
     -------
