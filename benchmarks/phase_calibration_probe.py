@@ -135,22 +135,23 @@ def pool(files: list[str]) -> int:
             continue
         err = np.concatenate([np.abs(r[f"{prefix}mean"] - r["truth"]).ravel() for r in runs])
         std = np.concatenate([r[f"{prefix}std"].ravel() for r in runs])
-        print(f"{tag}, {len(runs)} images pooled: corr {error_std_correlation(err, std):.3f}, "
-              f"ceiling {calibrated_correlation(std):.3f}, RMS error "
-              f"{np.sqrt((err**2).mean()):.4f}, normal 90% coverage "
-              f"{float((err < 1.645 * std).mean()):.3f}")
+        print(f"{tag}, {len(runs)} images pooled: {error_figures(err, std)}")
     return 0
 
 
-def summary(xs: np.ndarray, truth: np.ndarray) -> str:
-    """RMS error, std level and shape, |error|-std correlation and its ceiling, and the
-    pixelwise coverage of ``mean +- 1.645 std`` for samples ``xs`` ``(n, H, W)``."""
-    mean, std = xs.mean(0), xs.std(0, ddof=1)
-    err = np.abs(mean - truth)
-    return (f"n={len(xs)} RMS error {np.sqrt((err**2).mean()):.4f}, mean std {std.mean():.4f} "
+def error_figures(err: np.ndarray, std: np.ndarray) -> str:
+    """RMS error, mean std and its CV, |error|-std correlation and its ceiling, and the
+    pixelwise coverage of ``mean +- 1.645 std``, from ``|mean - truth|`` and ``std``."""
+    return (f"RMS error {np.sqrt((err**2).mean()):.4f}, mean std {std.mean():.4f} "
             f"(CV {std.std() / std.mean():.2f}), corr {error_std_correlation(err, std):.3f}, "
             f"ceiling {calibrated_correlation(std):.3f}, normal 90% coverage "
             f"{float((err < 1.645 * std).mean()):.3f}")
+
+
+def summary(xs: np.ndarray, truth: np.ndarray) -> str:
+    """:func:`error_figures` of the mean and std of samples ``xs`` ``(n, H, W)``."""
+    mean, std = xs.mean(0), xs.std(0, ddof=1)
+    return f"n={len(xs)} {error_figures(np.abs(mean - truth), std)}"
 
 
 def langevin_refinement(demo, samples: torch.Tensor, sigma: float, n_steps: int,
