@@ -275,9 +275,11 @@ def smc(
                          "method='tds' only")
     if method == "auto":
         n_pixels = math.prod(image_shape)
-        if problem.is_linear_gaussian and n_pixels <= AUTO_MCGDIFF_MAX_DIM and not tds_only:
+        if tds_only:
+            method = "tds"
+        elif problem.is_linear_gaussian and n_pixels <= AUTO_MCGDIFF_MAX_DIM:
             method = "mcgdiff"
-        elif takes_prior(prior, n_pixels) and not tds_only:
+        elif takes_prior(prior, n_pixels):
             method = "tempered"
         else:
             method = "tds"
