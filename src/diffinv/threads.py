@@ -177,18 +177,22 @@ def busy_processes() -> int:
     """Runnable tasks on the machine other than this one, right now (``/proc/loadavg``).
 
     The fourth field of ``/proc/loadavg`` counts runnable threads at the instant of reading,
-    including the reader; the minimum over three reads filters short spikes.  0 when the
-    file is missing (not Linux).
+    including the reader.  The median of five reads 2 ms apart filters both short spikes
+    (a process that wakes for a moment) and short dips (a busy process throttled by a cgroup
+    CPU quota leaves the run queue for a moment; the minimum of three back-to-back reads
+    missed one so).  0 when the file is missing (not Linux).
     """
     counts = []
-    for _ in range(3):
+    for i in range(5):
+        if i:
+            time.sleep(0.002)
         try:
             with open("/proc/loadavg", encoding="ascii") as fh:
                 running = fh.read().split()[3].split("/")[0]
             counts.append(int(running))
         except (OSError, IndexError, ValueError):
             return 0
-    return max(0, min(counts) - 1)
+    return max(0, sorted(counts)[2] - 1)
 
 
 def requested_threads() -> int | None:
