@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="NAME|PATH",
         help="shipped prior name (`diffinv priors list`) or .pt checkpoint path instead of the "
-        "problem's default; checked against the problem's channels, size and units",
+        "problem's default; checked against the problem's channels, size and units; with "
+        "EHT --data also 'lognormal' (log-normal field, exact tempered SMC)",
     )
     rec.add_argument("--solver", default=None, help="solver name (see `diffinv solvers`)")
     rec.add_argument(

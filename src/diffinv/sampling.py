@@ -20,7 +20,7 @@ from .solvers.context import RunContext
 from .solvers.registry import get_solver, solver_options
 from .validation import positive_int
 
-__all__ = ["sample"]
+__all__ = ["sample", "push_forward"]
 
 DEFAULT_SIGMA_MIN = 0.002
 DEFAULT_SIGMA_MAX = 80.0
@@ -220,3 +220,59 @@ def _fit_diagnostics(
         parts = by_product(problem.y, problem.forward(mean[None]))
         out["reduced_chi2_mean_by_product"] = {k: float(v[0]) for k, v in parts.items()}
     return out
+
+
+def push_forward(
+    posterior: Posterior,
+    field: Callable[[torch.Tensor], torch.Tensor],
+    image_problem: InverseProblem,
+    physical_range: tuple[float, float] | None = None,
+    units: str = "",
+    chunk: int = 64,
+) -> Posterior:
+    """The posterior over images ``x = field(z)`` from a posterior sampled over latent ``z``.
+
+    A prior written on a latent vector (e.g. the log-normal field ``x = exp(mu + R z)`` with
+    ``z ~ N(0, I)``, :class:`~diffinv.operators.LogNormalField`) is sampled in ``z``; its
+    image summaries must be taken over the images of the samples, since for a nonlinear
+    field the image of the mean of ``z`` is not the mean image (for a log-normal field it is
+    the median, below the mean by about ``exp(var / 2)``).
+
+    Parameters
+    ----------
+    posterior : Posterior
+        Samples ``(n, *latent_shape)`` with their weights and diagnostics.
+    field : callable
+        ``(m, *latent_shape) -> (m, *image_shape)``, applied in chunks of ``chunk``.
+    image_problem : InverseProblem
+        The same data on images: ``image_problem.forward(field(z))`` is the latent problem's
+        ``forward(z)``.
+    physical_range : (float, float), optional
+        Physical bounds of an image pixel, for the range warnings.
+    units : str
+        Units named in the warnings.
+
+    Returns
+    -------
+    Posterior
+        ``(n, *image_shape)`` samples with the same weights; the latent run's diagnostics with
+        the fit entries (reduced chi^2 of each sample, of the mean image and per data product)
+        and the fit warnings recomputed on the images; ``metadata["latent_shape"]``.
+    """
+    z = posterior.samples
+    with torch.no_grad():
+        images = torch.cat([field(z[i : i + chunk]).detach().cpu()
+                            for i in range(0, z.shape[0], chunk)])
+    if images.shape[0] != z.shape[0] or tuple(images.shape[1:]) != image_problem.image_shape:
+        raise ValueError(
+            f"field: mapped {tuple(z.shape)} latent samples to {tuple(images.shape)}, expected "
+            f"({z.shape[0]}, {', '.join(map(str, image_problem.image_shape))})"
+        )
+    dtype = image_problem.y.real.dtype
+    diagnostics = dict(posterior.diagnostics)
+    diagnostics.update(_fit_diagnostics(image_problem, images.to(dtype), posterior.weights))
+    diagnostics["warnings"] = fit_warnings(
+        diagnostics, _weighted_mean(images, posterior.weights), physical_range, units
+    )
+    metadata = {**posterior.metadata, "latent_shape": list(z.shape[1:])}
+    return Posterior(images, posterior.weights, diagnostics, metadata)

@@ -179,3 +179,44 @@ def test_unknown_prior_names_the_option(shared_data, tmp_path, capsys):
     assert _run(["--data", path, "--prior", "no-such-prior"], out) == 2
     err = capsys.readouterr().err
     assert "--prior: 'no-such-prior' is neither a shipped prior" in err and not out.exists()
+
+
+def test_eht_lognormal_prior_reports_images_not_white_noise(shared_data, tmp_path):
+    """``--prior lognormal``: exact tempered SMC on the field's white noise; every output
+    (posterior.h5, FITS, chi^2, rings) is about the images of the samples."""
+    src = sorted(shared_data("eht2017_m87").glob("*095_lo*.uvfits"))[0]
+    out = tmp_path / "m87"
+    assert _run(["--data", src, "--prior", "lognormal", "--samples", "12", "--threads", "1",
+                 "--option", "rejuvenation_moves=2"], out) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["run"]["prior"] == "lognormal" and s["solver"] == "smc"
+    post = load_posterior(out / "posterior.h5")
+    assert post.samples.shape == (12, 1, 32, 32) and bool((post.samples > 0).all())
+    assert post.metadata["latent_shape"] == [32 * 32] and post.metadata["prior"] == "lognormal"
+    assert post.diagnostics["method"] == "tempered"
+    assert min(post.diagnostics["ess_per_step"]) >= 0.1 * 12
+    # the summaries are over the images: the mean image is the weighted mean of the images
+    w = post.weights if post.weights is not None else torch.full((12,), 1 / 12)
+    mean = (w.to(torch.float64)[:, None, None, None] * post.samples.to(torch.float64)).sum(0)
+    torch.testing.assert_close(post.mean.to(torch.float64), mean, rtol=1e-5, atol=1e-9)
+    from astropy.io import fits
+
+    with fits.open(out / "mean.fits") as hdul:
+        np.testing.assert_allclose(hdul[0].data[::-1], post.mean[0].numpy(), rtol=1e-5)
+    chi = s["reduced_chi2_mean_by_product"]
+    assert chi["cphase"] < 1.5 and chi["logcamp"] < 1.5
+    assert post.diagnostics["reduced_chi2_mean_by_product"]["cphase[0]"] == pytest.approx(
+        chi["cphase"], rel=1e-4)
+    # the flux constraint (0.6 Jy, sigma 5 %) holds for the mean image (the image of the mean
+    # white noise, a log-normal median, would carry less flux)
+    assert abs(float(post.mean.sum()) - 0.6) < 2 * 0.03
+    assert s["ring_samples"]["n_rings"] + s["ring_samples"]["n_failed"] == 12
+    assert not any(m.startswith("range") for m in s["warnings"])
+
+
+def test_lognormal_prior_is_refused_on_non_eht_data(tmp_path, capsys):
+    pytest.importorskip("nibabel")
+    out = tmp_path / "mri"
+    assert _run(["--data", f"{_bart_file(tmp_path)}.cfl", "--prior", "lognormal"], out) == 2
+    err = capsys.readouterr().err
+    assert "--prior lognormal" in err and "EHT" in err and not out.exists()

@@ -26,6 +26,11 @@ def test_problem_is_on_the_fields_white_noise(demo):
     assert images.shape == (3, 24, 24) and bool((images > 0).all())
     assert torch.allclose(demo.problem.forward(z), demo.problem.operator.outer(images[:, None]))
     assert demo.solver_defaults["options"]["method"] == "tempered"
+    # the image's bounds are not z's: sample() must not range-check the white noise
+    assert "physical_range" not in demo.metadata
+    assert demo.latent.physical_range == (0.0, float("inf"))
+    assert torch.allclose(demo.latent.image_problem.forward(images[:, None]),
+                          demo.problem.forward(z))
 
 
 def test_tempered_smc_fits_the_closures_with_a_ring(demo):

@@ -73,3 +73,20 @@ def test_a_file_task_runs_without_truth(tmp_path):
     assert math.isfinite(result.metrics["reduced_chi2"]) and result.metrics["reduced_chi2"] > 0
     meta = result.metadata["problem_metadata"]
     assert meta["kind"] == "mri" and meta["files"] == task.settings["data_files"]
+
+
+def test_a_lognormal_file_task_reports_images(shared_data):
+    """``prior: lognormal`` on a UVFITS file: sampled on the field's white noise, stored as
+    images (Jy/pixel) like every other EHT task."""
+    src = sorted(shared_data("eht2017_m87").glob("*095_lo*.uvfits"))[0]
+    spec = {"problems": [{"files": str(src), "prior": "lognormal"}], "seeds": [0],
+            "solvers": [{"name": "smc", "steps": 10, "samples": 8,
+                         "options": {"rejuvenation_moves": 1}}]}
+    (task,) = expand(spec)
+    clear_demo_cache()
+    result = execute_task(task)
+    assert result.arrays["mean"].shape == (1, 32, 32) and (result.arrays["mean"] > 0).all()
+    assert result.arrays["quantiles"].shape[1:] == (1, 32, 32)
+    assert result.diagnostics["method"] == "tempered"
+    assert 0 < result.metrics["reduced_chi2"] < 3
+    assert result.metadata["problem_metadata"]["prior"] == "lognormal"

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..demos.prior_choice import check_prior_fits, load_named
-from ..demos.registry import Demo
+from ..demos.registry import Demo, image_space
 from ..io import jsonable
 from ..thread_probe import settle_run_threads
 from .detect import detect_kinds
@@ -35,6 +35,15 @@ _UNITS = {
 }
 
 
+#: ``--prior`` value for the log-normal Gaussian-process field of EHT imaging, sampled
+#: exactly on its white noise (:mod:`diffinv.demos.eht_lognormal`)
+LOGNORMAL = "lognormal"
+
+
+def _unused_denoiser(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    raise RuntimeError("the image problem's denoiser is not used with --prior lognormal")
+
+
 def _load_prior(name: str | None):
     if name is None:
         return None
@@ -43,6 +52,10 @@ def _load_prior(name: str | None):
 
 def build_data_problem(paths: list[str], kind: str | None = None, prior: str | None = None):
     """Detect the kind and build the :class:`Demo` for the files (nothing is written).
+
+    ``prior``: a shipped prior's name or checkpoint path, or ``"lognormal"`` (EHT only: the
+    problem on the white noise of a log-normal field, with ``demo.latent`` set; see
+    :func:`~diffinv.demos.registry.image_space`).
 
     Returns
     -------
@@ -54,6 +67,16 @@ def build_data_problem(paths: list[str], kind: str | None = None, prior: str | N
         from .nifti import require_nibabel
 
         require_nibabel()
+    if prior == LOGNORMAL:
+        if kind != "eht":
+            raise ValueError(f"--prior {LOGNORMAL}: the log-normal field prior is for EHT "
+                             f"(UVFITS) data, got {kind} data")
+        from ..demos.eht_lognormal import lognormal_demo
+        from .eht import load_eht
+
+        # the image problem of the files; its denoiser is not used (the prior is on z)
+        images = load_eht([Path(p) for p in paths], prior=_unused_denoiser)
+        return kind, lognormal_demo(images)
     prior_obj = _load_prior(prior)
     if kind == "eht":
         from .eht import load_eht
@@ -125,6 +148,8 @@ def _print_settings(kind: str, demo: Demo, solver: str, steps: int, options: dic
         print(f"diffinv:   default {key} = {value}", file=sys.stderr)
     prior = demo.prior
     name = getattr(prior, "card", {}).get("name") or type(prior).__name__
+    if demo.latent is not None:
+        name = f"{demo.metadata.get('prior', name)} (sampled on its white noise)"
     print(f"diffinv:   prior = {name}; solver = {solver}, steps = {steps}, options = {options}",
           file=sys.stderr)
 
@@ -160,6 +185,7 @@ def reconstruct_data(args, outdir, n_threads: int | None = None) -> int:
         seed=args.seed, dtype=dtype, progress=not args.no_progress,
         physical_range=demo.metadata.get("physical_range"), **options,
     )
+    posterior, demo = image_space(posterior, demo)  # a latent prior's samples -> images
     settings = {"solver": solver, "steps": steps, "samples": args.samples, "seed": args.seed,
                 "options": options, "dtype": args.dtype, "prior": getattr(args, "prior", None),
                 "kind": kind, "data": [str(p) for p in args.data], "threads": n_threads}

@@ -12,9 +12,12 @@ exact sampler (no denoiser, no twisting function), the cross-check of the learne
 data").
 
 Not a registered demo (the problem's unknowns are the white noise, not the image): the
-posterior's samples are ``z``; ``demo.to_image(z)`` gives the images ``(n, N, N)`` in Jy per
-pixel, ``demo.problem.operator.inner`` is the field and ``demo.problem.operator.outer`` the
-closure model on images.
+posterior's samples are ``z``; :func:`~diffinv.demos.registry.image_space` turns the
+posterior into one over images ``(n, 1, N, N)`` in Jy per pixel (means, stds and chi^2 taken
+over the images of the samples), ``demo.to_image(z)`` gives the images ``(n, N, N)``,
+``demo.problem.operator.inner`` is the field and ``demo.problem.operator.outer`` the closure
+model on images.  From the command line: ``diffinv reconstruct --data FILE.uvfits ...
+--prior lognormal`` (:func:`lognormal_demo` on the files' problem).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from ..operators.interferometry.rml import gaussian_image
 from ..operators.lognormal import LogNormalField
 from ..priors import GaussianPrior
 from .eht import M87_FLUX_JY, M87_SYSTEMATIC, build_m87
-from .registry import Demo
+from .registry import Demo, LatentImages
 
-__all__ = ["build_m87_lognormal", "LOGNORMAL_SOLVER_DEFAULTS"]
+__all__ = ["build_m87_lognormal", "lognormal_demo", "LOGNORMAL_SOLVER_DEFAULTS"]
 
 #: exact tempered SMC with likelihood-informed HMC moves (benchmarks/README.md)
 LOGNORMAL_SOLVER_DEFAULTS = {
@@ -72,19 +75,57 @@ def build_m87_lognormal(
         ``solver_defaults`` (:data:`LOGNORMAL_SOLVER_DEFAULTS`) and the settings in
         ``metadata``.
     """
+    images = build_m87(image_size=image_size, fov_uas=fov_uas, path=path,
+                       prior=lambda x, sigma: x, systematic=systematic)
+    return lognormal_demo(images, log_std, correlation_uas, fwhm_uas, total_flux)
+
+
+def lognormal_demo(
+    images: Demo,
+    log_std: float = 1.0,
+    correlation_uas: float = 10.0,
+    fwhm_uas: float = 50.0,
+    total_flux: float = M87_FLUX_JY,
+) -> Demo:
+    """An EHT image problem rewritten on white noise with the log-normal prior.
+
+    Parameters
+    ----------
+    images : Demo
+        A problem on ``(1, N, N)`` images in Jy per pixel with ``fov_uas`` in its metadata
+        (:func:`~diffinv.demos.eht.build_m87`, or the files of ``diffinv reconstruct --data``);
+        its prior is not used.
+    log_std, correlation_uas, fwhm_uas, total_flux : float
+        As in :func:`build_m87_lognormal`.
+
+    Returns
+    -------
+    Demo
+        ``problem`` on ``z`` ``(N**2,)``, ``prior`` ``N(0, I)``, ``to_image``, ``latent``
+        (the field and the image problem, for :func:`~diffinv.demos.registry.image_space`),
+        :data:`LOGNORMAL_SOLVER_DEFAULTS` and the settings in ``metadata``.
+    """
+    shape = tuple(images.problem.image_shape)
+    if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
+        raise ValueError(f"images: expected a problem on (1, N, N) images, got {shape}")
+    image_size = shape[1]
+    fov_uas = float(images.metadata["fov_uas"])
     n = image_size * image_size
     latent_prior = GaussianPrior(torch.zeros(n, dtype=torch.float64),
                                  torch.eye(n, dtype=torch.float64))
-    images = build_m87(image_size=image_size, fov_uas=fov_uas, path=path,
-                       prior=lambda x, sigma: x, systematic=systematic)
     mean = gaussian_image(image_size, fov_uas, fwhm_uas, total_flux)[0]
     field = LogNormalField(mean, log_std, correlation_uas / (fov_uas / image_size))
     problem = InverseProblem(images.problem.operator @ field, images.problem.noise,
                              images.problem.y, image_shape=(n,))
     metadata = dict(images.metadata)
+    physical_range = metadata.pop("physical_range", None)  # bounds the image, not z
     metadata.update(prior="lognormal", log_std=float(log_std),
                     correlation_uas=float(correlation_uas), prior_fwhm_uas=float(fwhm_uas),
                     prior_flux_jy=float(total_flux))
+
+    def to_images(z: torch.Tensor) -> torch.Tensor:
+        return field(z.reshape(z.shape[0], n).to(torch.float64))
+
     return Demo(
         problem=problem,
         prior=latent_prior,
@@ -93,6 +134,7 @@ def build_m87_lognormal(
                      f"{log_std:g}, correlation {correlation_uas:g} uas); unknowns: the "
                      "field's white noise"),
         solver_defaults=LOGNORMAL_SOLVER_DEFAULTS,
-        to_image=lambda z: field(z.reshape(z.shape[0], n).to(torch.float64))[:, 0],
+        to_image=lambda z: to_images(z)[:, 0],
         metadata=metadata,
+        latent=LatentImages(to_images, images.problem, physical_range),
     )

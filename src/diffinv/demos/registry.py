@@ -8,14 +8,37 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from ..operators.problem import InverseProblem
+from ..posterior import Posterior
+from ..sampling import push_forward
 
-__all__ = ["Demo", "register_demo", "get_demo", "available_demos", "accepts_prior"]
+__all__ = ["Demo", "LatentImages", "image_space", "register_demo", "get_demo", "available_demos",
+           "accepts_prior"]
+
+
+@dataclass(frozen=True)
+class LatentImages:
+    """Unknowns that are a latent vector ``z``, imaged by ``x = field(z)``.
+
+    Attributes
+    ----------
+    field : callable
+        ``(n, *latent_shape) -> (n, *image_shape)``, e.g. a
+        :class:`~diffinv.operators.LogNormalField` on white noise.
+    image_problem : InverseProblem
+        The same data on images (``image_problem.forward(field(z))`` is ``forward(z)``).
+    physical_range : (float, float), optional
+        Physical bounds of an image pixel (the latent ``z`` has none).
+    """
+
+    field: Callable[[torch.Tensor], torch.Tensor]
+    image_problem: InverseProblem
+    physical_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -37,6 +60,9 @@ class Demo:
         Maps a batch ``(n, *image_shape)`` to real displayable images ``(n, H, W)``.
     metadata : dict
         Units, field of view, pixel size, etc. (stored with the posterior).
+    latent : LatentImages or None
+        Set when ``problem`` and ``prior`` are on a latent vector rather than on images
+        (:func:`image_space` turns its posterior into one over images).
     """
 
     problem: InverseProblem
@@ -46,6 +72,33 @@ class Demo:
     solver_defaults: dict[str, Any] = field(default_factory=dict)
     to_image: Callable[[torch.Tensor], torch.Tensor] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    latent: LatentImages | None = None
+
+
+def image_space(posterior: Posterior, demo: Demo) -> tuple[Posterior, Demo]:
+    """The posterior and problem over images, for reporting a run on ``demo``.
+
+    Unchanged when ``demo.latent`` is ``None``; otherwise the samples are mapped through the
+    field (:func:`diffinv.sampling.push_forward`: summaries, reduced chi^2 and warnings on the
+    images) and the returned demo holds the image problem, the image's physical range in
+    ``metadata`` and ``to_image`` for ``(n, 1, H, W)`` images.
+    """
+    latent = demo.latent
+    if latent is None:
+        return posterior, demo
+    units = str(demo.metadata.get("units", ""))
+    images = push_forward(posterior, latent.field, latent.image_problem, latent.physical_range,
+                          units)
+    metadata = dict(demo.metadata)
+    if latent.physical_range is not None:
+        metadata["physical_range"] = latent.physical_range
+    truth = demo.x_true
+    if truth is not None:
+        with torch.no_grad():
+            truth = latent.field(truth.detach()).cpu()
+    return images, replace(demo, problem=latent.image_problem, x_true=truth, latent=None,
+                           to_image=lambda x: x.reshape(x.shape[0], *x.shape[-2:]),
+                           metadata=metadata)
 
 
 _DEMOS: dict[str, Callable[..., Demo]] = {}

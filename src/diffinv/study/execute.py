@@ -129,6 +129,7 @@ def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> Ta
         ``torch.set_num_threads`` for the task (``None`` leaves it).  Results are bit-for-bit
         reproducible for a given device and thread count.
     """
+    from ..demos.registry import image_space
     from ..sampling import sample
 
     if threads is not None:
@@ -148,6 +149,7 @@ def execute_task(task: Task, device: str = "cpu", threads: int | None = 1) -> Ta
                            n_samples=s["samples"], steps=s["steps"], seed=s["seed"],
                            dtype=dtype, physical_range=demo.metadata.get("physical_range"),
                            **options)
+    posterior, demo = image_space(posterior, demo)  # a latent prior's samples -> images
     truth = demo.x_true
     metrics, arrays = compute_metrics(posterior, truth, s)
     arrays.update(_summaries(posterior, truth, s))
