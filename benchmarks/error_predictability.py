@@ -121,8 +121,13 @@ def split_figures(cal: list[tuple], test: list[tuple]) -> dict[str, object]:
     return out
 
 
-def load_settings(stores: Sequence[str]) -> dict[tuple[str, str], list[tuple[int, tuple]]]:
-    """Per ``(problem, setting)``: sorted ``(image, (features, |e|))`` of every task."""
+def load_settings(stores: Sequence[str], skipped: set | None = None
+                  ) -> dict[tuple[str, str], list[tuple[int, tuple]]]:
+    """Per ``(problem, setting)``: sorted ``(image, (features, |e|))`` of every task.
+
+    Settings whose images are not one real channel (e.g. complex MRI as two channels) are
+    left out and their keys added to ``skipped``.
+    """
     found: dict[tuple[str, str], list] = defaultdict(list)
     for root in stores:
         for r in Store.open(root).results(arrays=True):
@@ -130,11 +135,13 @@ def load_settings(stores: Sequence[str]) -> dict[tuple[str, str], list[tuple[int
                 continue
             post = posterior_from_result(r)
             mean = post.mean.numpy().astype(np.float64)
+            key = (r.settings["problem"], setting_label(r.settings))
             if mean.ndim != 3 or mean.shape[0] != 1:
+                if skipped is not None:
+                    skipped.add(key)
                 continue  # one real channel (H, W) only
             std = post.std.numpy().astype(np.float64)[0]
             truth = np.asarray(r.arrays["truth"], dtype=np.float64).reshape(mean.shape)[0]
-            key = (r.settings["problem"], setting_label(r.settings))
             found[key].append((int(r.settings["image"]),
                                (pixel_features(mean[0], std), np.abs(mean[0] - truth).ravel())))
     return {k: sorted(v, key=lambda t: t[0]) for k, v in found.items()}
@@ -146,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=int, default=None,
                         help="calibration images (the first by seed; default: half)")
     args = parser.parse_args(argv)
-    settings = load_settings(args.stores)
+    skipped: set = set()
+    settings = load_settings(args.stores, skipped)
+    for problem, setting in sorted(skipped):
+        print(f"{problem} | {setting}: left out (images are not one real channel)")
     if not settings:
         parser.error("stores: no task with a truth and one real channel found")
     for (problem, setting), items in sorted(settings.items()):
