@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps", type=_positive_int("--steps"), default=None, help="number of noise levels"
     )
     rec.add_argument(
-        "--samples", type=_positive_int("--samples"), default=8, help="posterior samples (chains)"
+        "--samples", type=_positive_int("--samples"), default=None,
+        help="posterior samples (chains, particles); default 8, or the problem's own count"
     )
     rec.add_argument("--seed", type=_seed, default=0, help="random seed (problem and sampler)")
     rec.add_argument("--out", default="diffinv-output", help="output directory")
@@ -199,7 +200,7 @@ RESULT_FILES = (
 def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
     from . import sample
     from .demos import DEFAULT_DEMO, get_demo
-    from .demos.registry import accepts_prior
+    from .demos.registry import accepts_prior, samples_for
     from .report import reconstruction_summary, write_figures, write_json
     from .thread_probe import settle_run_threads
     from .threads import apply_policy
@@ -220,15 +221,16 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
         raise ValueError(f"--prior: problem {name!r} has a fixed prior "
                          f"({(builder.__doc__ or '').strip().splitlines()[0]})")
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    n_threads, how = settle_run_threads(args.threads, demo.problem, demo.prior, args.samples, dtype)
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "dps")
+    n_samples = samples_for(demo, solver, args.samples)
+    n_threads, how = settle_run_threads(args.threads, demo.problem, demo.prior, n_samples, dtype)
     steps = args.steps if args.steps is not None else defaults.get("steps", 100)
     options = dict(defaults.get("options", {})) if solver == defaults.get("solver") else {}
     options.update(dict(args.option))
     print(f"diffinv: {name}: {demo.description}", file=sys.stderr)
     print(
-        f"diffinv: solver={solver} steps={steps} samples={args.samples} "
+        f"diffinv: solver={solver} steps={steps} samples={n_samples} "
         f"threads={n_threads} ({how}) options={options}",
         file=sys.stderr,
     )
@@ -238,7 +240,7 @@ def _reconstruct_into(args: argparse.Namespace, outdir: Any) -> int:
         demo.problem,
         demo.prior,
         solver=solver,
-        n_samples=args.samples,
+        n_samples=n_samples,
         steps=steps,
         seed=args.seed,
         dtype=dtype,

@@ -58,3 +58,16 @@ def test_gaussian_field_defaults_match_exact_posterior():
     assert float(z.pow(2).mean().sqrt()) < 0.75  # DAPS: 0.37-0.55 over seeds 1-5
     ratio = float((post.std.double() / std).median())
     assert 0.7 < ratio < 1.45
+
+
+def test_sample_count_defaults_to_the_problems_own_for_its_solver():
+    from diffinv.demos.eht_lognormal import LOGNORMAL_SOLVER_DEFAULTS
+    from diffinv.demos.registry import DEFAULT_SAMPLES, Demo, samples_for
+
+    own = Demo(problem=None, prior=None, x_true=None, description="",
+               solver_defaults=LOGNORMAL_SOLVER_DEFAULTS)
+    plain = Demo(problem=None, prior=None, x_true=None, description="",
+                 solver_defaults={"solver": "daps", "steps": 100})
+    assert samples_for(own, "smc", None) == LOGNORMAL_SOLVER_DEFAULTS["samples"] == 32
+    assert samples_for(own, "daps", None) == DEFAULT_SAMPLES == 8  # not its default solver
+    assert samples_for(own, "smc", 5) == 5 and samples_for(plain, "daps", None) == 8

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..demos.prior_choice import check_prior_fits, load_named
-from ..demos.registry import Demo, image_space
+from ..demos.registry import Demo, image_space, samples_for
 from ..io import jsonable
 from ..thread_probe import settle_run_threads
 from .detect import detect_kinds
@@ -142,7 +142,8 @@ def _summary(kind: str, demo: Demo, posterior, wall: float) -> dict[str, Any]:
     return jsonable(summary)
 
 
-def _print_settings(kind: str, demo: Demo, solver: str, steps: int, options: dict) -> None:
+def _print_settings(kind: str, demo: Demo, solver: str, steps: int, options: dict,
+                    samples: int) -> None:
     print(f"diffinv: {kind}: {demo.description}", file=sys.stderr)
     for key, value in (demo.metadata.get("settings") or {}).items():
         print(f"diffinv:   default {key} = {value}", file=sys.stderr)
@@ -150,8 +151,8 @@ def _print_settings(kind: str, demo: Demo, solver: str, steps: int, options: dic
     name = getattr(prior, "card", {}).get("name") or type(prior).__name__
     if demo.latent is not None:
         name = f"{demo.metadata.get('prior', name)} (sampled on its white noise)"
-    print(f"diffinv:   prior = {name}; solver = {solver}, steps = {steps}, options = {options}",
-          file=sys.stderr)
+    print(f"diffinv:   prior = {name}; solver = {solver}, steps = {steps}, samples = {samples}, "
+          f"options = {options}", file=sys.stderr)
 
 
 def reconstruct_data(args, outdir, n_threads: int | None = None) -> int:
@@ -168,25 +169,26 @@ def reconstruct_data(args, outdir, n_threads: int | None = None) -> int:
     start = time.perf_counter()
     kind, demo = build_data_problem(args.data, args.problem, getattr(args, "prior", None))
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    n_threads, how = settle_run_threads(
-        getattr(args, "threads", None), demo.problem, demo.prior, args.samples, dtype
-    )
-    print(f"diffinv:   threads = {n_threads} ({how})", file=sys.stderr)
     defaults = demo.solver_defaults
     solver = args.solver or defaults.get("solver", "daps")
+    n_samples = samples_for(demo, solver, args.samples)
+    n_threads, how = settle_run_threads(
+        getattr(args, "threads", None), demo.problem, demo.prior, n_samples, dtype
+    )
+    print(f"diffinv:   threads = {n_threads} ({how})", file=sys.stderr)
     steps = args.steps or defaults.get("steps", 100)
     options = dict(defaults.get("options", {})) if solver == defaults.get("solver") else {}
     options.update(dict(args.option))
-    _print_settings(kind, demo, solver, steps, options)
+    _print_settings(kind, demo, solver, steps, options, n_samples)
     # the fit warnings are printed below as "diffinv: WARNING" lines, not as Python warnings
     warnings.filterwarnings("ignore", message=r"diffinv\.sample\(", category=RuntimeWarning)
     posterior = sample(
-        demo.problem, demo.prior, solver=solver, n_samples=args.samples, steps=steps,
+        demo.problem, demo.prior, solver=solver, n_samples=n_samples, steps=steps,
         seed=args.seed, dtype=dtype, progress=not args.no_progress,
         physical_range=demo.metadata.get("physical_range"), **options,
     )
     posterior, demo = image_space(posterior, demo)  # a latent prior's samples -> images
-    settings = {"solver": solver, "steps": steps, "samples": args.samples, "seed": args.seed,
+    settings = {"solver": solver, "steps": steps, "samples": n_samples, "seed": args.seed,
                 "options": options, "dtype": args.dtype, "prior": getattr(args, "prior", None),
                 "kind": kind, "data": [str(p) for p in args.data], "threads": n_threads}
     reference = demo.metadata.pop("fbp", None)

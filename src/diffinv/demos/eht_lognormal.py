@@ -37,6 +37,9 @@ __all__ = ["build_m87_lognormal", "lognormal_demo", "LOGNORMAL_SOLVER_DEFAULTS"]
 LOGNORMAL_SOLVER_DEFAULTS = {
     "solver": "smc",
     "steps": 10,  # not used by method="tempered" (its levels adapt to the data)
+    # the particle count measured on the four M87 files (benchmarks/README.md, "From the
+    # command line"); the CLI's general default of 8 leaves too few distinct particles
+    "samples": 32,
     "options": {"method": "tempered", "rejuvenation_moves": 5},
 }
 

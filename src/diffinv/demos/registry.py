@@ -17,8 +17,12 @@ from ..operators.problem import InverseProblem
 from ..posterior import Posterior
 from ..sampling import push_forward
 
-__all__ = ["Demo", "LatentImages", "image_space", "register_demo", "get_demo", "available_demos",
-           "accepts_prior"]
+__all__ = ["DEFAULT_SAMPLES", "Demo", "LatentImages", "image_space", "register_demo", "get_demo",
+           "available_demos", "accepts_prior", "samples_for"]
+
+#: posterior samples (chains, particles) of ``diffinv reconstruct`` without ``--samples``,
+#: unless the problem's ``solver_defaults`` name another count for its default solver
+DEFAULT_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class Demo:
     description : str
         One line saying what is reconstructed, from what, in which units.
     solver_defaults : dict
-        Solver, steps and options that work well on this problem.
+        Solver, steps, options and (optionally) the number of samples that work well on
+        this problem.
     to_image : callable
         Maps a batch ``(n, *image_shape)`` to real displayable images ``(n, H, W)``.
     metadata : dict
@@ -73,6 +78,17 @@ class Demo:
     to_image: Callable[[torch.Tensor], torch.Tensor] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     latent: LatentImages | None = None
+
+
+def samples_for(demo: Demo, solver: str, requested: int | None) -> int:
+    """The sample count of a run: ``requested``, else the problem's own count for its default
+    solver (``solver_defaults["samples"]``), else :data:`DEFAULT_SAMPLES`."""
+    if requested is not None:
+        return int(requested)
+    defaults = demo.solver_defaults
+    if solver == defaults.get("solver") and "samples" in defaults:
+        return int(defaults["samples"])
+    return DEFAULT_SAMPLES
 
 
 def image_space(posterior: Posterior, demo: Demo) -> tuple[Posterior, Demo]:
