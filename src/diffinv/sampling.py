@@ -243,7 +243,8 @@ def push_forward(
     posterior : Posterior
         Samples ``(n, *latent_shape)`` with their weights and diagnostics.
     field : callable
-        ``(m, *latent_shape) -> (m, *image_shape)``, applied in chunks of ``chunk``.
+        ``(m, *latent_shape) -> (m, *image_shape)``, applied in chunks of ``chunk`` on the
+        device of ``image_problem.y`` (where the field must be too).
     image_problem : InverseProblem
         The same data on images: ``image_problem.forward(field(z))`` is the latent problem's
         ``forward(z)``.
@@ -260,8 +261,9 @@ def push_forward(
         and the fit warnings recomputed on the images; ``metadata["latent_shape"]``.
     """
     z = posterior.samples
+    device = image_problem.y.device  # the field and the image problem's device (CPU, GPU)
     with torch.no_grad():
-        images = torch.cat([field(z[i : i + chunk]).detach().cpu()
+        images = torch.cat([field(z[i : i + chunk].to(device)).detach()
                             for i in range(0, z.shape[0], chunk)])
     if images.shape[0] != z.shape[0] or tuple(images.shape[1:]) != image_problem.image_shape:
         raise ValueError(
@@ -275,4 +277,4 @@ def push_forward(
         diagnostics, _weighted_mean(images, posterior.weights), physical_range, units
     )
     metadata = {**posterior.metadata, "latent_shape": list(z.shape[1:])}
-    return Posterior(images, posterior.weights, diagnostics, metadata)
+    return Posterior(images.cpu(), posterior.weights, diagnostics, metadata)

@@ -111,7 +111,7 @@ def image_space(posterior: Posterior, demo: Demo) -> tuple[Posterior, Demo]:
     truth = demo.x_true
     if truth is not None:
         with torch.no_grad():
-            truth = latent.field(truth.detach()).cpu()
+            truth = latent.field(truth.detach().to(latent.image_problem.y.device)).cpu()
     return images, replace(demo, problem=latent.image_problem, x_true=truth, latent=None,
                            to_image=lambda x: x.reshape(x.shape[0], *x.shape[-2:]),
                            metadata=metadata)

@@ -102,6 +102,8 @@ def build_demo(settings: dict[str, Any], device: str = "cpu") -> Any:
                                              **settings["problem_options"])
     if device != "cpu":
         demo.problem = demo.problem.to(device)
+        if demo.latent is not None:  # its field and operator moved with the problem in place
+            demo.latent.image_problem.to(device)
         if hasattr(demo.prior, "to"):
             demo.prior = demo.prior.to(device)
     with _DEMO_LOCK:
