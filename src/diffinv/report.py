@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .demos.registry import Demo
+from .demos.registry import Demo, plane_images
 from .io import atomic_write, jsonable
 from .plotting import new_figure, save_png
 from .posterior import Posterior
@@ -92,7 +92,7 @@ def _save_grid(path: Path, images: torch.Tensor, title: str, vmin: float, vmax: 
 
 def write_figures(out: Path, posterior: Posterior, demo: Demo, n_show: int = 4) -> list[str]:
     """Write mean, std, a few samples and (when known) truth and error PNGs; return names."""
-    to_image = demo.to_image or (lambda x: x.reshape(x.shape[0], *x.shape[-2:]))
+    to_image = demo.to_image or plane_images
     units = demo.metadata.get("units", "")
     mean = to_image(posterior.mean[None].to(torch.float64))[0]
     samples = to_image(posterior.samples[:n_show].to(torch.float64))

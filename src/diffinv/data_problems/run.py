@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..demos.prior_choice import check_prior_fits, load_named
-from ..demos.registry import Demo, image_space, samples_for
+from ..demos.registry import Demo, image_space, plane_images, samples_for
 from ..io import jsonable
 from ..thread_probe import settle_run_threads
 from .detect import detect_kinds
@@ -100,7 +100,7 @@ def build_data_problem(paths: list[str], kind: str | None = None, prior: str | N
 
 def real_images(posterior, demo: Demo) -> dict[str, torch.Tensor]:
     """Real ``mean`` ``(H, W)``, ``std`` ``(H, W)`` and ``samples`` ``(K, H, W)`` for display."""
-    to_image = demo.to_image or (lambda x: x.reshape(x.shape[0], *x.shape[-2:]))
+    to_image = demo.to_image or plane_images
     mean = to_image(posterior.mean[None].to(torch.float64))[0]
     samples = to_image(posterior.samples.to(torch.float64))
     std = samples.std(0) if samples.shape[0] > 1 else torch.zeros_like(mean)

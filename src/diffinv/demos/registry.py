@@ -17,8 +17,8 @@ from ..operators.problem import InverseProblem
 from ..posterior import Posterior
 from ..sampling import push_forward
 
-__all__ = ["DEFAULT_SAMPLES", "Demo", "LatentImages", "image_space", "register_demo", "get_demo",
-           "available_demos", "accepts_prior", "samples_for"]
+__all__ = ["DEFAULT_SAMPLES", "Demo", "LatentImages", "image_space", "plane_images",
+           "register_demo", "get_demo", "available_demos", "accepts_prior", "samples_for"]
 
 #: posterior samples (chains, particles) of ``diffinv reconstruct`` without ``--samples``,
 #: unless the problem's ``solver_defaults`` name another count for its default solver
@@ -80,6 +80,11 @@ class Demo:
     latent: LatentImages | None = None
 
 
+def plane_images(x: torch.Tensor) -> torch.Tensor:
+    """``(n, ..., H, W) -> (n, H, W)``: the display map of a demo without ``to_image``."""
+    return x.reshape(x.shape[0], *x.shape[-2:])
+
+
 def samples_for(demo: Demo, solver: str, requested: int | None) -> int:
     """The sample count of a run: ``requested``, else the problem's own count for its default
     solver (``solver_defaults["samples"]``), else :data:`DEFAULT_SAMPLES`."""
@@ -113,7 +118,7 @@ def image_space(posterior: Posterior, demo: Demo) -> tuple[Posterior, Demo]:
         with torch.no_grad():
             truth = latent.field(truth.detach().to(latent.image_problem.y.device)).cpu()
     return images, replace(demo, problem=latent.image_problem, x_true=truth, latent=None,
-                           to_image=lambda x: x.reshape(x.shape[0], *x.shape[-2:]),
+                           to_image=plane_images,
                            metadata=metadata)
 
 
