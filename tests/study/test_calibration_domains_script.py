@@ -1,21 +1,14 @@
 """benchmarks/calibration_domains.py: which tasks it runs (no task is executed here)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from diffinv.study import expand
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration_domains.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("calibration_domains", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_script):
+    return benchmark_script("calibration_domains")
 
 
 def test_phase_daps_runs_the_problems_own_settings(script):

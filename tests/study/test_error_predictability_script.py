@@ -1,22 +1,15 @@
 """benchmarks/error_predictability.py: its error model and Mondrian scales on synthetic
 posteriors whose errors are known to follow the std, or something else."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "error_predictability.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("error_predictability", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script(benchmark_script):
+    return benchmark_script("error_predictability")
 
 
 def _images(script, n, error_follows, seed):
